@@ -1,0 +1,62 @@
+"""The one definition of the Inception V3 preprocessing pipeline (NVIDIA DALI).
+
+This file is copied unchanged to ``model_repository/dali/1/dali.py`` by ``tritonship
+build``. Triton's DALI backend serializes it with the server's own DALI at load time
+(autoserialization), so a DALI version mismatch between the build machine and the
+server image cannot break loading. The CPU stand-in backend of the native engine calls
+the same function with ``device_id=None``.
+
+What the TF-slim Inception V3 graph expects (and what this pipeline produces):
+decode to RGB, central crop of 87.5% (``tf.image.central_crop``: start = size // 16),
+bilinear resize to 299x299 without antialiasing, scale to [-1, 1] (x / 127.5 - 1),
+HWC float32.
+"""
+
+import nvidia.dali as dali
+import nvidia.dali.fn as fn
+import nvidia.dali.types as types
+from nvidia.dali.plugin.triton import autoserialize
+
+INPUT_NAME = "DALI_INPUT_0"
+OUTPUT_NAME = "DALI_OUTPUT_0"
+IMAGE_SIZE = 299
+#: tf.image.central_crop(0.875) trims size // 16 from each side.
+CROP_DIVISOR = 16
+
+
+def decoder_device() -> str:
+    """Return "mixed" (GPU decoding) when the pipeline being defined has a usable GPU."""
+    pipe = dali.Pipeline.current()
+    if pipe is None or pipe.device_id is None or pipe.device_id == types.CPU_ONLY_DEVICE_ID:
+        return "cpu"
+    try:
+        return "mixed" if dali.backend.GetCUDADeviceCount() > 0 else "cpu"
+    except RuntimeError:
+        return "cpu"
+
+
+def inception_preprocess(encoded, device: str):
+    """Decode, central-crop 87.5%, resize to 299x299 and scale to [-1, 1] (HWC float32)."""
+    images = fn.decoders.image(encoded, device=device, output_type=types.RGB)
+    shape = fn.peek_image_shape(encoded, dtype=types.INT32)
+    height, width = shape[0], shape[1]
+    top, left = height // CROP_DIVISOR, width // CROP_DIVISOR
+    anchor = fn.stack(top, left)
+    size = fn.stack(height - 2 * top, width - 2 * left)
+    cropped = fn.slice(images, anchor, size, axes=[0, 1], out_of_bounds_policy="error")
+    resized = fn.resize(
+        cropped,
+        size=[IMAGE_SIZE, IMAGE_SIZE],
+        interp_type=types.INTERP_LINEAR,
+        antialias=False,
+        dtype=types.FLOAT,
+    )
+    return resized / 127.5 - 1.0
+
+
+@autoserialize
+@dali.pipeline_def(batch_size=256, num_threads=4, device_id=0)
+def pipeline():
+    """Triton model ``dali``: encoded image bytes in, Inception V3 input tensor out."""
+    encoded = fn.external_source(device="cpu", name=INPUT_NAME, no_copy=True)
+    return inception_preprocess(encoded, decoder_device())

@@ -1,0 +1,139 @@
+"""The Inception V3 graph: contract, random export, official download and its failures."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tritonship import inception
+from tritonship.errors import ChecksumError, ContractError, NetworkError
+
+
+def load_graph_def(path: Path) -> tf.compat.v1.GraphDef:
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(path.read_bytes())
+    return graph_def
+
+
+def test_random_graph_maps_a_batch_to_softmax_rows(built_repository: Path):
+    graph_def = load_graph_def(built_repository / "inception_graphdef/1/model.graphdef")
+    batch = np.random.default_rng(1).uniform(-1, 1, (2, 299, 299, 3)).astype(np.float32)
+    out = inception.run_graph(graph_def, batch)
+    assert out.shape == (2, 1001)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-4)
+    assert not np.allclose(out[0], out[1]), "different images must give different rows"
+
+
+def test_random_graph_has_the_official_tensor_names(built_repository: Path):
+    graph_def = load_graph_def(built_repository / "inception_graphdef/1/model.graphdef")
+    nodes = {node.name: node for node in graph_def.node}
+    placeholder = nodes["input"]
+    assert placeholder.op == "Placeholder"
+    assert [d.size for d in placeholder.attr["shape"].shape.dim] == [-1, 299, 299, 3]
+    assert "InceptionV3/Predictions/Softmax" in nodes
+    assert not [n for n in graph_def.node if n.op in ("VarHandleOp", "VariableV2")]
+
+
+def small_graph(input_name: str = "input", output_name: str = inception.OUTPUT_NAME) -> bytes:
+    """A tiny graph with a configurable contract, to exercise check_contract."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 299, 299, 3], name=input_name)
+        pooled = tf.reduce_mean(x, axis=[1, 2])
+        logits = tf.matmul(pooled, tf.ones([3, 1001]))
+        tf.nn.softmax(logits, name=output_name)
+    return graph.as_graph_def().SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("graph", "message"),
+    [
+        (lambda: small_graph(input_name="images"), "no placeholder named 'input'"),
+        (lambda: small_graph(output_name="logits"), "no output node"),
+        (lambda: b"definitely not a protobuf \xff\xfe", "not a TensorFlow GraphDef"),
+    ],
+)
+def test_contract_violations_are_refused(graph, message, tmp_path: Path):
+    dest = tmp_path / "model.graphdef"
+    with pytest.raises(ContractError, match=message):
+        inception.install_graph(graph(), dest, inception.Provenance("random"))
+    assert not dest.exists(), "nothing is written when the contract fails"
+
+
+def test_a_conforming_graph_is_installed_with_its_digest(tmp_path: Path):
+    data = small_graph()
+    record = inception.install_graph(data, tmp_path / "g", inception.Provenance("random"))
+    assert record.graph_sha256 == hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture()
+def fake_storage(tmp_path: Path) -> Iterator[str]:
+    """A loopback HTTP server that serves a tarball that is NOT the official one."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        payload = small_graph()
+        info = tarfile.TarInfo(inception.OFFICIAL_MEMBER)
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    body = buffer.getvalue()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{inception.OFFICIAL_MEMBER}.tar.gz"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_download_with_a_wrong_checksum_is_refused_and_not_kept(fake_storage, tmp_path: Path):
+    with pytest.raises(ChecksumError, match="SHA-256"):
+        inception.download_official(tmp_path, progress=False, url=fake_storage)
+    assert list(tmp_path.iterdir()) == [], "no partial or corrupt archive is left behind"
+
+
+def test_no_network_is_one_line_suggesting_random_weights(tmp_path: Path):
+    with pytest.raises(NetworkError) as info:
+        inception.download_official(tmp_path, progress=False, url="http://127.0.0.1:9/x.tar.gz")
+    assert "--weights random" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.network
+def test_official_graph_downloads_verifies_and_classifies_a_cat(tmp_path: Path):
+    from tritonship.dali_build import load_pipeline_module, run_pipeline
+    from tritonship.labels import inception_labels
+    from tritonship.paths import DALI_PIPELINE_SOURCE
+
+    from tests.support.photos import photo_jpeg
+
+    dest = tmp_path / "model.graphdef"
+    record = inception.build_graph(dest, "official", tmp_path / "cache", progress=False)
+    assert record.source == "official"
+    assert record.details["archive_sha256"] == inception.OFFICIAL_SHA256
+    module = load_pipeline_module(DALI_PIPELINE_SOURCE)
+    jpeg = np.frombuffer(photo_jpeg("chelsea"), np.uint8)
+    (image,) = run_pipeline(module, [jpeg], device_id=None)
+    out = inception.run_graph(load_graph_def(dest), image[None])
+    top5 = [inception_labels()[i].lower() for i in np.argsort(out[0])[::-1][:5]]
+    assert any("cat" in label or "tabby" in label for label in top5), top5

@@ -1,0 +1,23 @@
+"""The 1001-line labels file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tritonship.labels import inception_labels
+
+
+def test_labels_are_background_then_imagenet_in_class_order():
+    labels = inception_labels()
+    assert len(labels) == 1001
+    assert labels[0] == "background"
+    assert labels[1] == "tench"  # n01440764, ImageNet class 0
+    assert labels[2] == "goldfish"
+    assert labels[282:285] == ["tabby", "tiger cat", "Persian cat"]  # classes 281-283
+    assert labels[1000] == "toilet tissue"  # n15075141, ImageNet class 999
+    assert all(label and "\n" not in label for label in labels)
+
+
+def test_built_labels_file_has_one_line_per_output(built_repository: Path):
+    lines = (built_repository / "inception_graphdef/inception_labels.txt").read_text().splitlines()
+    assert lines == inception_labels()

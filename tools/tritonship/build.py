@@ -1,0 +1,104 @@
+"""``tritonship build``: every artifact of the repository, and a manifest of what was built."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tritonship import __version__, inception, labels
+from tritonship.dali_build import build_dali, resolve_device
+from tritonship.fileio import sha256_file, write_text_atomic
+from tritonship.paths import DALI_PIPELINE_SOURCE, MANIFEST_NAME, MODELS_CACHE
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DALI_MODEL = "dali"
+INCEPTION_MODEL = "inception_graphdef"
+ENSEMBLE_MODEL = "ensemble_dali_inception"
+LABELS_FILE = "inception_labels.txt"
+GRAPH_FILE = "model.graphdef"
+
+Reporter = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """A reporter that says nothing."""
+
+
+def read_manifest(repo: Path) -> dict[str, Any] | None:
+    """The repository's build manifest, or None when it was never built."""
+    path = repo / MANIFEST_NAME
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _reusable_graph(repo: Path, weights: str) -> dict[str, Any] | None:
+    """The previous build's graph record when that graph is intact and of the same weights."""
+    previous = (read_manifest(repo) or {}).get("weights") or {}
+    graph = repo / INCEPTION_MODEL / "1" / GRAPH_FILE
+    if previous.get("source") != weights or not graph.exists():
+        return None
+    return previous if sha256_file(graph) == previous.get("graph_sha256") else None
+
+
+def build_graph(repo: Path, weights: str, progress: bool, say: Reporter) -> dict[str, Any]:
+    """Build (or reuse) ``inception_graphdef/1/model.graphdef``."""
+    reused = _reusable_graph(repo, weights)
+    if reused:
+        say(f"inception: reusing the {weights}-weight graph already built")
+        return reused
+    how = "downloading the official" if weights == "official" else "exporting a random-weight"
+    say(f"inception: {how} graph")
+    dest = repo / INCEPTION_MODEL / "1" / GRAPH_FILE
+    record = inception.build_graph(dest, weights, MODELS_CACHE, progress=progress)
+    return {"source": record.source, "graph_sha256": record.graph_sha256, **record.details}
+
+
+def build_labels(repo: Path) -> dict[str, Any]:
+    """Write the 1001-line labels file beside the classifier's config."""
+    dest = repo / INCEPTION_MODEL / LABELS_FILE
+    names = labels.inception_labels()
+    write_text_atomic(dest, "\n".join(names) + "\n")
+    return {"file": f"{INCEPTION_MODEL}/{LABELS_FILE}", "lines": len(names),
+            "source": labels.labels_source(), "sha256": sha256_file(dest)}
+
+
+def repository_files(repo: Path) -> dict[str, str]:
+    """SHA-256 of every file of the repository except the manifest, by relative path."""
+    files = sorted(p for p in repo.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
+    return {p.relative_to(repo).as_posix(): sha256_file(p) for p in files}
+
+
+def build_repository(
+    repo: Path, weights: str = "random", device: str = "auto", progress: bool = True,
+    say: Reporter = _quiet,
+) -> dict[str, Any]:
+    """Build the DALI pipeline, the Inception graph and the labels into ``repo``."""
+    started = time.monotonic()
+    target = resolve_device(device)
+    weights_record = build_graph(repo, weights, progress, say)
+    say(f"dali: installing dali.py and verifying the {target} pipeline")
+    dali_record = build_dali(DALI_PIPELINE_SOURCE, repo / DALI_MODEL / "1", target)
+    say("labels: writing the 1001-line labels file")
+    labels_record = build_labels(repo)
+    (repo / ENSEMBLE_MODEL / "1").mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "tritonship": __version__,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": {"python": platform.python_version(), "machine": platform.machine()},
+        "device_target": target,
+        "weights": weights_record,
+        "dali": dali_record,
+        "labels": labels_record,
+        "files": repository_files(repo),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    write_text_atomic(repo / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    return manifest

@@ -1,0 +1,108 @@
+"""Install the DALI pipeline into the repository and prove it runs with this machine's DALI."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from tritonship.errors import TritonshipError
+from tritonship.fileio import sha256_file
+
+#: How Triton's DALI backend finds the pipeline: it serializes ``dali.py`` at load time.
+AUTOSERIALIZE_FILE = "dali.py"
+
+
+def load_pipeline_module(path: Path) -> ModuleType:
+    """Import a DALI pipeline definition file as a module."""
+    spec = importlib.util.spec_from_file_location(f"dali_pipeline_{abs(hash(path))}", path)
+    if spec is None or spec.loader is None:
+        raise TritonshipError(f"{path}: cannot be imported as a DALI pipeline definition")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cuda_device_count() -> int:
+    """How many CUDA devices DALI can see (0 on a CPU-only machine)."""
+    import nvidia.dali.backend as backend
+
+    try:
+        return int(backend.GetCUDADeviceCount())
+    except RuntimeError:
+        return 0
+
+
+def resolve_device(device: str) -> str:
+    """Turn ``auto`` into ``gpu`` or ``cpu``; refuse ``gpu`` where there is no GPU."""
+    count = cuda_device_count()
+    if device == "auto":
+        return "gpu" if count else "cpu"
+    if device == "gpu" and not count:
+        raise TritonshipError(
+            "--device gpu: DALI sees no CUDA device on this machine",
+            hint="use --device cpu (or auto); the GPU server still builds the mixed decoder "
+            "from dali.py when it loads the model",
+        )
+    return device
+
+
+def sample_jpeg(height: int = 480, width: int = 640) -> np.ndarray:
+    """A synthetic colour-gradient JPEG, encoded with TensorFlow (no files, no network)."""
+    import tensorflow as tf
+
+    ys, xs = np.mgrid[0:height, 0:width]
+    rgb = np.stack([xs * 255 // width, ys * 255 // height, (xs + ys) % 256], axis=-1)
+    encoded = tf.io.encode_jpeg(rgb.astype(np.uint8), quality=90).numpy()
+    return np.frombuffer(encoded, dtype=np.uint8)
+
+
+def run_pipeline(module: ModuleType, images: list[np.ndarray], device_id: int | None) -> list:
+    """Run the module's ``pipeline`` on encoded images; return one HWC array per image."""
+    pipe = module.pipeline(batch_size=len(images), num_threads=1, device_id=device_id)
+    pipe.build()
+    pipe.feed_input(module.INPUT_NAME, images)
+    (out,) = pipe.run()
+    if hasattr(out, "as_cpu"):
+        out = out.as_cpu()
+    return [np.array(out[i]) for i in range(len(images))]
+
+
+def verify_target(module: ModuleType, device_id: int | None) -> dict[str, Any]:
+    """Build the pipeline for one target, run it on a sample, and check the contract."""
+    (image,) = run_pipeline(module, [sample_jpeg()], device_id)
+    size = module.IMAGE_SIZE
+    if image.shape != (size, size, 3) or image.dtype != np.float32:
+        raise TritonshipError(f"DALI pipeline gave {image.shape} {image.dtype}, not HWC float32")
+    if image.min() < -1.0001 or image.max() > 1.0001:
+        raise TritonshipError(f"DALI pipeline output spans [{image.min()}, {image.max()}]")
+    return {"verified": True, "output_shape": list(image.shape)}
+
+
+def build_dali(source: Path, version_dir: Path, device: str) -> dict[str, Any]:
+    """Copy the pipeline definition to ``version_dir/dali.py`` and verify each target."""
+    import nvidia.dali as dali
+
+    version_dir.mkdir(parents=True, exist_ok=True)
+    dest = version_dir / AUTOSERIALIZE_FILE
+    shutil.copyfile(source, dest)
+    (version_dir / "model.dali").unlink(missing_ok=True)  # would shadow dali.py
+    module = load_pipeline_module(dest)
+    targets: dict[str, Any] = {
+        "cpu": {"decoder": "cpu", **verify_target(module, None)},
+        "gpu": {"decoder": "mixed", "verified": False},
+    }
+    if device == "gpu":
+        targets["gpu"].update(verify_target(module, 0))
+    return {
+        "mode": "autoserialize",
+        "file": f"{version_dir.parent.name}/{version_dir.name}/{AUTOSERIALIZE_FILE}",
+        "sha256": sha256_file(dest),
+        "build_dali_version": dali.__version__,
+        "note": "the server serializes dali.py with its own DALI at load time",
+        "targets": targets,
+    }

@@ -1,0 +1,189 @@
+"""Inception V3 as a frozen TensorFlow GraphDef: the official graph or a random-weight export.
+
+Both paths end in :func:`install_graph`, which checks the tensor contract the repository's
+``config.pbtxt`` declares and writes ``model.graphdef`` atomically.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from tqdm import tqdm
+
+from tritonship.errors import ChecksumError, ContractError, NetworkError
+from tritonship.fileio import atomic_writer, sha256_file, write_bytes_atomic
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "InceptionV3/Predictions/Softmax"
+IMAGE_SIZE = 299
+NUM_CLASSES = 1001
+
+OFFICIAL_URL = (
+    "https://storage.googleapis.com/download.tensorflow.org/models/"
+    "inception_v3_2016_08_28_frozen.pb.tar.gz"
+)
+#: SHA-256 and size of the official archive (as published by OpenVINO's model zoo).
+OFFICIAL_SHA256 = "7045b72a954af4dce36346f478610acdccbf149168fa25c78e54e32f0c723d6d"
+OFFICIAL_SIZE = 88_668_554
+OFFICIAL_MEMBER = "inception_v3_2016_08_28_frozen.pb"
+
+@dataclass
+class Provenance:
+    """Where a graph came from, for the build manifest."""
+
+    source: str
+    graph_sha256: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+def download_official(cache_dir: Path, progress: bool = True, url: str = OFFICIAL_URL) -> Path:
+    """Download the official archive into ``cache_dir`` (verified, atomic, cached)."""
+    archive = cache_dir / url.rsplit("/", 1)[-1]
+    if archive.exists() and sha256_file(archive) == OFFICIAL_SHA256:
+        return archive
+    try:
+        response = requests.get(url, stream=True, timeout=(10, 60))
+        response.raise_for_status()
+    except requests.RequestException as err:
+        raise NetworkError(
+            f"cannot download the official Inception V3 graph: {_reason(err)}",
+            hint="no network? build offline with --weights random",
+        ) from err
+    total = int(response.headers.get("Content-Length") or OFFICIAL_SIZE)
+    with atomic_writer(archive) as handle, tqdm(
+        total=total, unit="B", unit_scale=True, desc="inception_v3", disable=not progress
+    ) as bar:
+        for chunk in response.iter_content(chunk_size=1 << 20):
+            handle.write(chunk)
+            bar.update(len(chunk))
+    _verify_archive(archive)
+    return archive
+
+def _reason(err: requests.RequestException) -> str:
+    """A short cause: the HTTP status, or which host could not be reached."""
+    if isinstance(err, requests.HTTPError) and err.response is not None:
+        return f"HTTP {err.response.status_code}"
+    if isinstance(err, requests.Timeout):
+        return "the connection timed out"
+    if isinstance(err, requests.ConnectionError):
+        host = requests.utils.urlparse(err.request.url).hostname if err.request else "the host"
+        return f"cannot reach {host} (no network or DNS)"
+    return type(err).__name__
+
+
+def _verify_archive(archive: Path) -> None:
+    """Delete ``archive`` and raise unless it has the published SHA-256."""
+    digest = sha256_file(archive)
+    if digest != OFFICIAL_SHA256:
+        archive.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"{archive.name}: SHA-256 {digest} is not the published {OFFICIAL_SHA256}",
+            hint="the download was corrupted or replaced; run the build again",
+        )
+
+def official_graph_bytes(archive: Path) -> bytes:
+    """Extract the frozen graph from the official archive."""
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar.getmembers():
+            if member.isfile() and Path(member.name).name == OFFICIAL_MEMBER:
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    return handle.read()
+    raise ContractError(f"{archive.name} has no {OFFICIAL_MEMBER}")
+
+def random_graph_bytes(seed: int = 0) -> bytes:
+    """Export Inception V3 from Keras with random weights, as the official graph's contract.
+
+    Keras' InceptionV3 trunk (no top) with global average pooling, then a 1001-way softmax;
+    input placeholder ``input`` [-1, 299, 299, 3] and output ``InceptionV3/Predictions/Softmax``.
+    """
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    keras.utils.set_random_seed(seed)
+    trunk = keras.applications.InceptionV3(
+        include_top=False, weights=None, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), pooling="avg"
+    )
+    head = keras.layers.Dense(NUM_CLASSES, activation="softmax")
+    spec = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name=INPUT_NAME)
+
+    @tf.function(input_signature=[spec])
+    def serve(images: tf.Tensor) -> tf.Tensor:
+        return tf.identity(head(trunk(images, training=False)), name=OUTPUT_NAME)
+
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    graph_def = frozen.graph.as_graph_def()
+    pruned = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [OUTPUT_NAME])
+    return pruned.SerializeToString(deterministic=True)
+
+def check_contract(graph_bytes: bytes, run: bool = True) -> None:
+    """Raise ContractError unless the graph has the declared input and output tensors.
+
+    With ``run``, also feed a [2, 299, 299, 3] batch and check [2, 1001] rows summing to 1.
+    """
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        graph_def.ParseFromString(graph_bytes)
+    except Exception as err:  # protobuf raises DecodeError, a plain Exception subclass
+        raise ContractError(f"not a TensorFlow GraphDef: {err}") from err
+    nodes = {node.name: node for node in graph_def.node}
+    _check_input_node(nodes.get(INPUT_NAME))
+    if OUTPUT_NAME not in nodes:
+        raise ContractError(f"the graph has no output node {OUTPUT_NAME!r}")
+    if run:
+        _check_forward(graph_def)
+
+def _check_input_node(node: Any) -> None:
+    """The input must be a float32 placeholder of shape [?, 299, 299, 3]."""
+    if node is None or node.op != "Placeholder":
+        raise ContractError(f"the graph has no placeholder named {INPUT_NAME!r}")
+    dims = [d.size for d in node.attr["shape"].shape.dim]
+    if dims and dims[1:] != [IMAGE_SIZE, IMAGE_SIZE, 3]:
+        raise ContractError(f"input {INPUT_NAME!r} has shape {dims}, expected [-1, 299, 299, 3]")
+
+def run_graph(graph_def: Any, batch: Any) -> Any:
+    """Run a frozen graph on one batch (numpy in, numpy out)."""
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        return session.run(f"{OUTPUT_NAME}:0", feed_dict={f"{INPUT_NAME}:0": batch})
+
+def _check_forward(graph_def: Any) -> None:
+    """Feed a batch of two images and check the softmax rows."""
+    import numpy as np
+
+    batch = np.random.default_rng(0).uniform(-1, 1, (2, IMAGE_SIZE, IMAGE_SIZE, 3))
+    out = run_graph(graph_def, batch.astype(np.float32))
+    if out.shape != (2, NUM_CLASSES) or not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
+        raise ContractError(f"output {OUTPUT_NAME!r} gave shape {out.shape}, not rows of a softmax")
+
+def install_graph(graph_bytes: bytes, dest: Path, provenance: Provenance) -> Provenance:
+    """Check the contract, then write ``dest`` atomically and record its digest."""
+    check_contract(graph_bytes)
+    write_bytes_atomic(dest, graph_bytes)
+    provenance.graph_sha256 = sha256_file(dest)
+    provenance.details["bytes"] = dest.stat().st_size
+    return provenance
+
+def build_graph(dest: Path, weights: str, cache_dir: Path, progress: bool = True) -> Provenance:
+    """Produce ``dest`` from the official graph or a random-weight export."""
+    if weights == "official":
+        archive = download_official(cache_dir, progress=progress)
+        details = {"url": OFFICIAL_URL, "archive_sha256": OFFICIAL_SHA256}
+        provenance = Provenance("official", "", details)
+        return install_graph(official_graph_bytes(archive), dest, provenance)
+    if weights == "random":
+        details = {"seed": 0, "note": "random weights: predictions are meaningless"}
+        return install_graph(random_graph_bytes(seed=0), dest, Provenance("random", "", details))
+    raise ValueError(f"unknown weights {weights!r}: use official or random")

@@ -1,0 +1,13 @@
+"""Where things live in a checkout of the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The checkout this package was installed from (``pip install -e .``).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_REPOSITORY = PROJECT_ROOT / "model_repository"
+DALI_PIPELINE_SOURCE = PROJECT_ROOT / "dali" / "pipeline.py"
+MODELS_CACHE = PROJECT_ROOT / "models" / "cache"
+SAGEMAKER_ENV_FILE = PROJECT_ROOT / "container" / "sagemaker.env"
+MANIFEST_NAME = "build-manifest.json"
