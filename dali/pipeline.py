@@ -3,8 +3,9 @@
 This file is copied unchanged to ``model_repository/dali/1/dali.py`` by ``tritonship
 build``. Triton's DALI backend serializes it with the server's own DALI at load time
 (autoserialization), so a DALI version mismatch between the build machine and the
-server image cannot break loading. The CPU stand-in backend of the native engine calls
-the same function with ``device_id=None``.
+server image cannot break loading. On a GPU server the image decoder runs on "mixed"
+(nvJPEG); without a GPU it runs on the CPU. The CPU stand-in backend of the native
+engine calls the same function with ``device_id=None``.
 
 What the TF-slim Inception V3 graph expects (and what this pipeline produces):
 decode to RGB, central crop of 87.5% (``tf.image.central_crop``: start = size // 16),
@@ -24,15 +25,24 @@ IMAGE_SIZE = 299
 CROP_DIVISOR = 16
 
 
+def default_device_id() -> int | None:
+    """GPU 0 where DALI sees a CUDA device, else None (a CPU-only pipeline).
+
+    Autoserialization calls ``pipeline()`` with its defaults, so this choice is what lets
+    the same file serialize on a GPU server (mixed decoder) and a CPU-only one.
+    """
+    try:
+        return 0 if dali.backend.GetCUDADeviceCount() > 0 else None
+    except RuntimeError:
+        return None
+
+
 def decoder_device() -> str:
-    """Return "mixed" (GPU decoding) when the pipeline being defined has a usable GPU."""
+    """Return "mixed" (GPU decoding) when the pipeline being defined has a GPU, else "cpu"."""
     pipe = dali.Pipeline.current()
     if pipe is None or pipe.device_id is None or pipe.device_id == types.CPU_ONLY_DEVICE_ID:
         return "cpu"
-    try:
-        return "mixed" if dali.backend.GetCUDADeviceCount() > 0 else "cpu"
-    except RuntimeError:
-        return "cpu"
+    return "mixed"
 
 
 def inception_preprocess(encoded, device: str):
@@ -55,7 +65,7 @@ def inception_preprocess(encoded, device: str):
 
 
 @autoserialize
-@dali.pipeline_def(batch_size=256, num_threads=4, device_id=0)
+@dali.pipeline_def(batch_size=256, num_threads=4, device_id=default_device_id())
 def pipeline():
     """Triton model ``dali``: encoded image bytes in, Inception V3 input tensor out."""
     encoded = fn.external_source(device="cpu", name=INPUT_NAME, no_copy=True)

@@ -42,13 +42,19 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate the repository; exit 1 with one line per finding."""
-    from tritonship.repository import format_findings, summary_line, validate_repository
+    from tritonship.repository import (
+        format_findings,
+        load_repository,
+        summary,
+        validate_repository,
+    )
 
     findings = validate_repository(args.repo, image_tag=args.image)
     if findings:
         print(format_findings(findings))
+        print(f"{len(findings)} finding(s) in {args.repo}", file=sys.stderr)
         return 1
-    print(summary_line(args.repo))
+    print(summary(load_repository(args.repo)))
     return 0
 
 

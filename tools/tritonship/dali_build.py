@@ -83,6 +83,11 @@ def verify_target(module: ModuleType, device_id: int | None) -> dict[str, Any]:
     return {"verified": True, "output_shape": list(image.shape)}
 
 
+def autoserialize_size(module: ModuleType) -> int:
+    """Serialize the pipeline as Triton's DALI backend does at load time; return its size."""
+    return len(module.pipeline().serialize())
+
+
 def build_dali(source: Path, version_dir: Path, device: str) -> dict[str, Any]:
     """Copy the pipeline definition to ``version_dir/dali.py`` and verify each target."""
     import nvidia.dali as dali
@@ -103,6 +108,7 @@ def build_dali(source: Path, version_dir: Path, device: str) -> dict[str, Any]:
         "file": f"{version_dir.parent.name}/{version_dir.name}/{AUTOSERIALIZE_FILE}",
         "sha256": sha256_file(dest),
         "build_dali_version": dali.__version__,
+        "autoserialized_bytes": autoserialize_size(module),
         "note": "the server serializes dali.py with its own DALI at load time",
         "targets": targets,
     }

@@ -105,6 +105,7 @@ def random_graph_bytes(seed: int = 0) -> bytes:
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
+    from tensorflow.python.util import deprecation
 
     keras.utils.set_random_seed(seed)
     trunk = keras.applications.InceptionV3(
@@ -119,7 +120,8 @@ def random_graph_bytes(seed: int = 0) -> bytes:
 
     frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
     graph_def = frozen.graph.as_graph_def()
-    pruned = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [OUTPUT_NAME])
+    with deprecation.silence():  # extract_sub_graph is "TF1 only" but the right tool here
+        pruned = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [OUTPUT_NAME])
     return pruned.SerializeToString(deterministic=True)
 
 def check_contract(graph_bytes: bytes, run: bool = True) -> None:
