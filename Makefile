@@ -1,15 +1,17 @@
 # tritonship: every target wraps the CLI in the project's virtual environment.
-PYTHON   ?= python3
-VENV     ?= .venv
-BIN      := $(VENV)/bin
-TS       := $(BIN)/tritonship
-REPO     ?= model_repository
-WEIGHTS  ?= official
-DEVICE   ?= auto
+PYTHON    ?= python3
+VENV      ?= .venv
+BIN       := $(VENV)/bin
+TS        := $(BIN)/tritonship
+REPO      ?= model_repository
+WEIGHTS   ?= official
+DEVICE    ?= auto
 IMAGE_TAG ?= 24.09-py3
+PORT      ?= 8080
+PROFILE   ?= gpu
 PYTEST_ARGS ?=
 
-.PHONY: setup artifacts validate test lint clean help
+.PHONY: help setup artifacts validate serve stop up down test lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,11 +24,26 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed  ## create .venv and install tritonship with its dev extras
 
-artifacts: setup  ## build the DALI pipeline, Inception graph and labels (WEIGHTS=official|random)
+artifacts: setup  ## build the DALI pipeline, Inception graph, labels (WEIGHTS=official|random|auto)
 	$(TS) build --repo $(REPO) --weights $(WEIGHTS) --device $(DEVICE)
 
-validate: setup  ## check the repository (add IMAGE_TAG=25.04-py3 to check another image)
+$(REPO)/build-manifest.json: | setup
+	$(TS) build --repo $(REPO) --weights auto --device $(DEVICE)
+
+validate: setup  ## check the repository (IMAGE_TAG=25.04-py3 checks another image)
 	$(TS) validate --repo $(REPO) --image $(IMAGE_TAG)
+
+serve: setup $(REPO)/build-manifest.json  ## serve natively on PORT like SageMaker (Ctrl-C stops)
+	$(TS) serve --repo $(REPO) --port $(PORT)
+
+stop: setup  ## stop a native server started with serve --detach
+	$(TS) stop --engine native
+
+up: setup $(REPO)/build-manifest.json  ## Docker Compose with the SageMaker image (PROFILE=gpu|cpu)
+	$(TS) serve --engine docker --profile $(PROFILE) --repo $(REPO) --port $(PORT) --detach
+
+down: setup  ## stop the Docker Compose service
+	$(TS) stop --engine docker
 
 test: setup  ## run the test suite (offline; builds its own random-weight repository)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -34,6 +51,7 @@ test: setup  ## run the test suite (offline; builds its own random-weight reposi
 lint: setup  ## ruff
 	$(BIN)/ruff check tools tests dali container
 
-clean:  ## remove built artifacts (keeps .venv)
+clean:  ## remove built artifacts and run state (keeps .venv)
 	rm -f $(REPO)/*/1/model.graphdef $(REPO)/*/1/model.dali $(REPO)/dali/1/dali.py
 	rm -f $(REPO)/inception_graphdef/inception_labels.txt $(REPO)/build-manifest.json
+	rm -rf .tritonship

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from tritonship import cli
 from tritonship.build import build_repository, read_manifest
 from tritonship.errors import TritonshipError

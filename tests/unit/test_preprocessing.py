@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from tritonship.dali_build import load_pipeline_module, run_pipeline
-from tritonship.paths import DALI_PIPELINE_SOURCE
 
 from tests.support.photos import PHOTOS, photo_jpeg
+from tritonship.dali_build import load_pipeline_module, run_pipeline
+from tritonship.paths import DALI_PIPELINE_SOURCE
 
 ATOL = 1e-3
 

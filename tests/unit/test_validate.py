@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
+
 from tritonship.errors import UsageError
 from tritonship.images import backends_for_tag
 from tritonship.repository import (

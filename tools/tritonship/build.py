@@ -12,6 +12,7 @@ from typing import Any
 
 from tritonship import __version__, inception, labels
 from tritonship.dali_build import build_dali, resolve_device
+from tritonship.errors import NetworkError
 from tritonship.fileio import sha256_file, write_text_atomic
 from tritonship.paths import DALI_PIPELINE_SOURCE, MANIFEST_NAME, MODELS_CACHE
 
@@ -49,7 +50,17 @@ def _reusable_graph(repo: Path, weights: str) -> dict[str, Any] | None:
 
 
 def build_graph(repo: Path, weights: str, progress: bool, say: Reporter) -> dict[str, Any]:
-    """Build (or reuse) ``inception_graphdef/1/model.graphdef``."""
+    """Build (or reuse) ``inception_graphdef/1/model.graphdef``.
+
+    ``auto`` means the official graph where the network allows, else random weights.
+    """
+    if weights == "auto":
+        try:
+            return build_graph(repo, "official", progress, say)
+        except NetworkError as err:
+            say(f"WARNING: {err}")
+            say("WARNING: falling back to RANDOM weights: predicted labels will be meaningless")
+            return build_graph(repo, "random", progress, say)
     reused = _reusable_graph(repo, weights)
     if reused:
         say(f"inception: reusing the {weights}-weight graph already built")

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tritonship import __version__
+from tritonship.engines.base import Engine
 from tritonship.errors import TritonshipError
 from tritonship.paths import DEFAULT_REPOSITORY
 
@@ -58,6 +59,94 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_engine(args: argparse.Namespace) -> Engine:
+    """The engine the command line asks for."""
+    if args.engine == "docker":
+        from tritonship.engines.docker import DockerEngine
+
+        return DockerEngine(args.repo, port=args.port, image=args.image, profile=args.profile)
+    from tritonship.engines.native import NativeEngine
+
+    return NativeEngine(args.repo, port=args.port, detach=args.detach)
+
+
+def _refuse_findings(repo: Path) -> None:
+    """Validate before any server starts; raise with every finding."""
+    from tritonship.repository import format_findings, validate_repository
+
+    findings = validate_repository(repo)
+    if findings:
+        raise TritonshipError(
+            f"{repo} has {len(findings)} problem(s):\n{format_findings(findings)}",
+            hint="fix them (tritonship validate) or rebuild (tritonship build)",
+        )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start an engine, wait for /ping, then stay in the foreground (or detach)."""
+    from rich.console import Console
+
+    _refuse_findings(args.repo)
+    engine = _make_engine(args)
+    console = Console(stderr=True)
+    engine.start()
+    try:
+        with console.status(f"waiting for {engine.url}/ping (up to {args.timeout:.0f} s)"):
+            seconds = engine.wait_ready(args.timeout)
+    except BaseException:
+        engine.stop()
+        raise
+    _print_endpoint(engine, seconds)
+    if args.detach:
+        print(f"running in the background; stop it with: tritonship stop --engine {args.engine}")
+        return 0
+    return _serve_foreground(engine)
+
+
+def _print_endpoint(engine: Engine, seconds: float) -> None:
+    """Say where the endpoint answers and where its log is."""
+    url = engine.url
+    print(f"ready in {seconds:.1f} s")
+    print(f"  SageMaker container API: {url}/invocations  (health: {url}/ping)")
+    log = getattr(engine, "log_path", None)
+    print(f"  server log: {log}" if log else "  server log: docker compose logs")
+
+
+def _serve_foreground(engine: Engine) -> int:
+    """Block until Ctrl-C (then stop cleanly) or until the server dies (exit 1)."""
+    import time
+
+    print("press Ctrl-C to stop")
+    try:
+        while engine.is_alive():
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        print("stopping ...", file=sys.stderr)
+        engine.stop()
+        return 0
+    print(f"the server exited:\n{engine.logs(30)}", file=sys.stderr)
+    engine.stop()
+    return 1
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop the server a detached ``serve`` left running."""
+    if args.engine == "docker":
+        from tritonship.engines.docker import DockerEngine
+
+        DockerEngine().stop()
+        print("stopped the tritonship Docker Compose project")
+        return 0
+    from tritonship.engines.native import read_state, stop_recorded
+
+    state = read_state()
+    if not stop_recorded():
+        print("no native server is running")
+        return 0
+    print(f"stopped the native server (pid {state['pid'] if state else '?'})")
+    return 0
+
+
 def _add_repo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", type=Path, default=DEFAULT_REPOSITORY,
                         help="model repository (default: %(default)s)")
@@ -75,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="build the DALI pipeline, Inception graph and labels")
     _add_repo(build)
-    build.add_argument("--weights", choices=["official", "random"], default="official")
+    build.add_argument("--weights", choices=["official", "random", "auto"], default="official",
+                       help="auto: official where the network allows, else random")
     build.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.set_defaults(func=cmd_build)
@@ -84,6 +174,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_repo(validate)
     validate.add_argument("--image", metavar="TAG", help="also check the image has each backend")
     validate.set_defaults(func=cmd_validate)
+
+    serve = sub.add_parser("serve", help="serve the repository locally as SageMaker does")
+    _add_repo(serve)
+    serve.add_argument("--engine", choices=["native", "docker"], default="native")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--detach", action="store_true", help="leave the server running")
+    serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for /ping")
+    serve.add_argument("--profile", choices=["gpu", "cpu"], default="gpu",
+                       help="docker engine: with or without a GPU reservation")
+    serve.add_argument("--image", help="docker engine: image URI (default: SageMaker's, "
+                       "for AWS_REGION, or TRITONSHIP_IMAGE)")
+    serve.set_defaults(func=cmd_serve)
+
+    stop = sub.add_parser("stop", help="stop a server started with serve --detach")
+    stop.add_argument("--engine", choices=["native", "docker"], default="native")
+    stop.set_defaults(func=cmd_stop)
     return parser
 
 

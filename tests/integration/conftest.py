@@ -1,0 +1,54 @@
+"""The endpoint under test: the native engine on the built repository, or TRITONSHIP_URL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tritonship.engines.base import free_port
+from tritonship.engines.native import NativeEngine
+from tritonship.paths import DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE
+from tritonship.sagemaker_env import load_env_file
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the tests send requests, and the repository the server was built from."""
+
+    url: str
+    repository: Path
+    metrics_url: str | None = None
+    engine: NativeEngine | None = None
+
+
+@pytest.fixture(scope="session")
+def endpoint(
+    built_repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Endpoint]:
+    """Start the native engine for the session (always stopped), or use TRITONSHIP_URL.
+
+    With TRITONSHIP_URL (e.g. the Docker endpoint), TRITONSHIP_REPO names the repository it
+    serves (default: the checkout's) and TRITONSHIP_METRICS_URL its metrics, if exposed.
+    """
+    url = os.environ.get("TRITONSHIP_URL")
+    if url:
+        repo = Path(os.environ.get("TRITONSHIP_REPO", DEFAULT_REPOSITORY))
+        yield Endpoint(url.rstrip("/"), repo, os.environ.get("TRITONSHIP_METRICS_URL"))
+        return
+    yield from _native_endpoint(built_repository, tmp_path_factory.mktemp("native-run"))
+
+
+def _native_endpoint(repo: Path, run_dir: Path) -> Iterator[Endpoint]:
+    metrics_port = free_port()
+    env = {
+        **load_env_file(SAGEMAKER_ENV_FILE),
+        "SAGEMAKER_TRITON_ALLOW_METRICS": "true",
+        "SAGEMAKER_TRITON_METRICS_PORT": str(metrics_port),
+    }
+    engine = NativeEngine(repo, port=free_port(), sagemaker_env=env, run_dir=run_dir)
+    with engine:
+        yield Endpoint(engine.url, repo, f"http://127.0.0.1:{metrics_port}/metrics", engine)

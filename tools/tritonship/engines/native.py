@@ -1,0 +1,382 @@
+"""The native engine: the real tritonserver of the ``nvidia-pytriton`` wheel, no Docker.
+
+The wheel ships tritonserver 2.51 with the SageMaker frontend and the Python backend, but
+no DALI and no TensorFlow backend. The engine assembles a backend directory holding the
+wheel's Python backend plus the CPU stand-ins from ``container/backends`` (Python-based
+backends named ``dali`` and ``tensorflow``), and starts the server with the flags the
+SageMaker image's ``serve`` script would use (:mod:`tritonship.sagemaker_env`), so the
+unmodified repository is served on ``/ping`` and ``/invocations``.
+
+Run state lives in ``<run_dir>``: ``backends/``, ``server.log`` and ``server.json`` (pid,
+port), which lets ``tritonship stop`` find a server started with ``--detach``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from tritonship import paths
+from tritonship.engines.base import EngineError, ensure_port_free, wait_for_ping
+from tritonship.paths import DEFAULT_REPOSITORY, PROJECT_ROOT, SAGEMAKER_ENV_FILE
+from tritonship.sagemaker_env import load_env_file, serve_args, serve_env
+
+BACKEND_SOURCES = PROJECT_ROOT / "container" / "backends"
+STANDIN_BACKENDS = ("dali", "tensorflow")
+STATE_FILE = "server.json"
+LOG_FILE = "server.log"
+DEFAULT_READY_TIMEOUT = 180.0
+#: Triton waits up to 30 s (--exit-timeout-secs) for in-flight requests after SIGINT.
+DEFAULT_STOP_TIMEOUT = 40.0
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class TritonDistribution:
+    """The tritonserver files inside the installed ``nvidia-pytriton`` wheel."""
+
+    root: Path
+
+    @classmethod
+    def locate(cls) -> TritonDistribution:
+        """Find ``pytriton/tritonserver`` without importing pytriton."""
+        spec = importlib.util.find_spec("pytriton")
+        if spec is None or spec.origin is None:
+            raise EngineError(
+                "the nvidia-pytriton wheel (it carries tritonserver) is not installed",
+                hint="run make setup (pip install -e '.[dev]')",
+            )
+        dist = cls(Path(spec.origin).parent / "tritonserver")
+        if not dist.server.is_file():
+            raise EngineError(f"{dist.server} is missing", hint="reinstall nvidia-pytriton")
+        return dist
+
+    @property
+    def server(self) -> Path:
+        """The tritonserver executable."""
+        return self.root / "bin" / "tritonserver"
+
+    @property
+    def libs(self) -> Path:
+        """The wheel's shared libraries (``nvidia_pytriton.libs``)."""
+        return self.root.parent.parent / "nvidia_pytriton.libs"
+
+    @property
+    def python_backend(self) -> Path:
+        """The Python backend (``libtriton_python.so``, ``triton_python_backend_utils.py``)."""
+        return self.root / "backends" / "python"
+
+    def stub(self, version: str) -> Path:
+        """The Python backend stub built for Python ``version`` (``X.Y``)."""
+        stub = self.root / "python_backend_stubs" / version / "triton_python_backend_stub"
+        if not stub.is_file():
+            raise EngineError(
+                f"nvidia-pytriton has no Python backend stub for Python {version}",
+                hint="use a Python version it supports (3.8 to 3.13)",
+            )
+        return stub
+
+
+def stub_wrapper(stub: Path, library_path: str = "") -> str:
+    """Return a shell script that runs ``stub`` as an embedded copy of this interpreter.
+
+    The Python backend starts ``<backend-dir>/python/triton_python_backend_stub`` with the
+    server's environment. Two things make the embedded Python this (venv) interpreter:
+    this Python's own ``libpython`` first on LD_LIBRARY_PATH (else the loader may pick
+    another build of the same X.Y, e.g. the system's 3.11.2 under a pyenv 3.11.7, whose
+    missing symbols break ``import ssl``: ``undefined symbol: _PyModule_Add``), and this
+    interpreter's ``bin`` first on PATH (the embedded Python looks ``python3`` up there,
+    finds the venv's ``pyvenv.cfg`` and so imports numpy, TensorFlow and DALI from the
+    venv). ``library_path`` is the caller's own LD_LIBRARY_PATH, kept after it; the
+    server's ``nvidia_pytriton.libs`` entry is dropped.
+    """
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    if not (Path(libdir) / str(sysconfig.get_config_var("LDLIBRARY"))).is_file():
+        libdir = ""  # a static interpreter: the stub uses the system's libpython X.Y
+    bindir = str(Path(sys.executable).parent)
+    return (
+        "#!/bin/sh\n"
+        "# Written by tritonship (native engine): the nvidia-pytriton stub for Python "
+        f"{sys.version_info.major}.{sys.version_info.minor}, run as {sys.executable}.\n"
+        f"LD_LIBRARY_PATH={shlex.quote(':'.join(filter(None, [libdir, library_path])))}\n"
+        f'PATH={shlex.quote(bindir)}:"$PATH"\n'
+        "export LD_LIBRARY_PATH PATH\n"
+        f'exec {shlex.quote(str(stub))} "$@"\n'
+    )
+
+
+def assemble_backends(target: Path, dist: TritonDistribution, sources: Path) -> Path:
+    """Create ``target`` as a backend directory: the Python backend plus the stand-ins."""
+    if target.exists():
+        shutil.rmtree(target)
+    python_dir = target / "python"
+    python_dir.mkdir(parents=True)
+    for item in dist.python_backend.iterdir():
+        if item.is_file():  # copies: Triton refuses a backend library that "escapes" the dir
+            shutil.copy2(item, python_dir / item.name)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    wrapper = python_dir / "triton_python_backend_stub"
+    library_path = os.environ.get("LD_LIBRARY_PATH", "")
+    wrapper.write_text(stub_wrapper(dist.stub(version), library_path), encoding="utf-8")
+    wrapper.chmod(0o755)
+    for name in STANDIN_BACKENDS:
+        if not (sources / name / "model.py").is_file():
+            raise EngineError(
+                f"{sources / name / 'model.py'} is missing",
+                hint="restore container/backends from git",
+            )
+        (target / name).symlink_to(sources.resolve() / name, target_is_directory=True)
+    return target
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent dies.
+
+    The kernel sends it when the *thread* that forked exits, so start attached engines
+    from a thread that lives as long as the server should.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _is_tritonserver(pid: int) -> bool:
+    """Whether ``pid`` is a live tritonserver process (guards against pid reuse)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"tritonserver" in cmdline.split(b"\0", 1)[0]
+
+
+def tail(path: Path, n: int) -> str:
+    """Return the last ``n`` lines of a text file ("" when it does not exist)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 256 * max(n, 1)))
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-n:])
+
+
+class NativeEngine:
+    """One tritonserver process serving a repository on the SageMaker port."""
+
+    def __init__(
+        self,
+        repository: Path = DEFAULT_REPOSITORY,
+        port: int = 8080,
+        sagemaker_env: Mapping[str, str] | None = None,
+        run_dir: Path | None = None,
+        detach: bool = False,
+        backend_sources: Path = BACKEND_SOURCES,
+    ) -> None:
+        """Describe a server; nothing starts before :meth:`start`.
+
+        ``sagemaker_env`` holds the ``SAGEMAKER_*`` variables (default: the values in
+        ``container/sagemaker.env``); ``port`` overrides SAGEMAKER_BIND_TO_PORT. With
+        ``detach`` the server outlives this process (``tritonship serve --detach``).
+        """
+        self.repository = Path(repository).resolve()
+        self.port = port
+        self.run_dir = Path(run_dir or native_run_dir()).resolve()
+        self.detach = detach
+        self.backend_sources = Path(backend_sources)
+        if sagemaker_env is None:
+            exists = SAGEMAKER_ENV_FILE.is_file()
+            sagemaker_env = load_env_file(SAGEMAKER_ENV_FILE) if exists else {}
+        self.sagemaker_env = {**sagemaker_env, "SAGEMAKER_BIND_TO_PORT": str(port)}
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = self.run_dir / LOG_FILE
+        self._process: subprocess.Popen[bytes] | None = None
+        self._shm_prefix = f"tritonship_{os.getpid()}_{port}_"
+
+    def command(self) -> list[str]:
+        """The full tritonserver command line (raises ServeRefused like ``serve``)."""
+        dist = TritonDistribution.locate()
+        return [
+            str(dist.server),
+            *serve_args(self.sagemaker_env, self.repository),
+            f"--backend-directory={self.run_dir / 'backends'}",
+            f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        """The server's environment: ours without SAGEMAKER_*, plus serve's exports."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SAGEMAKER_")}
+        env.update(serve_env(self.sagemaker_env, self.repository))
+        libs = str(TritonDistribution.locate().libs)
+        env["LD_LIBRARY_PATH"] = ":".join(filter(None, [libs, env.get("LD_LIBRARY_PATH")]))
+        return env
+
+    def start(self) -> None:
+        """Start tritonserver in the background; its output goes to ``server.log``."""
+        if self.is_alive():
+            raise EngineError(f"this engine already runs a server on port {self.port}")
+        self._refuse_running()
+        ensure_port_free(self.port)
+        command, env = self.command(), self.environment()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        assemble_backends(
+            self.run_dir / "backends", TritonDistribution.locate(), self.backend_sources
+        )
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.run_dir,
+                start_new_session=True,
+                preexec_fn=None if self.detach else _die_with_parent,
+            )
+        self._write_state()
+        if not self.detach:
+            atexit.register(self.stop)
+
+    def wait_ready(self, timeout: float = DEFAULT_READY_TIMEOUT) -> float:
+        """Wait for ``GET /ping`` == 200; fail fast if the server exits. Returns seconds."""
+        return wait_for_ping(self.url, timeout, self.is_alive, lambda: self.logs(40))
+
+    def is_alive(self) -> bool:
+        """Whether the server process still runs."""
+        if self._process is not None:
+            return self._process.poll() is None
+        return False
+
+    def logs(self, n: int = 50) -> str:
+        """The last ``n`` lines of the server log."""
+        return tail(self.log_path, n)
+
+    def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+        """SIGINT, wait up to ``timeout`` s, then SIGKILL; clean up run state. Idempotent."""
+        atexit.unregister(self.stop)
+        if self._process is None:
+            return
+        _terminate(self._process.pid, timeout, self._process.wait)
+        _remove_shm(self._shm_prefix)
+        state = read_state(self.run_dir, only_alive=False)
+        if state is not None and state.get("pid") == self._process.pid:
+            (self.run_dir / STATE_FILE).unlink(missing_ok=True)
+        self._process = None
+
+    def __enter__(self) -> NativeEngine:
+        """Start and wait until ready; a failed start stops the server again."""
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop the server."""
+        self.stop()
+
+    def _refuse_running(self) -> None:
+        """Refuse to start next to a recorded server that still runs."""
+        state = read_state(self.run_dir)
+        if state is not None:
+            raise EngineError(
+                f"a native server already runs (pid {state['pid']}, port {state['port']})",
+                hint="stop it first: tritonship stop --engine native",
+            )
+
+    def _write_state(self) -> None:
+        """Record pid, port and log so another process can find and stop the server."""
+        assert self._process is not None
+        state = {
+            "pid": self._process.pid,
+            "port": self.port,
+            "url": self.url,
+            "log": str(self.log_path),
+            "shm_prefix": self._shm_prefix,
+            "repository": str(self.repository),
+            "started": time.time(),
+        }
+        (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def native_run_dir() -> Path:
+    """The native engine's run state folder (under ``TRITONSHIP_RUN_DIR``)."""
+    return paths.run_dir() / "native"
+
+
+def read_state(run_dir: Path | None = None, only_alive: bool = True) -> dict[str, Any] | None:
+    """Return the recorded server's state (by default only if that server still runs)."""
+    path = Path(run_dir or native_run_dir()) / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        alive = _is_tritonserver(int(state["pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state if alive or not only_alive else None
+
+
+def stop_recorded(run_dir: Path | None = None, timeout: float = DEFAULT_STOP_TIMEOUT) -> bool:
+    """Stop the server recorded in ``run_dir`` (e.g. started detached). False if none ran."""
+    folder = Path(run_dir or native_run_dir())
+    state = read_state(folder)
+    (folder / STATE_FILE).unlink(missing_ok=True)
+    if state is None:
+        return False
+    pid = int(state["pid"])
+    _terminate(pid, timeout, lambda seconds: _wait_gone(pid, seconds))
+    _remove_shm(str(state.get("shm_prefix", "")))
+    return True
+
+
+def _terminate(pid: int, timeout: float, wait: Callable[[float], object]) -> None:
+    """Send SIGINT, wait up to ``timeout`` s, then SIGKILL and wait again."""
+    for sig, deadline in ((signal.SIGINT, timeout), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        try:
+            wait(deadline)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    raise EngineError(f"tritonserver (pid {pid}) did not exit after SIGKILL")
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    """Wait until ``pid`` (not our child) has exited; raise TimeoutExpired at the deadline."""
+    deadline = time.monotonic() + timeout
+    while _is_tritonserver(pid):
+        if time.monotonic() >= deadline:
+            raise subprocess.TimeoutExpired(f"pid {pid}", timeout)
+        time.sleep(0.2)
+
+
+def _remove_shm(prefix: str) -> None:
+    """Remove Python backend shared-memory regions left behind by a killed server."""
+    if not prefix:
+        return
+    for region in Path("/dev/shm").glob(f"{prefix}*"):
+        with contextlib.suppress(OSError):
+            region.unlink()
