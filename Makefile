@@ -8,10 +8,12 @@ WEIGHTS   ?= official
 DEVICE    ?= auto
 IMAGE_TAG ?= 24.09-py3
 PORT      ?= 8080
+RUNTIME_PORT ?= 8081
+IMAGE     ?= .tritonship/samples/chelsea.jpg
 PROFILE   ?= gpu
 PYTEST_ARGS ?=
 
-.PHONY: help setup artifacts validate serve stop up down test lint clean
+.PHONY: help setup artifacts validate serve stop up down demo invoke test lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -34,7 +36,7 @@ validate: setup  ## check the repository (IMAGE_TAG=25.04-py3 checks another ima
 	$(TS) validate --repo $(REPO) --image $(IMAGE_TAG)
 
 serve: setup $(REPO)/build-manifest.json  ## serve natively on PORT like SageMaker (Ctrl-C stops)
-	$(TS) serve --repo $(REPO) --port $(PORT)
+	$(TS) serve --repo $(REPO) --port $(PORT) --runtime-port $(RUNTIME_PORT)
 
 stop: setup  ## stop a native server started with serve --detach
 	$(TS) stop --engine native
@@ -44,6 +46,16 @@ up: setup $(REPO)/build-manifest.json  ## Docker Compose with the SageMaker imag
 
 down: setup  ## stop the Docker Compose service
 	$(TS) stop --engine docker
+
+demo: setup  ## build, serve natively, classify a sample photo, stop (the README's first command)
+	$(TS) build --repo $(REPO) --weights auto --device $(DEVICE)
+	$(BIN)/python -m tritonship.samples .tritonship/samples
+	$(TS) serve --repo $(REPO) --port $(PORT) --runtime-port $(RUNTIME_PORT) --detach
+	$(TS) invoke .tritonship/samples/chelsea.jpg --url http://127.0.0.1:$(PORT) --repo $(REPO); \
+	  status=$$?; $(TS) stop; exit $$status
+
+invoke: setup  ## classify IMAGE=path.jpg through the local endpoint on PORT
+	$(TS) invoke $(IMAGE) --url http://127.0.0.1:$(PORT) --repo $(REPO)
 
 test: setup  ## run the test suite (offline; builds its own random-weight repository)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

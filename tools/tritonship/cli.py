@@ -7,11 +7,16 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tritonship import __version__
 from tritonship.engines.base import Engine
 from tritonship.errors import TritonshipError
 from tritonship.paths import DEFAULT_REPOSITORY
+
+if TYPE_CHECKING:
+    from tritonship.client import Classification
+    from tritonship.serving import LocalEndpoint
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -83,54 +88,46 @@ def _refuse_findings(repo: Path) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Start an engine, wait for /ping, then stay in the foreground (or detach)."""
+    """Start an engine and the local runtime, wait for /ping, stay in the foreground."""
     from rich.console import Console
 
+    from tritonship.serving import LocalEndpoint
+
     _refuse_findings(args.repo)
-    engine = _make_engine(args)
-    console = Console(stderr=True)
-    engine.start()
-    try:
-        with console.status(f"waiting for {engine.url}/ping (up to {args.timeout:.0f} s)"):
-            seconds = engine.wait_ready(args.timeout)
-    except BaseException:
-        engine.stop()
-        raise
-    _print_endpoint(engine, seconds)
+    endpoint = LocalEndpoint(_make_engine(args), args.runtime_port or None, args.detach)
+    seconds = endpoint.start(args.timeout, status=Console(stderr=True).status)
+    print(f"ready in {seconds:.1f} s")
+    for line in endpoint.describe():
+        print(f"  {line}")
     if args.detach:
         print(f"running in the background; stop it with: tritonship stop --engine {args.engine}")
         return 0
-    return _serve_foreground(engine)
+    return _serve_foreground(endpoint)
 
 
-def _print_endpoint(engine: Engine, seconds: float) -> None:
-    """Say where the endpoint answers and where its log is."""
-    url = engine.url
-    print(f"ready in {seconds:.1f} s")
-    print(f"  SageMaker container API: {url}/invocations  (health: {url}/ping)")
-    log = getattr(engine, "log_path", None)
-    print(f"  server log: {log}" if log else "  server log: docker compose logs")
-
-
-def _serve_foreground(engine: Engine) -> int:
+def _serve_foreground(endpoint: LocalEndpoint) -> int:
     """Block until Ctrl-C (then stop cleanly) or until the server dies (exit 1)."""
     import time
 
     print("press Ctrl-C to stop")
     try:
-        while engine.is_alive():
+        while endpoint.is_alive():
             time.sleep(1.0)
     except KeyboardInterrupt:
         print("stopping ...", file=sys.stderr)
-        engine.stop()
+        endpoint.stop()
         return 0
-    print(f"the server exited:\n{engine.logs(30)}", file=sys.stderr)
-    engine.stop()
+    print(f"the server exited:\n{endpoint.engine.logs(30)}", file=sys.stderr)
+    endpoint.stop()
     return 1
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
     """Stop the server a detached ``serve`` left running."""
+    from tritonship.serving import stop_runtime
+
+    if stop_runtime():
+        print("stopped the local SageMaker runtime")
     if args.engine == "docker":
         from tritonship.engines.docker import DockerEngine
 
@@ -145,6 +142,68 @@ def cmd_stop(args: argparse.Namespace) -> int:
         return 0
     print(f"stopped the native server (pid {state['pid'] if state else '?'})")
     return 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    """Classify images through the container API (--url) or InvokeEndpoint (--endpoint)."""
+    import json
+
+    from tritonship.client import HttpTransport, SageMakerTransport, classify, load_labels
+
+    images = [(str(path), _read_image(path)) for path in args.images]
+    transport = (SageMakerTransport(args.endpoint) if args.endpoint
+                 else HttpTransport(args.url or "http://127.0.0.1:8080"))
+    results = classify(transport, images, binary=args.format == "binary", k=args.top_k,
+                       labels=load_labels(args.repo))
+    _warn_random_weights(args.repo)
+    if args.json:
+        print(json.dumps([_as_json(result) for result in results], indent=2))
+    else:
+        _print_table(results, transport.target, args.format)
+    return 0
+
+
+def _warn_random_weights(repo: Path) -> None:
+    """Say loudly when the local repository was built with random weights."""
+    from tritonship.build import read_manifest
+
+    weights = (read_manifest(repo) or {}).get("weights") or {}
+    if weights.get("source") == "random":
+        _say(f"NOTICE: {repo} holds RANDOM weights: the labels below are meaningless")
+
+
+def _read_image(path: Path) -> bytes:
+    """An image file's bytes, or a one-line error."""
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise TritonshipError(f"cannot read {path}: {err.strerror}") from err
+
+
+def _as_json(result: Classification) -> dict[str, object]:
+    """One classification as plain JSON."""
+    return {"image": result.image, "latency_ms": round(result.seconds * 1000, 2),
+            "request_bytes": result.request_bytes,
+            "top": [{"index": p.index, "label": p.label, "probability": p.probability}
+                    for p in result.predictions]}
+
+
+def _print_table(results: list[Classification], target: str, fmt: str) -> None:
+    """A readable table: image, rank, label, probability, latency."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{target} ({fmt})")
+    for column in ("image", "#", "label", "probability", "latency"):
+        table.add_column(column, justify="right" if column in ("#", "probability") else "left")
+    for result in results:
+        for rank, prediction in enumerate(result.predictions, 1):
+            first = rank == 1
+            table.add_row(Path(result.image).name if first else "", str(rank), prediction.label,
+                          f"{prediction.probability:.4f}",
+                          f"{result.seconds * 1000:.0f} ms" if first else "",
+                          end_section=rank == len(result.predictions))
+    Console().print(table)
 
 
 def _add_repo(parser: argparse.ArgumentParser) -> None:
@@ -178,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the repository locally as SageMaker does")
     _add_repo(serve)
     serve.add_argument("--engine", choices=["native", "docker"], default="native")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=8080, help="container API (SageMaker: 8080)")
+    serve.add_argument("--runtime-port", type=int, default=8081,
+                       help="local SageMaker runtime API (0: none)")
     serve.add_argument("--detach", action="store_true", help="leave the server running")
     serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for /ping")
     serve.add_argument("--profile", choices=["gpu", "cpu"], default="gpu",
@@ -186,6 +247,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--image", help="docker engine: image URI (default: SageMaker's, "
                        "for AWS_REGION, or TRITONSHIP_IMAGE)")
     serve.set_defaults(func=cmd_serve)
+
+    invoke = sub.add_parser("invoke", help="classify images through the endpoint")
+    invoke.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    where = invoke.add_mutually_exclusive_group()
+    where.add_argument("--url", help="container API base URL (default http://127.0.0.1:8080)")
+    where.add_argument("--endpoint", metavar="NAME", help="SageMaker endpoint (boto3; "
+                       "AWS_ENDPOINT_URL=http://127.0.0.1:8081 reaches the local runtime)")
+    invoke.add_argument("--format", choices=["binary", "json"], default="binary")
+    invoke.add_argument("--top-k", type=int, default=5)
+    invoke.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_repo(invoke)
+    invoke.set_defaults(func=cmd_invoke)
 
     stop = sub.add_parser("stop", help="stop a server started with serve --detach")
     stop.add_argument("--engine", choices=["native", "docker"], default="native")

@@ -8,9 +8,15 @@ TensorFlow at once; it costs at most the padding of the shorter images.
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import tritonclient.http as triton_http
@@ -89,3 +95,220 @@ def decode_response(body: bytes, content_type: str | None) -> np.ndarray:
     if output is None:
         raise ResponseError(f"the response has no {OUTPUT_NAME} tensor")
     return output
+
+
+# --- transports ---------------------------------------------------------------------------
+
+
+class InvocationError(TritonshipError):
+    """The endpoint refused or failed a request; ``status`` is its HTTP status."""
+
+    def __init__(self, message: str, status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One response: body, Content-Type and the round-trip time."""
+
+    body: bytes
+    content_type: str | None
+    seconds: float
+
+
+class HttpTransport:
+    """POST ``<url>/invocations`` (the container API) with retries where they are safe.
+
+    Connection failures (nothing was sent) and 429/503 answers are retried with backoff;
+    a request that reached the server and failed otherwise is not.
+    """
+
+    def __init__(self, url: str, timeout: float = 60.0, retries: int = 3) -> None:
+        """``url`` is the endpoint's base URL, e.g. ``http://127.0.0.1:8080``."""
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        self.url, self.timeout = url.rstrip("/"), timeout
+        retry = Retry(total=retries, connect=retries, read=0, status=retries,
+                      status_forcelist=(429, 503), allowed_methods=frozenset({"POST"}),
+                      backoff_factor=0.2, raise_on_status=False)
+        self.session = requests.Session()
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+
+    @property
+    def target(self) -> str:
+        """What this transport talks to, for display."""
+        return f"{self.url}/invocations"
+
+    def send(self, request: EncodedRequest) -> Answer:
+        """Send one request; raise InvocationError unless the answer is 200."""
+        import requests
+
+        started = time.perf_counter()
+        try:
+            response = self.session.post(self.target, data=request.body, timeout=self.timeout,
+                                         headers={"Content-Type": request.content_type})
+        except requests.ConnectionError as err:
+            raise InvocationError(f"cannot reach {self.target}", hint="is the endpoint running? "
+                                  "start it with: tritonship serve") from err
+        except requests.Timeout as err:
+            message = f"{self.target} did not answer within {self.timeout:.0f} s"
+            raise InvocationError(message) from err
+        seconds = time.perf_counter() - started
+        if response.status_code != 200:
+            raise InvocationError(f"{self.target} answered {response.status_code}: "
+                                  f"{_error_text(response.text)}", status=response.status_code)
+        return Answer(response.content, response.headers.get("Content-Type"), seconds)
+
+
+def _error_text(text: str) -> str:
+    """Triton's ``{"error": "..."}`` message, or the raw text (shortened)."""
+    try:
+        return str(json.loads(text)["error"])[:500]
+    except (ValueError, KeyError, TypeError):
+        return text.strip()[:500]
+
+
+class SageMakerTransport:
+    """boto3 ``sagemaker-runtime`` InvokeEndpoint for a named endpoint.
+
+    Honours AWS_REGION / AWS_PROFILE / AWS_ENDPOINT_URL; botocore's standard retry mode
+    retries throttling and connection errors. Pointed at the local runtime (a loopback
+    AWS_ENDPOINT_URL) without credentials, requests go unsigned.
+    """
+
+    def __init__(self, endpoint_name: str, client: Any = None, timeout: float = 70.0) -> None:
+        """Create the client unless one is given (tests pass a stubbed one)."""
+        self.endpoint_name = endpoint_name
+        self.client = client or runtime_client(timeout)
+
+    @property
+    def target(self) -> str:
+        """What this transport talks to, for display."""
+        return f"endpoint {self.endpoint_name} ({self.client.meta.endpoint_url})"
+
+    def send(self, request: EncodedRequest) -> Answer:
+        """InvokeEndpoint once; raise InvocationError with SageMaker's error code."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        started = time.perf_counter()
+        try:
+            response = self.client.invoke_endpoint(EndpointName=self.endpoint_name,
+                                                   ContentType=request.content_type,
+                                                   Body=request.body)
+            body = response["Body"].read()
+        except ClientError as err:
+            raise _invocation_error(err) from err
+        except BotoCoreError as err:
+            raise InvocationError(f"{self.target}: {err}") from err
+        return Answer(body, response.get("ContentType"), time.perf_counter() - started)
+
+
+def _invocation_error(err: Any) -> InvocationError:
+    """Turn a botocore ClientError (ModelError, ValidationError, ...) into one line."""
+    error = err.response.get("Error", {})
+    status = err.response.get("OriginalStatusCode") or err.response.get(
+        "ResponseMetadata", {}).get("HTTPStatusCode")
+    return InvocationError(f"{error.get('Code', 'error')}: {error.get('Message', err)}",
+                           status=status)
+
+
+def runtime_client(timeout: float = 70.0) -> Any:
+    """A ``sagemaker-runtime`` client (unsigned for a loopback endpoint without credentials)."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    session = boto3.Session()
+    config = Config(retries={"max_attempts": 5, "mode": "standard"}, read_timeout=timeout,
+                    connect_timeout=10)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME") or os.environ.get(
+        "AWS_ENDPOINT_URL", "")
+    if _is_loopback(endpoint) and session.get_credentials() is None:
+        config = config.merge(Config(signature_version=UNSIGNED))
+    region = session.region_name or "us-east-1"
+    return session.client("sagemaker-runtime", region_name=region, config=config)
+
+
+def _is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine."""
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+# --- classification -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One of the top-k classes of an image."""
+
+    index: int
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The top-k predictions for one image and the latency of the request that carried it."""
+
+    image: str
+    predictions: list[Prediction]
+    seconds: float
+    request_bytes: int
+
+
+def load_labels(repository: Path) -> list[str]:
+    """The labels file of the repository's classifier (the output with ``label_filename``)."""
+    from tritonship.repository import load_repository
+
+    for model in load_repository(repository).models.values():
+        for output in model.config.output:
+            if output.label_filename:
+                path = model.folder / output.label_filename
+                if path.is_file():
+                    return path.read_text(encoding="utf-8").splitlines()
+    raise TritonshipError(f"{repository} has no labels file", hint="run tritonship build")
+
+
+def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[Prediction]:
+    """The ``k`` most probable classes, labelled (``#i`` where the labels run short)."""
+    order = np.argsort(probabilities)[::-1][:k]
+    return [Prediction(int(i), labels[i] if i < len(labels) else f"#{i}",
+                       float(probabilities[i])) for i in order]
+
+
+def request_batches(images: Sequence[bytes], binary: bool) -> list[list[int]]:
+    """Group image indices into requests that stay under SageMaker's 6 MB payload limit."""
+    from tritonship.runtime import MAX_PAYLOAD_BYTES
+
+    groups: list[list[int]] = [[]]
+    for index in range(len(images)):
+        candidate = [*groups[-1], index]
+        size = len(encode_request([images[i] for i in candidate], binary=binary).body)
+        if groups[-1] and size > MAX_PAYLOAD_BYTES:
+            groups.append([index])
+        else:
+            groups[-1] = candidate
+    return groups
+
+
+def classify(transport: HttpTransport | SageMakerTransport,
+             images: Sequence[tuple[str, bytes]] | Mapping[str, bytes], binary: bool = True,
+             k: int = 5, labels: Sequence[str] = ()) -> list[Classification]:
+    """Classify ``(name, bytes)`` images: as few padded-batch requests as the limit allows."""
+    pairs = list(images.items()) if isinstance(images, Mapping) else list(images)
+    names, blobs = [name for name, _ in pairs], [blob for _, blob in pairs]
+    results: list[Classification] = []
+    for group in request_batches(blobs, binary):
+        request = encode_request([blobs[i] for i in group], binary=binary)
+        answer = transport.send(request)
+        output = decode_response(answer.body, answer.content_type)
+        if output.shape[0] != len(group):
+            raise ResponseError(f"asked for {len(group)} images, got {output.shape[0]} rows")
+        results += [Classification(names[i], top_k(row, labels, k), answer.seconds,
+                                   len(request.body)) for i, row in zip(group, output, strict=True)]
+    return results

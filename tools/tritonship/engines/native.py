@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import importlib.util
 import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +32,7 @@ from typing import Any
 
 from tritonship import paths
 from tritonship.engines.base import EngineError, ensure_port_free, wait_for_ping
+from tritonship.engines.process import die_with_parent, runs, tail, terminate, wait_gone
 from tritonship.paths import DEFAULT_REPOSITORY, PROJECT_ROOT, SAGEMAKER_ENV_FILE
 from tritonship.sagemaker_env import load_env_file, serve_args, serve_env
 
@@ -145,36 +144,7 @@ def assemble_backends(target: Path, dist: TritonDistribution, sources: Path) -> 
     return target
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the parent dies.
 
-    The kernel sends it when the *thread* that forked exits, so start attached engines
-    from a thread that lives as long as the server should.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _is_tritonserver(pid: int) -> bool:
-    """Whether ``pid`` is a live tritonserver process (guards against pid reuse)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"tritonserver" in cmdline.split(b"\0", 1)[0]
-
-
-def tail(path: Path, n: int) -> str:
-    """Return the last ``n`` lines of a text file ("" when it does not exist)."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 256 * max(n, 1)))
-            lines = handle.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(lines[-n:])
 
 
 class NativeEngine:
@@ -247,7 +217,7 @@ class NativeEngine:
                 env=env,
                 cwd=self.run_dir,
                 start_new_session=True,
-                preexec_fn=None if self.detach else _die_with_parent,
+                preexec_fn=None if self.detach else die_with_parent,
             )
         self._write_state()
         if not self.detach:
@@ -272,7 +242,7 @@ class NativeEngine:
         atexit.unregister(self.stop)
         if self._process is None:
             return
-        _terminate(self._process.pid, timeout, self._process.wait)
+        terminate(self._process.pid, timeout, self._process.wait, "tritonserver")
         _remove_shm(self._shm_prefix)
         state = read_state(self.run_dir, only_alive=False)
         if state is not None and state.get("pid") == self._process.pid:
@@ -322,6 +292,11 @@ class NativeEngine:
         (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
 
 
+def _is_tritonserver(pid: int) -> bool:
+    """Whether ``pid`` is a live tritonserver process."""
+    return runs(pid, b"tritonserver")
+
+
 def native_run_dir() -> Path:
     """The native engine's run state folder (under ``TRITONSHIP_RUN_DIR``)."""
     return paths.run_dir() / "native"
@@ -346,31 +321,14 @@ def stop_recorded(run_dir: Path | None = None, timeout: float = DEFAULT_STOP_TIM
     if state is None:
         return False
     pid = int(state["pid"])
-    _terminate(pid, timeout, lambda seconds: _wait_gone(pid, seconds))
+    def wait(seconds: float) -> None:
+        wait_gone(pid, seconds, lambda: _is_tritonserver(pid))
+
+    terminate(pid, timeout, wait, "tritonserver")
     _remove_shm(str(state.get("shm_prefix", "")))
     return True
 
 
-def _terminate(pid: int, timeout: float, wait: Callable[[float], object]) -> None:
-    """Send SIGINT, wait up to ``timeout`` s, then SIGKILL and wait again."""
-    for sig, deadline in ((signal.SIGINT, timeout), (signal.SIGKILL, 10.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        try:
-            wait(deadline)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-    raise EngineError(f"tritonserver (pid {pid}) did not exit after SIGKILL")
-
-
-def _wait_gone(pid: int, timeout: float) -> None:
-    """Wait until ``pid`` (not our child) has exited; raise TimeoutExpired at the deadline."""
-    deadline = time.monotonic() + timeout
-    while _is_tritonserver(pid):
-        if time.monotonic() >= deadline:
-            raise subprocess.TimeoutExpired(f"pid {pid}", timeout)
-        time.sleep(0.2)
 
 
 def _remove_shm(prefix: str) -> None:

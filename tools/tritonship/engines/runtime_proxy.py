@@ -1,0 +1,97 @@
+"""The local SageMaker runtime (:mod:`tritonship.runtime`) as a background process."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tritonship import paths
+from tritonship.engines.base import ensure_port_free, wait_for_ping
+from tritonship.engines.process import die_with_parent, runs, tail, terminate, wait_gone
+from tritonship.runtime import DEFAULT_ENDPOINT_NAME
+
+STATE_FILE = "runtime.json"
+_MARKER = b"tritonship.runtime"
+
+
+class RuntimeProxy:
+    """``python -m tritonship.runtime`` in front of a container URL."""
+
+    def __init__(self, upstream: str, port: int, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+                 detach: bool = False, log_hint: str = "the container log",
+                 run_dir: Path | None = None) -> None:
+        """Describe the proxy; nothing starts before :meth:`start`."""
+        self.upstream, self.port, self.detach = upstream, port, detach
+        self.endpoint_name, self.log_hint = endpoint_name, log_hint
+        self.url = f"http://127.0.0.1:{port}"
+        self.run_dir = run_dir or paths.run_dir()
+        self.log_path = self.run_dir / "runtime.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def invocations_url(self) -> str:
+        """Where InvokeEndpoint lands for this endpoint."""
+        return f"{self.url}/endpoints/{self.endpoint_name}/invocations"
+
+    def start(self) -> None:
+        """Start the proxy process (its log: ``runtime.log`` in the run folder)."""
+        ensure_port_free(self.port)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "tritonship.runtime", "--upstream", self.upstream,
+                   "--port", str(self.port), "--endpoint-name", self.endpoint_name,
+                   "--log-hint", self.log_hint]
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=None if self.detach else die_with_parent,  # noqa: PLW1509
+            )
+        state = {"pid": self._process.pid, "port": self.port, "url": self.url}
+        (self.run_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+        if not self.detach:
+            atexit.register(self.stop)
+
+    def wait_ready(self, timeout: float = 30.0) -> float:
+        """Wait until the proxy answers ``/ping`` with the container's 200."""
+        return wait_for_ping(self.url, timeout, self.is_alive, lambda: tail(self.log_path, 20))
+
+    def is_alive(self) -> bool:
+        """Whether the proxy process still runs."""
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        """Stop the proxy (SIGINT, then SIGKILL). Idempotent."""
+        if self._process is not None:
+            terminate(self._process.pid, 10.0, self._process.wait, "local runtime")
+            self._process = None
+        (self.run_dir / STATE_FILE).unlink(missing_ok=True)
+        atexit.unregister(self.stop)
+
+
+def recorded_runtime() -> dict[str, Any] | None:
+    """The state of a detached proxy that still runs, else None."""
+    try:
+        state = json.loads((paths.run_dir() / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if runs(int(state["pid"]), _MARKER) else None
+
+
+def stop_recorded_runtime() -> bool:
+    """Stop a detached proxy. False when none ran."""
+    state = recorded_runtime()
+    (paths.run_dir() / STATE_FILE).unlink(missing_ok=True)
+    if state is None:
+        return False
+    pid = int(state["pid"])
+
+    def wait(seconds: float) -> None:
+        wait_gone(pid, seconds, lambda: runs(pid, _MARKER))
+
+    terminate(pid, 10.0, wait, "local runtime")
+    return True
+
+
