@@ -11,6 +11,7 @@ import pytest
 
 from tritonship.engines.base import free_port
 from tritonship.engines.native import NativeEngine
+from tritonship.engines.runtime_proxy import RuntimeProxy
 from tritonship.paths import DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE
 from tritonship.sagemaker_env import load_env_file
 
@@ -52,3 +53,19 @@ def _native_endpoint(repo: Path, run_dir: Path) -> Iterator[Endpoint]:
     engine = NativeEngine(repo, port=free_port(), sagemaker_env=env, run_dir=run_dir)
     with engine:
         yield Endpoint(engine.url, repo, f"http://127.0.0.1:{metrics_port}/metrics", engine)
+
+
+RUNTIME_ENDPOINT = "tritonship-local"
+
+
+@pytest.fixture(scope="session")
+def runtime(endpoint: Endpoint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The local SageMaker runtime in front of the endpoint; yields its base URL."""
+    proxy = RuntimeProxy(endpoint.url, free_port(), endpoint_name=RUNTIME_ENDPOINT,
+                         run_dir=tmp_path_factory.mktemp("runtime"))
+    proxy.start()
+    try:
+        proxy.wait_ready()
+        yield proxy.url
+    finally:
+        proxy.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -12,7 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import Endpoint
+from tests.integration.conftest import RUNTIME_ENDPOINT, Endpoint
 from tests.support.photos import photo_jpeg
 from tritonship import cli
 from tritonship.client import (
@@ -23,23 +22,8 @@ from tritonship.client import (
     encode_request,
     load_labels,
 )
-from tritonship.engines.base import free_port
-from tritonship.engines.runtime_proxy import RuntimeProxy
 
-NAME = "tritonship-local"
-
-
-@pytest.fixture(scope="module")
-def runtime(endpoint: Endpoint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The local SageMaker runtime in front of the endpoint; yields its URL."""
-    proxy = RuntimeProxy(endpoint.url, free_port(), endpoint_name=NAME,
-                         run_dir=tmp_path_factory.mktemp("runtime"))
-    proxy.start()
-    try:
-        proxy.wait_ready()
-        yield proxy.url
-    finally:
-        proxy.stop()
+NAME = RUNTIME_ENDPOINT
 
 
 @pytest.fixture()

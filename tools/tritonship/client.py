@@ -152,8 +152,7 @@ class HttpTransport:
             response = self.session.post(self.target, data=request.body, timeout=self.timeout,
                                          headers={"Content-Type": request.content_type})
         except requests.ConnectionError as err:
-            raise InvocationError(f"cannot reach {self.target}", hint="is the endpoint running? "
-                                  "start it with: tritonship serve") from err
+            raise _connection_error(self.target, err) from err
         except requests.Timeout as err:
             message = f"{self.target} did not answer within {self.timeout:.0f} s"
             raise InvocationError(message) from err
@@ -162,6 +161,19 @@ class HttpTransport:
             raise InvocationError(f"{self.target} answered {response.status_code}: "
                                   f"{_error_text(response.text)}", status=response.status_code)
         return Answer(response.content, response.headers.get("Content-Type"), seconds)
+
+
+def _connection_error(target: str, err: Exception) -> InvocationError:
+    """Tell a refused connection (retried) from one lost mid-request (never retried)."""
+    text = str(err)
+    if "aborted" in text or "RemoteDisconnected" in text or "reset" in text.lower():
+        return InvocationError(
+            f"the connection to {target} was lost during the request (did the server crash?)",
+            hint="not retried automatically, since the server may have started on it; "
+            "check the server log and send it again",
+        )
+    return InvocationError(f"cannot reach {target}",
+                           hint="is the endpoint running? start it with: tritonship serve")
 
 
 def _error_text(text: str) -> str:

@@ -43,6 +43,16 @@ class LocalEndpoint:
         """Whether the engine (and the runtime, if any) still run."""
         return self.engine.is_alive() and (self.runtime is None or self.runtime.is_alive())
 
+    def heal(self, timeout: float = 300.0) -> str | None:
+        """Restart the engine if it reports a health problem; return that problem or None."""
+        check = getattr(self.engine, "health_problem", None)
+        problem = check() if check else None
+        if problem and self.engine.is_alive():
+            self.engine.stop()
+            self.engine.start()
+            self.engine.wait_ready(timeout)
+        return problem if problem and self.engine.is_alive() else None
+
     def stop(self) -> None:
         """Stop the runtime, then the engine."""
         if self.runtime:

@@ -11,6 +11,7 @@ pipeline's outputs in the config's order.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 from collections.abc import Callable
@@ -21,6 +22,10 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 PIPELINE_FILE = "dali.py"
+#: Largest image (width x height) decoded; TRITONSHIP_MAX_IMAGE_PIXELS overrides.
+MAX_PIXELS = int(os.environ.get("TRITONSHIP_MAX_IMAGE_PIXELS", 40_000_000))
+#: What DALI's image decoder reads (GIF, for one, is not among them).
+SUPPORTED_FORMATS = "JPEG, PNG, BMP, TIFF, WebP, JPEG 2000, PNM"
 #: Per-request samples: one list of 1-D uint8 arrays per config input.
 Samples = dict[str, list[np.ndarray]]
 
@@ -81,15 +86,21 @@ class TritonPythonModel:
     def execute(self, requests: list[Any]) -> list[Any]:
         """Preprocess every request; a bad image fails only the request that carries it."""
         samples = [self._samples(request) for request in requests]
+        refusals = [screen_request(request_samples) for request_samples in samples]
+        accepted = [s for s, refusal in zip(samples, refusals, strict=True) if refusal is None]
         try:
             outputs = self._run(
-                {name: [s for r in samples for s in r[name]] for name in self._inputs}
-            )
+                {name: [s for r in accepted for s in r[name]] for name in self._inputs}
+            ) if accepted else []
         except Exception:  # one bad image fails the batch: retry request by request
             self._pipe = self._build()
-            return [self._respond_alone(request_samples) for request_samples in samples]
+            return [self._respond_alone(s) if refusal is None else _refused(refusal)
+                    for s, refusal in zip(samples, refusals, strict=True)]
         responses, start = [], 0
-        for request_samples in samples:
+        for request_samples, refusal in zip(samples, refusals, strict=True):
+            if refusal is not None:
+                responses.append(_refused(refusal))
+                continue
             count = len(request_samples[self._inputs[0]])
             responses.append(self._response([out[start : start + count] for out in outputs]))
             start += count
@@ -137,9 +148,7 @@ class TritonPythonModel:
             return self._response(self._run(samples))
         except Exception as error:  # reported to the client, not raised
             self._pipe = self._build()
-            message = self._culprit(samples) or f"dali: {describe_dali_error(error)}"
-            pb_utils.Logger.log_warn(message)
-            return pb_utils.InferenceResponse(error=_invalid_argument(message))
+            return _refused(self._culprit(samples) or decode_failure(0, 1, error))
 
     def _culprit(self, samples: Samples) -> str | None:
         """Try a failed multi-image request image by image; describe the first failure."""
@@ -149,7 +158,7 @@ class TritonPythonModel:
                 self._run({name: values[index : index + 1] for name, values in samples.items()})
             except Exception as error:  # the culprit
                 self._pipe = self._build()
-                return f"dali: image {index} of {count}: {describe_dali_error(error)}"
+                return decode_failure(index, count, error)
         return None
 
     def _response(self, outputs: list[np.ndarray]) -> Any:
@@ -159,6 +168,55 @@ class TritonPythonModel:
             for (name, _), array in zip(self._outputs, outputs, strict=True)
         ]
         return pb_utils.InferenceResponse(output_tensors=tensors)
+
+
+def decode_failure(index: int, count: int, error: Exception) -> str:
+    """The message for an image DALI could not decode (``index`` counts from 0)."""
+    return (f"dali: image {index + 1} of {count} cannot be decoded (corrupt, truncated or "
+            f"not {SUPPORTED_FORMATS}): {describe_dali_error(error)}")
+
+
+def screen_request(samples: Samples) -> str | None:
+    """Refuse a request before decoding: an empty image, or one declaring too many pixels.
+
+    Image headers are read with Pillow (no decoding), so a small file that declares a
+    huge image (a decompression bomb) is refused without allocating its pixels.
+    """
+    for images in samples.values():
+        for index, image in enumerate(images, 1):
+            problem = _screen_image(image)
+            if problem:
+                return f"dali: image {index} of {len(images)} {problem}"
+    return None
+
+
+def _screen_image(image: np.ndarray) -> str | None:
+    """Why one encoded image must not be decoded, or None."""
+    if image.size == 0 or not image.any():
+        return "is empty (no bytes)"
+    width, height = _declared_size(image.tobytes())
+    if width * height > MAX_PIXELS:
+        return (f"declares {width}x{height} pixels, more than the limit of "
+                f"{MAX_PIXELS // 1_000_000} megapixels (a decompression bomb?)")
+    return None
+
+
+def _declared_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the image header, (0, 0) when Pillow cannot tell."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, without Pillow's warning
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            return header.size
+    except Exception:  # unknown or corrupt: DALI decides and reports it
+        return 0, 0
+
+
+def _refused(message: str) -> Any:
+    """An error response for a request refused before decoding."""
+    pb_utils.Logger.log_warn(message)
+    return pb_utils.InferenceResponse(error=_invalid_argument(message))
 
 
 def _invalid_argument(message: str) -> Any:

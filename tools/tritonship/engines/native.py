@@ -32,13 +32,22 @@ from typing import Any
 
 from tritonship import paths
 from tritonship.engines.base import EngineError, ensure_port_free, wait_for_ping
-from tritonship.engines.process import die_with_parent, runs, tail, terminate, wait_gone
+from tritonship.engines.process import (
+    children,
+    die_with_parent,
+    runs,
+    scrubbed_environ,
+    tail,
+    terminate,
+    wait_gone,
+)
 from tritonship.paths import DEFAULT_REPOSITORY, PROJECT_ROOT, SAGEMAKER_ENV_FILE
 from tritonship.sagemaker_env import load_env_file, serve_args, serve_env
 
 BACKEND_SOURCES = PROJECT_ROOT / "container" / "backends"
 STANDIN_BACKENDS = ("dali", "tensorflow")
 STATE_FILE = "server.json"
+STUB_MARKER = b"triton_python_backend_stub"
 LOG_FILE = "server.log"
 DEFAULT_READY_TIMEOUT = 180.0
 #: Triton waits up to 30 s (--exit-timeout-secs) for in-flight requests after SIGINT.
@@ -177,6 +186,7 @@ class NativeEngine:
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = self.run_dir / LOG_FILE
         self._process: subprocess.Popen[bytes] | None = None
+        self._stubs: set[int] = set()
         self._shm_prefix = f"tritonship_{os.getpid()}_{port}_"
 
     def command(self) -> list[str]:
@@ -190,8 +200,8 @@ class NativeEngine:
         ]
 
     def environment(self) -> dict[str, str]:
-        """The server's environment: ours without SAGEMAKER_*, plus serve's exports."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAGEMAKER_")}
+        """The server's environment: ours without secrets or SAGEMAKER_*, plus serve's."""
+        env = {k: v for k, v in scrubbed_environ().items() if not k.startswith("SAGEMAKER_")}
         env.update(serve_env(self.sagemaker_env, self.repository))
         libs = str(TritonDistribution.locate().libs)
         env["LD_LIBRARY_PATH"] = ":".join(filter(None, [libs, env.get("LD_LIBRARY_PATH")]))
@@ -225,13 +235,37 @@ class NativeEngine:
 
     def wait_ready(self, timeout: float = DEFAULT_READY_TIMEOUT) -> float:
         """Wait for ``GET /ping`` == 200; fail fast if the server exits. Returns seconds."""
-        return wait_for_ping(self.url, timeout, self.is_alive, lambda: self.logs(40))
+        seconds = wait_for_ping(self.url, timeout, self.is_alive, lambda: self.logs(40))
+        self._stubs = set(self.stub_pids())
+        return seconds
+
+    def stub_pids(self) -> list[int]:
+        """The Python backend stub processes (one per model instance) of this server."""
+        pid = self.pid
+        return [c for c in children(pid) if runs(c, STUB_MARKER)] if pid else []
+
+    def health_problem(self) -> str | None:
+        """Why the server can no longer answer correctly (a stub died), or None.
+
+        Triton 2.51's Python backend does not restart a dead stub and keeps ``/ping`` at
+        200 while that model fails every request; the caller restarts the server instead,
+        as SageMaker replaces an unhealthy instance.
+        """
+        if not self.is_alive():
+            return "the server exited"
+        missing = self._stubs - set(self.stub_pids())
+        return f"{len(missing)} backend stub process(es) died" if missing else None
 
     def is_alive(self) -> bool:
         """Whether the server process still runs."""
         if self._process is not None:
             return self._process.poll() is None
         return False
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._process.pid if self.is_alive() and self._process else None
 
     def logs(self, n: int = 50) -> str:
         """The last ``n`` lines of the server log."""

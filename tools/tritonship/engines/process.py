@@ -14,6 +14,14 @@ from pathlib import Path
 from tritonship.engines.base import EngineError
 
 _PR_SET_PDEATHSIG = 1
+#: Credentials a local server never needs (on SageMaker the container gets a role).
+SECRET_VARIABLES = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                              "AWS_SECURITY_TOKEN"})
+
+
+def scrubbed_environ() -> dict[str, str]:
+    """Our environment without AWS credentials, for the servers we start."""
+    return {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
 
 
 def die_with_parent() -> None:
@@ -68,3 +76,31 @@ def wait_gone(pid: int, timeout: float, alive: Callable[[], bool]) -> None:
         if time.monotonic() >= deadline:
             raise subprocess.TimeoutExpired(f"pid {pid}", timeout)
         time.sleep(0.2)
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants (tritonserver plus its stubs)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+        pending += children(current)
+    return total

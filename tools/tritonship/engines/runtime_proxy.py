@@ -11,7 +11,14 @@ from typing import Any
 
 from tritonship import paths
 from tritonship.engines.base import ensure_port_free, wait_for_ping
-from tritonship.engines.process import die_with_parent, runs, tail, terminate, wait_gone
+from tritonship.engines.process import (
+    die_with_parent,
+    runs,
+    scrubbed_environ,
+    tail,
+    terminate,
+    wait_gone,
+)
 from tritonship.runtime import DEFAULT_ENDPOINT_NAME
 
 STATE_FILE = "runtime.json"
@@ -46,7 +53,8 @@ class RuntimeProxy:
                    "--log-hint", self.log_hint]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                command, env=scrubbed_environ(), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True, preexec_fn=None if self.detach else die_with_parent,  # noqa: PLW1509
             )
         state = {"pid": self._process.pid, "port": self.port, "url": self.url}
