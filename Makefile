@@ -13,7 +13,7 @@ IMAGE     ?= .tritonship/samples/chelsea.jpg
 PROFILE   ?= gpu
 PYTEST_ARGS ?=
 
-.PHONY: help setup artifacts validate serve stop up down demo invoke test lint clean
+.PHONY: help setup artifacts validate serve stop up down demo invoke test lint audit clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -57,8 +57,51 @@ demo: setup  ## build, serve natively, classify a sample photo, stop (the README
 invoke: setup  ## classify IMAGE=path.jpg through the local endpoint on PORT
 	$(TS) invoke $(IMAGE) --url http://127.0.0.1:$(PORT) --repo $(REPO)
 
+# make bench: its own run folder (a detached server of yours is left alone) and a free port.
+CONCURRENCY ?= 1,2,4,8,16
+DURATION    ?= 10
+FORMAT      ?= both
+BENCH_OUT   ?= .tritonship/bench
+BENCH_RUN   := .tritonship/bench-run
+.PHONY: bench
+
+bench: setup $(REPO)/build-manifest.json  ## serve natively on a free port, bench it (CONCURRENCY, DURATION, FORMAT), stop it
+	@export TRITONSHIP_RUN_DIR=$(BENCH_RUN); \
+	trap '$(TS) stop >/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	port=$$($(BIN)/python -c 'from tritonship.engines.base import free_port; print(free_port())'); \
+	$(TS) serve --repo $(REPO) --port $$port --runtime-port 0 --detach && \
+	$(TS) bench --url http://127.0.0.1:$$port --repo $(REPO) --concurrency $(CONCURRENCY) \
+	  --duration $(DURATION) --format $(FORMAT) --out $(BENCH_OUT)
+
+# make package promote teardown: ship to a SageMaker endpoint. AWS_REGION, AWS_PROFILE and
+# AWS_ENDPOINT_URL apply (a local moto server: see the README).
+ENDPOINT      ?= tritonship-demo
+BUCKET        ?=
+ROLE          ?=
+INSTANCE_TYPE ?= ml.g4dn.xlarge
+ARCHIVE       ?= dist/model.tar.gz
+PACKAGE_ARGS  ?=
+PROMOTE_ARGS  ?=
+TEARDOWN_ARGS ?=
+.PHONY: package promote teardown
+
+package: setup $(REPO)/build-manifest.json  ## validate, write ARCHIVE (PACKAGE_ARGS=--allow-random-weights)
+	$(TS) package --repo $(REPO) --out $(ARCHIVE) --image-tag $(IMAGE_TAG) $(PACKAGE_ARGS)
+
+promote: setup  ## deploy ARCHIVE to ENDPOINT (BUCKET=, ROLE=; PROMOTE_ARGS=--dry-run, --autoscale 1:4)
+	@test -n "$(BUCKET)" -a -n "$(ROLE)" || \
+	  { echo "make promote: set BUCKET=<bucket> ROLE=<execution role ARN>" >&2; exit 2; }
+	$(TS) promote --endpoint $(ENDPOINT) --bucket $(BUCKET) --role $(ROLE) --archive $(ARCHIVE) \
+	  --image-tag $(IMAGE_TAG) --instance-type $(INSTANCE_TYPE) $(PROMOTE_ARGS)
+
+teardown: setup  ## delete ENDPOINT and what promote made (TEARDOWN_ARGS=--delete-artifacts)
+	$(TS) teardown --endpoint $(ENDPOINT) $(TEARDOWN_ARGS)
+
 test: setup  ## run the test suite (offline; builds its own random-weight repository)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+audit: setup  ## dependency audit (pip-audit; accepted findings in .ci/audit-ignore.txt)
+	$(BIN)/python .ci/audit.py
 
 lint: setup  ## ruff
 	$(BIN)/ruff check tools tests dali container

@@ -41,3 +41,44 @@ def repo_copy(built_repository: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "model_repository"
     shutil.copytree(built_repository, dst)
     return dst
+
+
+# --- packaging and a local AWS (moto) -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def packaged(built_repository: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The built repository packaged once per session (random weights allowed)."""
+    from tritonship.package import package_repository
+
+    out = tmp_path_factory.mktemp("dist") / "model.tar.gz"
+    return package_repository(built_repository, out, allow_random_weights=True, progress=False)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory):
+    """A moto server on a port the OS picked (read back from its log); always stopped."""
+    from tests.support.aws import start_moto, stop_moto
+
+    process, url = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        yield url
+    finally:
+        stop_moto(process)
+
+
+@pytest.fixture()
+def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Point boto3 at a freshly reset moto with fake credentials; never real ones."""
+    from tests.support.aws import reset_moto
+
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    reset_moto(moto_server)
+    return moto_server

@@ -14,6 +14,7 @@ import requests
 from tritonship import cli
 from tritonship.engines.base import free_port
 from tritonship.engines.native import native_run_dir, read_state
+from tritonship.engines.runtime_proxy import recorded_runtime
 from tritonship.paths import PROJECT_ROOT
 
 
@@ -25,6 +26,13 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     cli.main(["stop"])
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def alive(pid: int) -> bool:
     try:
         return b"tritonserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -33,9 +41,9 @@ def alive(pid: int) -> bool:
 
 
 def test_detach_then_stop_leaves_nothing_behind(built_repository: Path, run_dir: Path, capsys):
-    port = free_port()
+    port, runtime_port = free_port(), free_port()
     assert cli.main(["serve", "--repo", str(built_repository), "--port", str(port),
-                     "--detach"]) == 0
+                     "--runtime-port", str(runtime_port), "--detach"]) == 0
     out = capsys.readouterr().out
     assert f"http://127.0.0.1:{port}/invocations" in out and "server log:" in out
     assert requests.get(f"http://127.0.0.1:{port}/ping", timeout=5).status_code == 200
@@ -43,12 +51,18 @@ def test_detach_then_stop_leaves_nothing_behind(built_repository: Path, run_dir:
     assert state is not None and alive(int(state["pid"]))
 
     assert cli.main(["serve", "--repo", str(built_repository), "--port", str(free_port()),
-                     "--detach"]) == 1
+                     "--runtime-port", str(free_port()), "--detach"]) == 1
     assert "already runs" in capsys.readouterr().err
+    assert read_state(run_dir) == state, "a refused serve leaves the running one recorded"
+    runtime = recorded_runtime()
+    assert runtime is not None and runtime["port"] == runtime_port
 
     assert cli.main(["stop"]) == 0
-    assert "stopped the native server" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "stopped the native server" in out and "stopped the local SageMaker runtime" in out
     assert not alive(int(state["pid"]))
+    assert recorded_runtime() is None
+    assert b"tritonship.runtime" not in _cmdline(int(runtime["pid"]))
     assert not (run_dir / "server.json").exists()
     assert not [p for p in Path("/dev/shm").glob(f"{state['shm_prefix']}*")]
     assert cli.main(["stop"]) == 0
@@ -60,7 +74,8 @@ def test_busy_port_is_refused_clearly(built_repository: Path, run_dir: Path, cap
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        code = cli.main(["serve", "--repo", str(built_repository), "--port", str(port)])
+        code = cli.main(["serve", "--repo", str(built_repository), "--port", str(port),
+                         "--runtime-port", str(free_port())])
     assert code == 1
     err = capsys.readouterr().err
     assert f"port {port} is already in use" in err and "Traceback" not in err

@@ -435,14 +435,16 @@ def test_image_with_tensorflow_is_clean(repo: Path, env_file: Path) -> None:
 def test_image_without_tensorflow_flags_the_graphdef(repo: Path, env_file: Path) -> None:
     [finding] = validate(repo, env_file, image="25.04-py3")
     assert finding.path == repo / INCEPTION / "config.pbtxt"
-    assert finding.line == 2
+    assert finding.path.read_text().splitlines()[finding.line - 1].startswith("platform:")
     assert "tensorflow_graphdef" in finding.message and "25.04-py3" in finding.message
 
 
 def test_cpu_image_flags_dali(repo: Path, env_file: Path) -> None:
     [finding] = validate(repo, env_file, image="24.09-py3-cpu")
     assert finding.path == repo / "dali" / "config.pbtxt"
-    assert "backend 'dali'" in finding.message and finding.line == 21
+    assert "backend 'dali'" in finding.message
+    lines = finding.path.read_text().splitlines()
+    assert lines[finding.line - 1] == 'backend: "dali"'
 
 
 def test_missing_env_file_requires_the_default_model(repo: Path, tmp_path: Path) -> None:
@@ -484,9 +486,13 @@ def test_single_model_repository_needs_no_default(repo: Path, tmp_path: Path) ->
 
 def test_read_env_file(tmp_path: Path) -> None:
     env = tmp_path / "x.env"
-    env.write_text("# comment\n\nexport A=1\nB = 'two'\nC=\"x=y\"\nnot a pair\n")
-    assert read_env_file(env) == {"A": "1", "B": "two", "C": "x=y"}
-    assert read_env_file(tmp_path / "absent.env") == {}
+    env.write_text("# comment\n\nexport A=1\nB='two'\nC=\"x=y\"\n")
+    assert read_env_file(env) == ({"A": "1", "B": "two", "C": "x=y"}, None)
+    assert read_env_file(tmp_path / "absent.env") == ({}, None)
+    env.write_text("A=1\nnot a pair\n")
+    values, finding = read_env_file(env)
+    assert values == {} and finding is not None
+    assert (finding.path, finding.line) == (env, 2) and "KEY=VALUE" in finding.message
 
 
 def test_finding_rendering() -> None:

@@ -82,8 +82,9 @@ def build_labels(repo: Path) -> dict[str, Any]:
 
 
 def repository_files(repo: Path) -> dict[str, str]:
-    """SHA-256 of every file of the repository except the manifest, by relative path."""
-    files = sorted(p for p in repo.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
+    """SHA-256 of every file except the manifest and Python caches, by relative path."""
+    files = sorted(p for p in repo.rglob("*") if p.is_file() and p.name != MANIFEST_NAME
+                   and "__pycache__" not in p.parts)
     return {p.relative_to(repo).as_posix(): sha256_file(p) for p in files}
 
 

@@ -93,6 +93,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from tritonship.serving import LocalEndpoint
 
+    if args.archive:
+        from tritonship.archive import unpack_for_serving
+        from tritonship.paths import run_dir
+
+        args.repo = unpack_for_serving(args.archive, run_dir())
+        _say(f"serving the unpacked archive {args.archive} from {args.repo}")
     _refuse_findings(args.repo)
     endpoint = LocalEndpoint(_make_engine(args), args.runtime_port or None, args.detach)
     seconds = endpoint.start(args.timeout, status=Console(stderr=True).status)
@@ -113,6 +119,9 @@ def _serve_foreground(endpoint: LocalEndpoint) -> int:
     try:
         while endpoint.is_alive():
             time.sleep(1.0)
+            problem = endpoint.heal()
+            if problem:
+                _say(f"{problem}: restarted the server (as SageMaker replaces an instance)")
     except KeyboardInterrupt:
         print("stopping ...", file=sys.stderr)
         endpoint.stop()
@@ -206,6 +215,123 @@ def _print_table(results: list[Classification], target: str, fmt: str) -> None:
     Console().print(table)
 
 
+def cmd_package(args: argparse.Namespace) -> int:
+    """Validate, then write the deterministic model.tar.gz and its manifest."""
+    from tritonship.package import package_repository
+
+    result = package_repository(args.repo, args.out, image_tag=args.image_tag,
+                                allow_random_weights=args.allow_random_weights,
+                                progress=not args.quiet)
+    if result.skipped:
+        _say(f"left out {len(result.skipped)}: {', '.join(result.skipped)}")
+    print(f"{result.archive}: {result.size / (1 << 20):.1f} MiB, sha256 {result.sha256}")
+    print(f"manifest: {result.manifest_path}")
+    if result.manifest["weights"]["source"] == "random":
+        _say("NOTICE: random weights - a test deployment only; its predictions are meaningless")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Print the plan (--dry-run), or upload and deploy it with rollback."""
+    from tritonship.autoscaling import parse_bounds
+    from tritonship.aws import make_clients, resolve_region
+    from tritonship.endpoints import Waiting
+    from tritonship.promote import PromoteOptions, apply, build_plan, describe_plan, summary_lines
+
+    bounds = parse_bounds(args.autoscale) if args.autoscale else None
+    options = PromoteOptions(
+        args.endpoint, args.bucket, args.role, archive=args.archive,
+        instance_type=args.instance_type, instance_count=args.instance_count,
+        image_tag=args.image_tag, autoscale=bounds, autoscale_target=args.autoscale_target,
+        kms_key=args.kms_key, prefix=args.prefix, smoke_test=not args.skip_smoke_test,
+        photo=args.photo)
+    waiting = Waiting.within(args.timeout, args.poll)
+    plan = build_plan(options, resolve_region())
+    if args.dry_run:
+        print(f"plan for endpoint {plan.endpoint} in {plan.region} (dry run: no AWS call made)")
+        for number, line in enumerate(describe_plan(plan, waiting), 1):
+            print(f"{number:3d}. {line}")
+        return 0
+    result = apply(plan, make_clients(plan.region), waiting, progress=not args.quiet, say=_say)
+    print("\n".join(summary_lines(result, plan)))
+    return 0
+
+
+def cmd_teardown(args: argparse.Namespace) -> int:
+    """Delete the endpoint and what promote created for it."""
+    from tritonship.aws import make_clients, resolve_region
+    from tritonship.teardown import summary_lines, teardown
+
+    report = teardown(make_clients(resolve_region()), args.endpoint,
+                      delete_artifacts=args.delete_artifacts, bucket=args.bucket,
+                      prefix=args.prefix, say=_say)
+    print("\n".join(summary_lines(report)))
+    return 0
+
+
+def _add_ship_commands(sub: argparse._SubParsersAction) -> None:
+    """The package, promote and teardown commands."""
+    from tritonship.autoscaling import DEFAULT_TARGET
+    from tritonship.images import DEFAULT_TAG
+    from tritonship.package import DEFAULT_ARCHIVE
+    from tritonship.promote import DEFAULT_INSTANCE_TYPE, DEFAULT_PREFIX
+
+    package = sub.add_parser("package", help="validate, then write dist/model.tar.gz")
+    _add_repo(package)
+    package.add_argument("--out", type=Path, default=DEFAULT_ARCHIVE)
+    package.add_argument("--image-tag", default=DEFAULT_TAG, help="the image it targets")
+    package.add_argument("--allow-random-weights", action="store_true",
+                         help="package a random-weight build (a test deployment)")
+    package.add_argument("--quiet", action="store_true", help="no progress bar")
+    package.set_defaults(func=cmd_package)
+
+    promote = sub.add_parser("promote", help="upload the archive and deploy a SageMaker endpoint")
+    promote.add_argument("--endpoint", required=True, metavar="NAME")
+    promote.add_argument("--bucket", required=True, help="S3 bucket (must block public access)")
+    promote.add_argument("--role", required=True, metavar="ARN", help="the endpoint's role")
+    promote.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    promote.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE)
+    promote.add_argument("--instance-count", type=int, default=1)
+    promote.add_argument("--image-tag", default=DEFAULT_TAG)
+    promote.add_argument("--autoscale", metavar="MIN:MAX", help="Application Auto Scaling")
+    promote.add_argument("--autoscale-target", type=float, default=DEFAULT_TARGET,
+                         help="invocations per instance per minute (default: %(default)s)")
+    promote.add_argument("--kms-key", help="SSE-KMS key for the archive (default: SSE-S3)")
+    promote.add_argument("--prefix", default=DEFAULT_PREFIX, help="S3 key prefix")
+    promote.add_argument("--photo", type=Path, help="smoke-test photo (default: a cat)")
+    promote.add_argument("--skip-smoke-test", action="store_true")
+    promote.add_argument("--timeout", type=float, default=60.0, help="minutes to wait")
+    promote.add_argument("--poll", type=float, default=30.0, help="seconds between polls")
+    promote.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
+    promote.add_argument("--quiet", action="store_true", help="no progress bars")
+    promote.set_defaults(func=cmd_promote)
+
+    teardown = sub.add_parser("teardown", help="delete an endpoint and what promote created")
+    teardown.add_argument("--endpoint", required=True, metavar="NAME")
+    teardown.add_argument("--delete-artifacts", action="store_true",
+                          help="also delete the archives in S3")
+    teardown.add_argument("--bucket", help="with --delete-artifacts: also sweep the prefix")
+    teardown.add_argument("--prefix", default=DEFAULT_PREFIX)
+    teardown.set_defaults(func=cmd_teardown)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Load the endpoint level by level, then measure the in-process ceiling; write a report."""
+    from tritonship.bench import FORMATS, BenchConfig, parse_levels, run_bench, write_report
+
+    config = BenchConfig(url=args.url or "http://127.0.0.1:8080", endpoint=args.endpoint,
+                         concurrency=parse_levels(args.concurrency), duration=args.duration,
+                         warmup=args.warmup, formats=FORMATS[args.format], repository=args.repo,
+                         image=args.image, metrics_url=args.metrics_url,
+                         ceiling=not args.no_ceiling, progress=not args.quiet)
+    result = run_bench(config, say=_say)
+    for path in write_report(result, args.out):
+        print(f"wrote {path}")
+    for line in result.targets:
+        print(line)
+    return 0
+
+
 def _add_repo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", type=Path, default=DEFAULT_REPOSITORY,
                         help="model repository (default: %(default)s)")
@@ -237,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the repository locally as SageMaker does")
     _add_repo(serve)
     serve.add_argument("--engine", choices=["native", "docker"], default="native")
+    serve.add_argument("--archive", type=Path, metavar="MODEL_TAR_GZ",
+                       help="serve a packaged model.tar.gz (unpacked safely) instead of --repo")
     serve.add_argument("--port", type=int, default=8080, help="container API (SageMaker: 8080)")
     serve.add_argument("--runtime-port", type=int, default=8081,
                        help="local SageMaker runtime API (0: none)")
@@ -260,9 +388,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_repo(invoke)
     invoke.set_defaults(func=cmd_invoke)
 
+    bench = sub.add_parser("bench", help="closed-loop load, in-process ceiling, report")
+    target = bench.add_mutually_exclusive_group()
+    target.add_argument("--url", help="container API base URL (default http://127.0.0.1:8080)")
+    target.add_argument("--endpoint", metavar="NAME", help="SageMaker endpoint (boto3 in a "
+                        "thread pool; AWS_ENDPOINT_URL=http://127.0.0.1:8081 for the local one)")
+    bench.add_argument("--concurrency", default="1,2,4,8,16",
+                       help="clients per level, closed loop (default: %(default)s)")
+    bench.add_argument("--duration", type=float, default=10.0, help="measured seconds per level")
+    bench.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per level")
+    bench.add_argument("--format", choices=["binary", "json", "both"], default="both")
+    bench.add_argument("--out", type=Path, default=Path(".tritonship/bench"),
+                       help="report folder (default: %(default)s)")
+    bench.add_argument("--image", type=Path, help="image to send (default: a 640x480 photo)")
+    bench.add_argument("--metrics-url", help="Triton metrics, for the batch sizes it reached")
+    bench.add_argument("--no-ceiling", action="store_true", help="skip the in-process ceiling")
+    bench.add_argument("--quiet", action="store_true", help="no live progress display")
+    _add_repo(bench)
+    bench.set_defaults(func=cmd_bench)
+
     stop = sub.add_parser("stop", help="stop a server started with serve --detach")
     stop.add_argument("--engine", choices=["native", "docker"], default="native")
     stop.set_defaults(func=cmd_stop)
+    _add_ship_commands(sub)
     return parser
 
 

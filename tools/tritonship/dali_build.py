@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,7 +24,11 @@ def load_pipeline_module(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise TritonshipError(f"{path}: cannot be imported as a DALI pipeline definition")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in repos
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = saved
     return module
 
 

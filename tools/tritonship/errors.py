@@ -37,3 +37,7 @@ class ContractError(TritonshipError):
 
 class TritonshipTimeout(TritonshipError, TimeoutError):
     """A wait ran past its deadline."""
+
+
+class DeployError(TritonshipError):
+    """A promote failed; the message says why and what was rolled back."""

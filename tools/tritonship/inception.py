@@ -153,13 +153,38 @@ def _check_input_node(node: Any) -> None:
 
 def run_graph(graph_def: Any, batch: Any) -> Any:
     """Run a frozen graph on one batch (numpy in, numpy out)."""
-    import tensorflow as tf
+    with GraphSession(graph_def) as session:
+        return session.run(batch)
 
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-    with tf.compat.v1.Session(graph=graph) as session:
-        return session.run(f"{OUTPUT_NAME}:0", feed_dict={f"{INPUT_NAME}:0": batch})
+class GraphSession:
+    """A frozen graph imported once into one TF session, to run many batches."""
+
+    def __init__(self, graph_def: Any, intra_threads: int = 0, inter_threads: int = 0) -> None:
+        """Import ``graph_def``; thread counts 0 let TensorFlow choose (all cores)."""
+        import tensorflow as tf
+
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra_threads,
+                                          inter_op_parallelism_threads=inter_threads)
+        self._session = tf.compat.v1.Session(graph=graph, config=config)
+
+    def run(self, batch: Any) -> Any:
+        """Softmax rows for a [N, 299, 299, 3] float32 batch."""
+        return self._session.run(f"{OUTPUT_NAME}:0", feed_dict={f"{INPUT_NAME}:0": batch})
+
+    def close(self) -> None:
+        """Release the session."""
+        self._session.close()
+
+    def __enter__(self) -> GraphSession:
+        """Use as a context manager: closed on exit."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the session."""
+        self.close()
 
 def _check_forward(graph_def: Any) -> None:
     """Feed a batch of two images and check the softmax rows."""

@@ -16,9 +16,10 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tritonship.errors import UsageError
+from tritonship.errors import TritonshipError, UsageError
 from tritonship.images import backends_for_tag
 from tritonship.paths import SAGEMAKER_ENV_FILE
+from tritonship.sagemaker_env import load_env_file
 
 CONFIG_NAME = "config.pbtxt"
 DEFAULT_MODEL_VARIABLE = "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"
@@ -620,17 +621,15 @@ def check_image(model: Model, tag: str, backends: frozenset[str]) -> list[Findin
 # --- SageMaker serve rules ----------------------------------------------------------------
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a ``KEY=VALUE`` file (comments and blank lines skipped); missing file: empty."""
+def read_env_file(path: Path) -> tuple[dict[str, str], Finding | None]:
+    """The ``KEY=VALUE`` file as ``serve`` sees it (missing: empty), or a finding."""
     if not path.is_file():
-        return {}
-    result: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip().removeprefix("export ").strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            result[key.strip()] = value.strip().strip("'\"")
-    return result
+        return {}, None
+    try:
+        return load_env_file(path), None
+    except TritonshipError as err:
+        line = re.search(r":(\d+): ", str(err))
+        return {}, Finding(path, int(line.group(1)) if line else None, str(err).split(": ", 2)[-1])
 
 
 def _env_line(path: Path, key: str) -> int | None:
@@ -651,7 +650,9 @@ def check_sagemaker(repository: Repository, env_file: Path) -> list[Finding]:
                 "must be at the top level of the archive)",
             )
         )
-    env = read_env_file(env_file)
+    env, problem = read_env_file(env_file)
+    if problem:
+        return [*findings, problem]
     if env.get(MULTI_MODEL_VARIABLE, "").lower() != "true":
         findings += _check_default_model(repository, env_file, env)
     return findings

@@ -14,6 +14,7 @@ import importlib.util
 import io
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ def load_pipeline_factory(path: Path) -> Callable[..., Any]:
     spec = importlib.util.spec_from_file_location(f"_tritonship_dali_{path.parent.name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.dont_write_bytecode = True  # never write __pycache__ into the model repository
     spec.loader.exec_module(module)
     marked = [f for f in vars(module).values() if getattr(f, "_is_autoserialize", False)]
     if len(marked) == 1:

@@ -72,10 +72,10 @@ class RuntimeProxy:
 
     def stop(self) -> None:
         """Stop the proxy (SIGINT, then SIGKILL). Idempotent."""
-        if self._process is not None:
+        if self._process is not None:  # only a proxy we started: never another's state
             terminate(self._process.pid, 10.0, self._process.wait, "local runtime")
             self._process = None
-        (self.run_dir / STATE_FILE).unlink(missing_ok=True)
+            (self.run_dir / STATE_FILE).unlink(missing_ok=True)
         atexit.unregister(self.stop)
 
 

@@ -1,0 +1,225 @@
+"""The bench's statistics, targets and report on synthetic timings (no server)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tritonship.bench import metrics
+from tritonship.bench.ceiling import Ceiling
+from tritonship.bench.load import Reply, SendError, closed_loop
+from tritonship.bench.report import write_report
+from tritonship.bench.runner import BenchResult, parse_levels
+from tritonship.bench.stats import Sample, Window, latency_summary, percentile, summarise
+from tritonship.bench.targets import (
+    best_level,
+    error_check,
+    format_checks,
+    server_batch,
+    throughput_check,
+)
+from tritonship.errors import UsageError
+
+
+@pytest.mark.parametrize("q", [0, 1, 50, 90, 99, 99.9, 100])
+def test_percentile_matches_numpy(q: float):
+    values = list(np.random.default_rng(7).exponential(40.0, size=501))
+    assert percentile(values, q) == pytest.approx(np.percentile(values, q))
+
+
+def test_percentile_of_nothing_is_nan():
+    assert math.isnan(percentile([], 50))
+
+
+def test_latency_summary_is_in_milliseconds():
+    summary = latency_summary([i / 1000 for i in range(1, 101)])  # 1 ms .. 100 ms
+    assert summary["p50"] == pytest.approx(50.5)
+    assert summary["p90"] == pytest.approx(90.1)
+    assert summary["p99"] == pytest.approx(99.01)
+    assert summary["mean"] == pytest.approx(50.5)
+    assert summary["max"] == pytest.approx(100.0)
+
+
+def steady(start: float, end: float, period: float, images: int = 1) -> list[Sample]:
+    """One request every ``period`` s, each taking ``period`` s (one closed-loop client)."""
+    count = round((end - start) / period)
+    return [Sample(start + i * period, start + (i + 1) * period, images, 100)
+            for i in range(count)]
+
+
+def test_throughput_counts_only_the_window_after_the_warm_up():
+    samples = steady(0.0, 12.0, 0.1, images=2)  # 20 images/s for 12 s
+    stats = summarise(samples, Window(2.0, 12.0), "binary", 1, 5000, 0.05)
+    assert stats.requests == 100  # completions in (2, 12]: the warm-up's 20 are left out
+    assert stats.images == 200
+    assert stats.throughput == pytest.approx(20.0)
+    assert stats.latency_ms["p50"] == pytest.approx(100.0)
+    assert (stats.request_bytes, stats.response_bytes, stats.client_cpu) == (5000, 100.0, 0.05)
+
+
+def test_errors_count_everywhere_and_keep_the_first_distinct_messages():
+    samples = [*steady(0.0, 4.0, 0.5),
+               Sample(0.1, 0.2, error="HTTP 503: busy"),  # in the warm-up: still counted
+               Sample(2.5, 2.6, error="HTTP 400: bad image"),
+               Sample(3.0, 3.1, error="HTTP 503: busy"),
+               Sample(3.2, 3.3, error="timeout"),
+               Sample(3.4, 3.5, error="reset")]
+    stats = summarise(samples, Window(1.0, 4.0), "json", 2, 1, 0.0)
+    assert stats.errors == 5
+    assert stats.error_messages == ["HTTP 503: busy", "HTTP 400: bad image", "timeout"]
+    assert stats.requests == 6  # the failures are not latencies
+
+
+def test_a_level_without_answers_has_no_latencies():
+    stats = summarise([Sample(0.0, 1.0, error="refused")], Window(0.5, 2.0), "binary", 1, 1, 0)
+    assert stats.throughput == 0 and stats.requests == 0 and math.isnan(stats.latency_ms["p50"])
+
+
+def level(fmt: str, clients: int, throughput: float, p50: float = 50.0, size: int = 1000,
+          errors: int = 0, batch: float | None = None):
+    stats = summarise(steady(0.0, 2.0, 0.1), Window(0.0, 2.0), fmt, clients, size, 0.01)
+    stats.throughput, stats.errors = throughput, errors
+    stats.latency_ms = {**stats.latency_ms, "p50": p50}
+    stats.server_batch = {"inception_graphdef": batch} if batch else {}
+    return stats
+
+
+def test_best_level_prefers_binary_and_the_highest_throughput():
+    levels = [level("json", 4, 40.0), level("binary", 2, 25.0), level("binary", 4, 30.0)]
+    assert (best_level(levels).format, best_level(levels).concurrency) == ("binary", 4)
+    assert best_level([]) is None
+
+
+def test_server_batch_comes_from_metrics_then_concurrency_then_request_size():
+    assert server_batch(level("binary", 8, 1.0, batch=3.6), True)[0] == 4
+    batch, source = server_batch(level("binary", 8, 1.0), True)
+    assert batch == 8 and "upper bound" in source
+    assert server_batch(level("binary", 8, 1.0), False)[0] == 1
+
+
+def test_throughput_target_uses_the_ceiling_at_the_server_batch():
+    ceilings = [Ceiling(1, 20.0, 50.0, 10), Ceiling(4, 25.0, 160.0, 10)]
+    check = throughput_check(level("binary", 8, 23.0), ceilings, 4)
+    assert check.met is True and check.measured.startswith("0.920")
+    assert throughput_check(level("binary", 8, 22.0), ceilings, 4).met is False
+    assert throughput_check(level("binary", 8, 22.0), ceilings, 8).met is None
+
+
+def test_format_targets_compare_binary_with_json_at_one_client():
+    good = format_checks([level("binary", 1, 20.0, p50=35.0, size=52_000),
+                          level("json", 1, 12.0, p50=70.0, size=200_000)])
+    assert [check.met for check in good] == [True, True]
+    slow = format_checks([level("binary", 1, 20.0, p50=60.0, size=52_000),
+                          level("json", 1, 12.0, p50=70.0, size=200_000)])
+    assert [check.met for check in slow] == [True, False]
+    assert [check.met for check in format_checks([level("binary", 1, 20.0)])] == [None, None]
+
+
+def test_error_target():
+    assert error_check([level("binary", 16, 1.0)]).met is True
+    assert error_check([level("binary", 16, 1.0, errors=2)]).met is False
+
+
+PAGE = """# HELP nv_inference_count Number of inferences performed
+nv_inference_count{{model="inception_graphdef",version="1"}} {images}
+nv_inference_exec_count{{model="inception_graphdef",version="1"}} {executions}
+nv_inference_count{{model="dali",version="1"}} 10
+nv_inference_exec_count{{model="dali",version="1"}} 10
+nv_inference_count{{model="ensemble_dali_inception",version="1"}} 10
+"""
+
+
+def test_average_batch_from_triton_counters():
+    before = metrics.parse_counters(PAGE.format(images=10, executions=10))
+    after = metrics.parse_counters(PAGE.format(images=110, executions=35))
+    assert metrics.average_batches(before, after) == {"inception_graphdef": 4.0}
+    assert metrics.average_batches(None, after) == {}
+    assert metrics.scrape(None) is None
+
+
+@pytest.mark.parametrize(("text", "levels"), [("1,2,4", [1, 2, 4]), ("8", [8]),
+                                               ("1,1,2,", [1, 2])])
+def test_parse_levels(text: str, levels: list[int]):
+    assert parse_levels(text) == levels
+
+
+@pytest.mark.parametrize("text", ["", "0,1", "a,b", "-2"])
+def test_parse_levels_refuses_nonsense(text: str):
+    with pytest.raises(UsageError):
+        parse_levels(text)
+
+
+class FakeSender:
+    """Answers after ``delay`` s; every third request fails."""
+
+    target = "fake"
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self.calls = delay, 0
+
+    async def send(self) -> Reply:
+        self.calls += 1
+        number = self.calls
+        await asyncio.sleep(self.delay)
+        if number % 3 == 0:
+            raise SendError("HTTP 503: busy")
+        return Reply(b"x" * 10, "application/json")
+
+    async def close(self) -> None:
+        pass
+
+
+def test_closed_loop_keeps_each_client_busy_and_records_every_request():
+    sender, ticks = FakeSender(0.01), []
+    run = asyncio.run(closed_loop(sender, 3, 0.05, 0.2, images=2,
+                                  tick=lambda elapsed, samples: ticks.append(elapsed)))
+    assert len(run.samples) == sender.calls >= 3
+    assert {s.images for s in run.samples} == {2}
+    assert sum(1 for s in run.samples if s.error) == sender.calls // 3
+    assert {s.response_bytes for s in run.samples if not s.error} == {10}
+    assert run.window.seconds == pytest.approx(0.2) and ticks
+    assert run.client_cpu >= 0
+
+
+def fake_result() -> BenchResult:
+    levels = [level("binary", 1, 20.0, p50=35.0, size=52_000, batch=1.0),
+              level("json", 1, 12.0, p50=70.0, size=200_000),
+              level("binary", 2, 25.0)]
+    levels[1].latency_ms["p99"] = math.nan  # a level without answers must still serialise
+    ceilings = [Ceiling(1, 22.0, 45.0, 20)]
+    meta = {"target": "http://127.0.0.1:1", "machine": "2 cores (test), no GPU", "image": "x",
+            "duration": 2.0, "warmup": 0.5, "date": "today"}
+    checks = [throughput_check(levels[2], ceilings, 1), *format_checks(levels),
+              error_check(levels)]
+    return BenchResult(meta, levels, ceilings, checks)
+
+
+def test_report_files_exist_and_parse(tmp_path: Path):
+    paths = write_report(fake_result(), tmp_path / "out")
+    assert [p.name for p in paths] == ["bench.json", "bench.csv", "bench.png", "bench.md"]
+    data = json.loads(paths[0].read_text())
+    assert [lv["concurrency"] for lv in data["levels"]] == [1, 1, 2]
+    assert data["levels"][1]["latency_ms"]["p99"] is None
+    rows = list(csv.DictReader(io.StringIO(paths[1].read_text())))
+    assert [(r["format"], r["concurrency"]) for r in rows] == [
+        ("binary", "1"), ("json", "1"), ("binary", "2")]
+    assert rows[0]["server_batch"] == "inception_graphdef=1.0"
+    assert paths[2].read_bytes().startswith(b"\x89PNG")
+    text = paths[3].read_text()
+    assert "| binary | 1 | 20.0 | 35 |" in text and "MET" in text
+
+
+def test_foreign_load_counts_only_other_processes():
+    from tritonship.bench.noise import _tree_seconds, foreign_load
+
+    with foreign_load() as noise:
+        sum(i * i for i in range(2_000_000))  # our own CPU is not noise
+    assert noise["cores"] >= 0 and _tree_seconds(os.getpid()) > 0

@@ -1,0 +1,182 @@
+"""promote and teardown against a local moto server: the real code, boto3 and HTTP.
+
+moto runs S3, SageMaker and Application Auto Scaling; a new endpoint is InService at once,
+InvokeEndpoint answers a canned placeholder unless an answer is queued, and UpdateEndpoint
+is not implemented (those paths are in test_promote_stubbed.py).
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from tests.support.aws import queue_invoke_answer, triton_answer
+from tritonship.aws import make_clients
+from tritonship.cli import main
+from tritonship.endpoints import Waiting
+from tritonship.errors import DeployError, TritonshipError
+from tritonship.package import PackageResult
+from tritonship.promote import PromoteOptions, apply, build_plan
+from tritonship.teardown import teardown
+
+BUCKET = "tritonship-test-models"
+ROLE = "arn:aws:iam::123456789012:role/tritonship-endpoint"
+FAST = Waiting(delay=0.01, attempts=5)
+ALL_BLOCKED = {name: True for name in ("BlockPublicAcls", "IgnorePublicAcls",
+                                       "BlockPublicPolicy", "RestrictPublicBuckets")}
+
+
+@pytest.fixture()
+def bucket(aws_env: str) -> str:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration=ALL_BLOCKED)
+    return BUCKET
+
+
+def promote(packaged: PackageResult, endpoint: str = "demo", **options):
+    plan = build_plan(PromoteOptions(endpoint, BUCKET, ROLE, archive=packaged.archive,
+                                     **options), "us-east-1")
+    clients = make_clients("us-east-1")
+    return plan, apply(plan, clients, FAST, progress=False), clients
+
+
+def tags_of(sagemaker, arn: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn)["Tags"]}
+
+
+def test_first_promote_creates_everything_tagged(packaged: PackageResult, bucket: str) -> None:
+    plan, result, clients = promote(packaged)
+    sm, s3 = clients.sagemaker, clients.s3
+    assert (result.action, result.uploaded) == ("created", True)
+    endpoint = sm.describe_endpoint(EndpointName="demo")
+    assert endpoint["EndpointStatus"] == "InService"
+    assert endpoint["EndpointConfigName"] == plan.config_name
+    model = sm.describe_model(ModelName=plan.model_name)
+    assert model["PrimaryContainer"]["ModelDataUrl"] == plan.upload.uri
+    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"] == (
+        "ensemble_dali_inception")
+    assert model["PrimaryContainer"]["Image"].endswith("/sagemaker-tritonserver:24.09-py3")
+    config = sm.describe_endpoint_config(EndpointConfigName=plan.config_name)
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.g4dn.xlarge"
+    for arn in (endpoint["EndpointArn"], model["ModelArn"], config["EndpointConfigArn"]):
+        assert tags_of(sm, arn) == {"tritonship:managed": "true", "tritonship:endpoint": "demo",
+                                    "tritonship:archive-sha256": packaged.sha256}
+    head = s3.head_object(Bucket=BUCKET, Key=plan.upload.key)
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["Metadata"]["archive-sha256"] == packaged.sha256
+    assert head["ContentLength"] == packaged.size
+    s3.head_object(Bucket=BUCKET, Key=plan.upload.manifest_key)
+    assert not result.smoke.verified and "moto's canned placeholder" in result.smoke.detail
+
+
+def test_second_promote_of_the_same_archive_uploads_nothing(packaged: PackageResult,
+                                                            bucket: str) -> None:
+    plan, first, clients = promote(packaged)
+    before = clients.s3.head_object(Bucket=BUCKET, Key=plan.upload.key)
+    _, second, _ = promote(packaged)
+    after = clients.s3.head_object(Bucket=BUCKET, Key=plan.upload.key)
+    assert (second.action, second.uploaded) == ("unchanged", False)
+    assert (after["ETag"], after["LastModified"]) == (before["ETag"], before["LastModified"])
+    assert len(clients.sagemaker.list_models()["Models"]) == 1
+
+
+def test_smoke_test_decodes_a_real_answer(packaged: PackageResult, aws_env: str,
+                                          bucket: str) -> None:
+    queue_invoke_answer(aws_env, triton_answer())
+    _, result, _ = promote(packaged)
+    assert result.smoke.verified
+    assert "OUTPUT [1,1001] sums to 1.0000" in result.smoke.detail
+
+
+def test_failed_smoke_test_deletes_the_first_deployment(packaged: PackageResult, aws_env: str,
+                                                        bucket: str) -> None:
+    queue_invoke_answer(aws_env, triton_answer(classes=10))
+    with pytest.raises(DeployError, match=r"shape \[1, 10\].*deleted endpoint demo"):
+        promote(packaged)
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    assert sm.list_endpoints()["Endpoints"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+    assert sm.list_models()["Models"] == []
+
+
+def test_autoscale_registers_target_tracking(packaged: PackageResult, bucket: str) -> None:
+    _, result, clients = promote(packaged, autoscale=(1, 3), autoscale_target=500.0)
+    assert result.autoscale == (1, 3)
+    aas = clients.autoscaling
+    target, = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == (
+        "endpoint/demo/variant/AllTraffic", 1, 3)
+    policy, = aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == 500.0
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "SageMakerVariantInvocationsPerInstance")
+
+
+def test_a_bucket_open_to_the_public_is_refused(packaged: PackageResult, aws_env: str) -> None:
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    with pytest.raises(TritonshipError, match="does not block public access.*put-public-access"):
+        promote(packaged)
+    listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=BUCKET)
+    assert listed["KeyCount"] == 0
+
+
+def test_teardown_removes_everything_and_twice_is_fine(packaged: PackageResult,
+                                                       bucket: str) -> None:
+    _, _, clients = promote(packaged, autoscale=(1, 2))
+    report = teardown(clients, "demo", delete_artifacts=True, waiting=FAST)
+    assert len(report.deleted) == 6  # autoscaling, endpoint, config, model, archive, manifest
+    sm, s3 = clients.sagemaker, clients.s3
+    assert sm.list_endpoints()["Endpoints"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+    assert sm.list_models()["Models"] == []
+    assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
+    assert clients.autoscaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker")["ScalableTargets"] == []
+    again = teardown(clients, "demo", delete_artifacts=True, waiting=FAST)
+    assert again.deleted == []
+
+
+def test_teardown_keeps_archives_unless_asked(packaged: PackageResult, bucket: str) -> None:
+    plan, _, clients = promote(packaged)
+    report = teardown(clients, "demo", waiting=FAST)
+    assert plan.upload.uri in report.kept
+    swept = teardown(clients, "demo", delete_artifacts=True, bucket=BUCKET, waiting=FAST)
+    assert plan.upload.uri in swept.deleted
+    assert clients.s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
+
+
+def test_teardown_refuses_an_endpoint_it_did_not_create(aws_env: str) -> None:
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    sm.create_model(ModelName="theirs", ExecutionRoleArn=ROLE,
+                    PrimaryContainer={"Image": "example.com/image:1"})
+    sm.create_endpoint_config(EndpointConfigName="theirs", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "theirs", "InitialInstanceCount": 1,
+        "InstanceType": "ml.g4dn.xlarge"}])
+    sm.create_endpoint(EndpointName="theirs", EndpointConfigName="theirs")
+    with pytest.raises(TritonshipError, match="not created by tritonship"):
+        teardown(make_clients("us-east-1"), "theirs", waiting=FAST)
+    assert sm.describe_endpoint(EndpointName="theirs")["EndpointStatus"] == "InService"
+
+
+def test_cli_package_promote_teardown(packaged: PackageResult, bucket: str,
+                                      capsys: pytest.CaptureFixture) -> None:
+    common = ["--endpoint", "cli-demo"]
+    promote_args = [*common, "--bucket", BUCKET, "--role", ROLE, "--archive",
+                    str(packaged.archive), "--quiet", "--poll", "0.01", "--skip-smoke-test"]
+    assert main(["promote", *promote_args]) == 0
+    assert "endpoint cli-demo (us-east-1): created" in capsys.readouterr().out
+    assert main(["teardown", *common, "--delete-artifacts"]) == 0
+    assert "deleted 5 resource(s)" in capsys.readouterr().out
+    assert main(["teardown", *common]) == 0
+    assert "nothing left to delete" in capsys.readouterr().out
+
+
+def test_kms_key_encrypts_the_archive(packaged: PackageResult, aws_env: str,
+                                      bucket: str) -> None:
+    key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+    plan, result, clients = promote(packaged, kms_key=key, smoke_test=False)
+    head = clients.s3.head_object(Bucket=BUCKET, Key=plan.upload.key)
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key)
+    assert result.smoke is None

@@ -1,0 +1,139 @@
+"""boto3 sessions and clients, the toolkit's resource tags, and AWS errors as one line.
+
+The standard variables apply: ``AWS_PROFILE`` and ``AWS_ENDPOINT_URL`` (boto3 reads both
+itself; pointing ``AWS_ENDPOINT_URL`` at a local moto server is how the tests run the real
+code) and ``AWS_REGION`` (read here: boto3 only reads ``AWS_DEFAULT_REGION``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from tritonship.errors import NetworkError, TritonshipError, UsageError
+
+TAG_PREFIX = "tritonship:"
+MANAGED_TAG = f"{TAG_PREFIX}managed"
+ENDPOINT_TAG = f"{TAG_PREFIX}endpoint"
+ARCHIVE_TAG = f"{TAG_PREFIX}archive-sha256"
+#: Error codes (and message fragments) that mean "no such resource".
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "ResourceNotFoundException",
+                            "ObjectNotFoundException"})
+_MISSING_PHRASES = ("could not find", "no scalable target found")
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    """The four clients promote and teardown use (tests pass stubbed ones)."""
+
+    s3: Any
+    sagemaker: Any
+    runtime: Any
+    autoscaling: Any
+
+
+def resolve_region(region: str | None = None) -> str:
+    """The region: the argument, ``AWS_REGION``, else boto3's (``AWS_DEFAULT_REGION``, profile)."""
+    import boto3
+
+    found = region or os.environ.get("AWS_REGION") or boto3.session.Session().region_name
+    if not found:
+        raise UsageError("no AWS region configured", hint="set AWS_REGION, e.g. us-east-1")
+    return found
+
+
+def make_clients(region: str) -> AwsClients:
+    """Clients for ``region`` with botocore's standard retry mode (throttling, 5xx)."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(region_name=region)
+    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10)
+    runtime = config.merge(Config(read_timeout=70))
+    return AwsClients(
+        s3=session.client("s3", config=config),
+        sagemaker=session.client("sagemaker", config=config),
+        runtime=session.client("sagemaker-runtime", config=runtime),
+        autoscaling=session.client("application-autoscaling", config=config),
+    )
+
+
+def toolkit_tags(endpoint: str, archive_sha256: str) -> dict[str, str]:
+    """The tags every resource promote creates carries, so teardown finds its own."""
+    return {MANAGED_TAG: "true", ENDPOINT_TAG: endpoint, ARCHIVE_TAG: archive_sha256}
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """Tags as the SageMaker API takes them."""
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def tag_query(tags: Mapping[str, str]) -> str:
+    """Tags as S3's ``Tagging`` argument (URL query encoding)."""
+    return "&".join(f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in tags.items())
+
+
+def is_managed(tags: list[dict[str, str]], endpoint: str) -> bool:
+    """Whether SageMaker tags say promote created this resource for ``endpoint``."""
+    values = {tag["Key"]: tag["Value"] for tag in tags}
+    return values.get(MANAGED_TAG) == "true" and values.get(ENDPOINT_TAG) == endpoint
+
+
+def error_code(err: Exception) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(err, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def error_message(err: Exception) -> str:
+    """The AWS error message of a ClientError, else the exception's text."""
+    response = getattr(err, "response", None) or {}
+    return str(response.get("Error", {}).get("Message") or err)
+
+
+def is_missing(err: Exception) -> bool:
+    """Whether a ClientError says the resource does not exist."""
+    code = error_code(err)
+    message = error_message(err).lower()
+    return code in _MISSING_CODES or (
+        code == "ValidationException" and any(phrase in message for phrase in _MISSING_PHRASES)
+    )
+
+
+def describe(err: Exception) -> str:
+    """One line for an AWS failure: ``Code: message`` (whitespace folded, shortened)."""
+    code = error_code(err)
+    text = " ".join((f"{code}: {error_message(err)}" if code else str(err)).split())
+    return text if len(text) <= 300 else f"{text[:297]}..."
+
+
+@contextmanager
+def aws_errors(action: str) -> Iterator[None]:
+    """Turn botocore failures inside the block into one-line :class:`TritonshipError`."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+    )
+
+    try:
+        yield
+    except NoCredentialsError as err:
+        raise TritonshipError(f"{action}: no AWS credentials found",
+                              hint="set AWS_PROFILE or configure credentials") from err
+    except NoRegionError as err:
+        raise UsageError(f"{action}: no AWS region", hint="set AWS_REGION") from err
+    except EndpointConnectionError as err:
+        raise NetworkError(f"{action}: cannot reach {err.kwargs.get('endpoint_url')}",
+                           hint="check AWS_ENDPOINT_URL and the network") from err
+    except ClientError as err:
+        raise TritonshipError(f"{action}: {describe(err)}") from err
+    except (BotoCoreError, Boto3Error) as err:
+        raise TritonshipError(f"{action}: {describe(err)}") from err

@@ -1,0 +1,128 @@
+"""The bench's report files: JSON (everything), CSV (one row per level), PNG, markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tritonship.bench.stats import PERCENTILES, LevelStats
+from tritonship.fileio import write_bytes_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from tritonship.bench.runner import BenchResult
+
+STEM = "bench"
+CSV_COLUMNS = ("format", "concurrency", "throughput", *(f"p{q}" for q in PERCENTILES), "mean",
+               "requests", "images", "errors", "request_bytes", "response_bytes", "client_cpu",
+               "server_batch")
+
+
+def write_report(result: BenchResult, out: Path) -> list[Path]:
+    """Write ``bench.json``, ``bench.csv``, ``bench.png`` and ``bench.md`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{STEM}.{ext}" for ext in ("json", "csv", "png", "md")]
+    write_text_atomic(paths[0], json.dumps(_jsonable(asdict(result)), indent=2) + "\n")
+    write_text_atomic(paths[1], csv_text(result.levels))
+    write_bytes_atomic(paths[2], plot_png(result))
+    write_text_atomic(paths[3], markdown(result))
+    return paths
+
+
+def _jsonable(value: object) -> object:
+    """NaN (no samples) becomes null: strict JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def csv_row(level: LevelStats) -> dict[str, object]:
+    """One level as a flat CSV row."""
+    batch = " ".join(f"{model}={size}" for model, size in level.server_batch.items())
+    return {"format": level.format, "concurrency": level.concurrency,
+            "throughput": round(level.throughput, 2),
+            **{key: round(value, 2) for key, value in level.latency_ms.items() if key != "max"},
+            "requests": level.requests, "images": level.images, "errors": level.errors,
+            "request_bytes": level.request_bytes, "response_bytes": round(level.response_bytes),
+            "client_cpu": round(level.client_cpu, 3), "server_batch": batch}
+
+
+def csv_text(levels: list[LevelStats]) -> str:
+    """All levels as CSV."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(csv_row(level) for level in levels)
+    return buffer.getvalue()
+
+
+def plot_png(result: BenchResult) -> bytes:
+    """Throughput and p99 latency against concurrency, one line per format."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for fmt in sorted({level.format for level in result.levels}):
+        levels = [level for level in result.levels if level.format == fmt]
+        xs = [level.concurrency for level in levels]
+        left.plot(xs, [level.throughput for level in levels], marker="o", label=fmt)
+        right.plot(xs, [level.latency_ms["p99"] for level in levels], marker="o", label=fmt)
+    for ceiling in result.ceilings:
+        left.axhline(ceiling.throughput, linestyle="--", linewidth=1, color="grey")
+        left.annotate(f"in-process, batch {ceiling.batch}", (0.01, ceiling.throughput),
+                      xycoords=("axes fraction", "data"), fontsize=8, va="bottom")
+    clients = sorted({level.concurrency for level in result.levels})
+    _style(left, "throughput (images/s)", clients)
+    _style(right, "p99 latency (ms)", clients)
+    figure.suptitle(f"{result.meta['target']} - {result.meta['machine']}", fontsize=9)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _style(axes: Any, label: str, clients: list[int]) -> None:
+    """Log-2 concurrency axis ticked at the levels, labels, grid and legend."""
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(clients, [str(c) for c in clients])
+    axes.set_xlabel("concurrency (clients)")
+    axes.set_ylabel(label)
+    axes.set_ylim(bottom=0)
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+
+
+def markdown(result: BenchResult) -> str:
+    """A short summary: the run, the levels table, the ceiling and the targets."""
+    meta = result.meta
+    lines = [f"# tritonship bench: {meta['target']}", "",
+             f"{meta['machine']}; image {meta['image']}; {meta['duration']} s per level "
+             f"after {meta['warmup']} s warm-up; {meta['date']}.", "",
+             "| format | clients | images/s | p50 ms | p90 ms | p99 ms | errors | "
+             "request B | response B | client CPU | server batch |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [_markdown_row(level) for level in result.levels]
+    lines += ["", "In-process ceiling (same DALI pipeline and graph, no server): " + ", ".join(
+        f"batch {c.batch}: {c.throughput:.1f} images/s" for c in result.ceilings) + ".", ""]
+    lines += [f"- {line}" for line in result.targets]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_row(level: LevelStats) -> str:
+    """One level as a markdown table row."""
+    latency = level.latency_ms
+    batch = ", ".join(f"{model} {size:g}" for model, size in level.server_batch.items()) or "-"
+    cells = [level.format, level.concurrency, f"{level.throughput:.1f}", f"{latency['p50']:.0f}",
+             f"{latency['p90']:.0f}", f"{latency['p99']:.0f}", level.errors, level.request_bytes,
+             f"{level.response_bytes:.0f}", f"{level.client_cpu:.0%}", batch]
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"

@@ -1,0 +1,118 @@
+"""``tritonship teardown``: remove an endpoint and everything promote created for it.
+
+Promote's resources are found by their tags (``tritonship:managed``,
+``tritonship:endpoint``); an endpoint without them is refused. Running it twice is fine:
+what is already gone is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tritonship import autoscaling
+from tritonship.aws import AwsClients, aws_errors, is_managed
+from tritonship.endpoints import DEFAULT_WAITING, Waiting, delete, find_endpoint, managed_names
+from tritonship.errors import TritonshipError
+from tritonship.upload import MANIFEST_OBJECT, delete_object
+
+Reporter = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """A reporter that says nothing."""
+
+
+@dataclass(frozen=True)
+class TeardownReport:
+    """What was deleted, and the archives left in S3."""
+
+    endpoint: str
+    deleted: list[str]
+    kept: list[str]
+
+
+def _split(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key)."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _artifacts(sagemaker: Any, models: list[str]) -> list[str]:
+    """The S3 archives the models point at, and the manifests beside them."""
+    uris = set()
+    for model in models:
+        uri = sagemaker.describe_model(ModelName=model)["PrimaryContainer"]["ModelDataUrl"]
+        uris |= {uri, f"{uri.rsplit('/', 1)[0]}/{MANIFEST_OBJECT}"}
+    return sorted(uris)
+
+
+def _swept(s3: Any, bucket: str | None, prefix: str) -> list[str]:
+    """Every object under ``prefix`` in ``bucket`` (none without a bucket)."""
+    if not bucket:
+        return []
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [f"s3://{bucket}/{item['Key']}" for page in pages for item in page.get("Contents", [])]
+
+
+def _own_endpoint(sagemaker: Any, endpoint: str) -> bool:
+    """Whether the endpoint exists; refuse one that promote did not create."""
+    found = find_endpoint(sagemaker, endpoint)
+    if found is None:
+        return False
+    if not is_managed(sagemaker.list_tags(ResourceArn=found["EndpointArn"])["Tags"], endpoint):
+        raise TritonshipError(f"endpoint {endpoint} was not created by tritonship (no "
+                              "tritonship:managed tag)", hint="delete it yourself if you mean to")
+    return True
+
+
+def _delete_endpoint(sagemaker: Any, endpoint: str, waiting: Waiting) -> list[str]:
+    """Delete the endpoint and wait until it is gone."""
+    if not delete(sagemaker, "endpoint", endpoint):
+        return []
+    sagemaker.get_waiter("endpoint_deleted").wait(EndpointName=endpoint,
+                                                  WaiterConfig=waiting.config())
+    return [f"endpoint {endpoint}"]
+
+
+def teardown(clients: AwsClients, endpoint: str, delete_artifacts: bool = False,
+             bucket: str | None = None, prefix: str = "tritonship",
+             waiting: Waiting = DEFAULT_WAITING, say: Reporter = _quiet) -> TeardownReport:
+    """Delete the endpoint, its autoscaling, configs and models (and archives if asked)."""
+    sagemaker = clients.sagemaker
+    with aws_errors("teardown"):
+        exists = _own_endpoint(sagemaker, endpoint)
+        deleted = []
+        if autoscaling.disable(clients.autoscaling, endpoint):
+            deleted.append(f"autoscaling of {autoscaling.resource_id(endpoint)}")
+        if exists:
+            deleted += _delete_endpoint(sagemaker, endpoint, waiting)
+        models = managed_names(sagemaker, endpoint, "model")
+        archives = _artifacts(sagemaker, models)
+        archives += _swept(clients.s3, bucket, f"{prefix.strip('/')}/{endpoint}/")
+        for config in managed_names(sagemaker, endpoint, "config"):
+            deleted += [f"endpoint config {config}"] if delete(sagemaker, "config", config) else []
+        for model in models:
+            deleted += [f"model {model}"] if delete(sagemaker, "model", model) else []
+        if delete_artifacts:
+            deleted += _delete_archives(clients.s3, sorted(set(archives)))
+    for line in deleted:
+        say(f"deleted {line}")
+    return TeardownReport(endpoint, deleted, [] if delete_artifacts else sorted(set(archives)))
+
+
+def _delete_archives(s3: Any, uris: list[str]) -> list[str]:
+    """Delete the S3 objects that are there; return those."""
+    return [uri for uri in uris if delete_object(s3, *_split(uri))]
+
+
+def summary_lines(report: TeardownReport) -> list[str]:
+    """What a teardown did, for the terminal."""
+    if not report.deleted:
+        lines = [f"nothing left to delete for endpoint {report.endpoint}"]
+    else:
+        lines = [f"teardown of {report.endpoint}: deleted {len(report.deleted)} resource(s)"]
+    if report.kept:
+        lines.append("kept in S3 (pass --delete-artifacts to delete): " + ", ".join(report.kept))
+    return lines
