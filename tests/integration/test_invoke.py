@@ -12,7 +12,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.integration.conftest import RUNTIME_ENDPOINT, Endpoint
-from tests.support.photos import photo_jpeg
 from tritonship import cli
 from tritonship.client import (
     HttpTransport,
@@ -22,6 +21,7 @@ from tritonship.client import (
     encode_request,
     load_labels,
 )
+from tritonship.samples import photo_jpeg
 
 NAME = RUNTIME_ENDPOINT
 

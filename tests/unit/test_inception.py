@@ -122,10 +122,10 @@ def test_no_network_is_one_line_suggesting_random_weights(tmp_path: Path):
 
 @pytest.mark.network
 def test_official_graph_downloads_verifies_and_classifies_a_cat(tmp_path: Path):
-    from tests.support.photos import photo_jpeg
     from tritonship.dali_build import load_pipeline_module, run_pipeline
     from tritonship.labels import inception_labels
     from tritonship.paths import DALI_PIPELINE_SOURCE
+    from tritonship.samples import photo_jpeg
 
     dest = tmp_path / "model.graphdef"
     record = inception.build_graph(dest, "official", tmp_path / "cache", progress=False)

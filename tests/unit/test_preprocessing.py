@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.support.photos import PHOTOS, photo_jpeg
 from tritonship.dali_build import load_pipeline_module, run_pipeline
 from tritonship.paths import DALI_PIPELINE_SOURCE
+from tritonship.samples import PHOTOS, photo_jpeg
 
 ATOL = 1e-3
 

@@ -472,6 +472,14 @@ def test_default_model_must_be_a_folder(repo: Path, tmp_path: Path) -> None:
     assert "'ensemble'" in finding.message
 
 
+def test_folders_are_counted_as_serve_counts_them(repo: Path, tmp_path: Path) -> None:
+    for name in ("dali", ENSEMBLE):
+        shutil.rmtree(repo / name)
+    (repo / ".ipynb_checkpoints").mkdir()  # serve's `find -type d` sees hidden folders too
+    [finding] = validate(repo, tmp_path / "absent.env")
+    assert "is not set" in finding.message and "2 model folders" in finding.message
+
+
 def test_multi_model_mode_needs_no_default(repo: Path, tmp_path: Path) -> None:
     env = tmp_path / "sagemaker.env"
     env.write_text("SAGEMAKER_MULTI_MODEL=true\n")

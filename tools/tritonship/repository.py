@@ -19,7 +19,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.images import backends_for_tag
 from tritonship.paths import SAGEMAKER_ENV_FILE
-from tritonship.sagemaker_env import load_env_file
+from tritonship.sagemaker_env import load_env_file, model_dirs
 
 CONFIG_NAME = "config.pbtxt"
 DEFAULT_MODEL_VARIABLE = "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"
@@ -659,7 +659,8 @@ def check_sagemaker(repository: Repository, env_file: Path) -> list[Finding]:
 
 
 def _check_default_model(repository: Repository, env_file: Path, env: Mapping) -> list[Finding]:
-    name, folders = env.get(DEFAULT_MODEL_VARIABLE), repository.folders
+    name = env.get(DEFAULT_MODEL_VARIABLE)
+    folders = model_dirs(repository.root)  # counted exactly as serve counts them
     if name and name not in folders:
         message = f"{DEFAULT_MODEL_VARIABLE}={name}: no model folder {name!r} in {repository.root}"
         return [Finding(env_file, _env_line(env_file, DEFAULT_MODEL_VARIABLE), message)]

@@ -92,7 +92,7 @@ def default_model_name(env: Mapping[str, str], model_dir: Path) -> str:
         if not (model_dir / name).is_dir():
             raise ServeRefused(
                 f"{DEFAULT_MODEL_VAR}={name}, but {model_dir}/{name} is not a directory",
-                hint=f"set {DEFAULT_MODEL_VAR} to one of: {', '.join(_model_dirs(model_dir))}",
+                hint=f"set {DEFAULT_MODEL_VAR} to one of: {', '.join(model_dirs(model_dir))}",
             )
         return name
     if not model_dir.is_dir():
@@ -100,7 +100,7 @@ def default_model_name(env: Mapping[str, str], model_dir: Path) -> str:
             f"model repository {model_dir} does not exist",
             hint="build it first (tritonship build) or pass --repo",
         )
-    found = _model_dirs(model_dir)
+    found = model_dirs(model_dir)
     if len(found) == 1:
         return found[0]
     if not found:
@@ -171,7 +171,7 @@ def _check_inference_type(env: Mapping[str, str]) -> None:
         )
 
 
-def _model_dirs(model_dir: Path) -> list[str]:
+def model_dirs(model_dir: Path) -> list[str]:
     """List the repository's top-level folders like ``find -maxdepth 1 -type d`` does."""
     return sorted(p.name for p in model_dir.iterdir() if p.is_dir() and not p.is_symlink())
 
