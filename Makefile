@@ -68,7 +68,7 @@ BENCH_RUN   := .tritonship/bench-run
 bench: setup $(REPO)/build-manifest.json  ## serve natively on a free port, bench it (CONCURRENCY, DURATION, FORMAT), stop it
 	@export TRITONSHIP_RUN_DIR=$(BENCH_RUN); \
 	trap '$(TS) stop >/dev/null' EXIT; trap 'exit 130' INT TERM; \
-	port=$$($(BIN)/python -c 'from tritonship.engines.base import free_port; print(free_port())'); \
+	port=$$($(BIN)/python -c 'from tritonship.local.engine import free_port; print(free_port())'); \
 	$(TS) serve --repo $(REPO) --port $$port --runtime-port 0 --detach && \
 	$(TS) bench --url http://127.0.0.1:$$port --repo $(REPO) --concurrency $(CONCURRENCY) \
 	  --duration $(DURATION) --format $(FORMAT) --out $(BENCH_OUT)

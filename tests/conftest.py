@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def built_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model repository built from the checkout with random weights (read-only use)."""
-    from tritonship.build import build_repository
+    from tritonship.repository.build import build_repository
 
     repo = tmp_path_factory.mktemp("built") / "model_repository"
     shutil.copytree(ROOT / "model_repository", repo)
@@ -49,7 +49,7 @@ def repo_copy(built_repository: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def packaged(built_repository: Path, tmp_path_factory: pytest.TempPathFactory):
     """The built repository packaged once per session (random weights allowed)."""
-    from tritonship.package import package_repository
+    from tritonship.artifact.package import package_repository
 
     out = tmp_path_factory.mktemp("dist") / "model.tar.gz"
     return package_repository(built_repository, out, allow_random_weights=True, progress=False)

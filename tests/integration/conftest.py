@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tritonship.engines.base import free_port
-from tritonship.engines.native import NativeEngine
-from tritonship.engines.runtime_proxy import RuntimeProxy
+from tritonship.local.engine import free_port
+from tritonship.local.native import NativeEngine
+from tritonship.local.runtime_proxy import RuntimeProxy
 from tritonship.paths import DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE
-from tritonship.sagemaker_env import load_env_file
+from tritonship.sagemaker.serve import load_env_file
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ import pytest
 import requests
 
 from tests.integration.conftest import Endpoint
-from tritonship.client import decode_response, encode_request
-from tritonship.dali_build import load_pipeline_module, run_pipeline
-from tritonship.inception import run_graph
+from tritonship.repository.dali import load_pipeline_module, run_pipeline
+from tritonship.repository.inception import run_graph
+from tritonship.sagemaker.wire import decode_response, encode_request
 from tritonship.samples import PHOTOS, photo_jpeg
 
 #: float32 softmax over 1001 classes; server and reference run the same ops on the same

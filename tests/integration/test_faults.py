@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import requests
 
-from tritonship.client import HttpTransport, InvocationError, decode_response, encode_request
-from tritonship.engines.base import free_port
-from tritonship.engines.native import NativeEngine
+from tritonship.local.endpoint import LocalEndpoint
+from tritonship.local.engine import free_port
+from tritonship.local.native import NativeEngine
+from tritonship.sagemaker.client import HttpTransport, InvocationError
+from tritonship.sagemaker.wire import decode_response, encode_request
 from tritonship.samples import photo_jpeg
-from tritonship.serving import LocalEndpoint
 
 
 @pytest.fixture()

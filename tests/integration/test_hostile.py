@@ -7,8 +7,9 @@ import pytest
 import requests
 
 from tests.integration.conftest import RUNTIME_ENDPOINT, Endpoint
-from tritonship.client import HttpTransport, decode_response, encode_request
-from tritonship.hostile import HostileCase, corpus, http_sender
+from tritonship.bench.hostile import HostileCase, corpus, http_sender
+from tritonship.sagemaker.client import HttpTransport
+from tritonship.sagemaker.wire import decode_response, encode_request
 from tritonship.samples import photo_jpeg
 
 CASES = corpus()

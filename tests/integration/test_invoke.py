@@ -13,14 +13,9 @@ from botocore.exceptions import ClientError
 
 from tests.integration.conftest import RUNTIME_ENDPOINT, Endpoint
 from tritonship import cli
-from tritonship.client import (
-    HttpTransport,
-    SageMakerTransport,
-    classify,
-    decode_response,
-    encode_request,
-    load_labels,
-)
+from tritonship.repository.labels import load_labels
+from tritonship.sagemaker.client import HttpTransport, SageMakerTransport, classify
+from tritonship.sagemaker.wire import decode_response, encode_request
 from tritonship.samples import photo_jpeg
 
 NAME = RUNTIME_ENDPOINT

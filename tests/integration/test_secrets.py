@@ -11,10 +11,10 @@ import pytest
 import requests
 
 from tritonship import cli
-from tritonship.engines.base import free_port
-from tritonship.engines.native import native_run_dir, read_state
-from tritonship.engines.process import children
-from tritonship.engines.runtime_proxy import recorded_runtime
+from tritonship.local.engine import free_port
+from tritonship.local.native import native_run_dir, read_state
+from tritonship.local.process import children
+from tritonship.local.runtime_proxy import recorded_runtime
 from tritonship.samples import photo_jpeg
 
 FAKE_KEY_ID = "AKIAFAKEPLANTED12345"

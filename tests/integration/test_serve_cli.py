@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from tritonship import cli
-from tritonship.engines.base import free_port
-from tritonship.engines.native import native_run_dir, read_state
-from tritonship.engines.runtime_proxy import recorded_runtime
+from tritonship.local.engine import free_port
+from tritonship.local.native import native_run_dir, read_state
+from tritonship.local.runtime_proxy import recorded_runtime
 from tritonship.paths import PROJECT_ROOT
 
 
@@ -62,7 +62,7 @@ def test_detach_then_stop_leaves_nothing_behind(built_repository: Path, run_dir:
     assert "stopped the native server" in out and "stopped the local SageMaker runtime" in out
     assert not alive(int(state["pid"]))
     assert recorded_runtime() is None
-    assert b"tritonship.runtime" not in _cmdline(int(runtime["pid"]))
+    assert b"tritonship.local.runtime" not in _cmdline(int(runtime["pid"]))
     assert not (run_dir / "server.json").exists()
     assert not [p for p in Path("/dev/shm").glob(f"{state['shm_prefix']}*")]
     assert cli.main(["stop"]) == 0

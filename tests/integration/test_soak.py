@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from tests.integration.conftest import Endpoint
-from tritonship.client import decode_response, encode_request
-from tritonship.engines.process import tree_rss_bytes
-from tritonship.hostile import corpus
+from tritonship.bench.hostile import corpus
+from tritonship.local.process import tree_rss_bytes
+from tritonship.sagemaker.wire import decode_response, encode_request
 from tritonship.samples import PHOTOS, photo_jpeg
 
 CLIENTS = 8

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tritonship.archive import UnsafeArchive, safe_extract, unpack_for_serving
+from tritonship.artifact.unpack import UnsafeArchive, safe_extract, unpack_for_serving
 
 
 def make_archive(path: Path, members: list[tarfile.TarInfo], data: bytes = b"x") -> Path:

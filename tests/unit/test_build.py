@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tritonship import cli
-from tritonship.build import build_repository, read_manifest
 from tritonship.errors import TritonshipError
 from tritonship.fileio import sha256_file
 from tritonship.paths import DALI_PIPELINE_SOURCE, PROJECT_ROOT
+from tritonship.repository.build import build_repository, read_manifest
 
 
 def test_manifest_records_provenance_dali_and_every_file(built_repository: Path):

@@ -8,18 +8,19 @@ import numpy as np
 import pytest
 import tritonclient.http as triton_http
 
-from tritonship.client import (
+from tritonship.errors import UsageError
+from tritonship.local.runtime import RuntimeConfig, check_request, model_error
+from tritonship.sagemaker.client import request_batches, top_k
+from tritonship.sagemaker.wire import (
     BINARY_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
+    MAX_PAYLOAD_BYTES,
     ResponseError,
     decode_response,
     encode_request,
     header_size,
     image_batch,
-    request_batches,
-    top_k,
 )
-from tritonship.runtime import MAX_PAYLOAD_BYTES, RuntimeConfig, check_request, model_error
 
 
 def response_body(output: np.ndarray, binary: bool) -> tuple[bytes, str]:
@@ -63,7 +64,7 @@ def test_tritonclient_gives_none_for_all_json_inputs():
 def test_images_are_zero_padded_rows():
     batch = image_batch([b"abc", b"a"])
     assert batch.dtype == np.uint8 and batch.tolist() == [[97, 98, 99], [97, 0, 0]]
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError):
         image_batch([])
 
 

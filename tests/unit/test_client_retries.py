@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tritonship.client import HttpTransport, InvocationError, encode_request
+from tritonship.sagemaker.client import HttpTransport, InvocationError
+from tritonship.sagemaker.wire import encode_request
 
 
 class Script(http.server.BaseHTTPRequestHandler):

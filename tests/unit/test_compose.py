@@ -15,16 +15,16 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 
-from tritonship.engines.base import EngineError
-from tritonship.engines.docker import (
+from tritonship.local.docker import (
     COMPOSE_FILE,
     DockerEngine,
     ecr_credentials,
     ecr_registry,
     rendered_environment,
 )
+from tritonship.local.engine import EngineError
 from tritonship.paths import PROJECT_ROOT, SAGEMAKER_ENV_FILE
-from tritonship.sagemaker_env import load_env_file
+from tritonship.sagemaker.serve import load_env_file
 
 IMAGE = "763104351884.dkr.ecr.us-west-2.amazonaws.com/sagemaker-tritonserver:24.09-py3"
 

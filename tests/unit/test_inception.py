@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tritonship import inception
 from tritonship.errors import ChecksumError, ContractError, NetworkError
+from tritonship.repository import inception
 
 
 def load_graph_def(path: Path) -> tf.compat.v1.GraphDef:
@@ -122,9 +122,9 @@ def test_no_network_is_one_line_suggesting_random_weights(tmp_path: Path):
 
 @pytest.mark.network
 def test_official_graph_downloads_verifies_and_classifies_a_cat(tmp_path: Path):
-    from tritonship.dali_build import load_pipeline_module, run_pipeline
-    from tritonship.labels import inception_labels
     from tritonship.paths import DALI_PIPELINE_SOURCE
+    from tritonship.repository.dali import load_pipeline_module, run_pipeline
+    from tritonship.repository.labels import inception_labels
     from tritonship.samples import photo_jpeg
 
     dest = tmp_path / "model.graphdef"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tritonship.labels import inception_labels
+from tritonship.repository.labels import inception_labels
 
 
 def test_labels_are_background_then_imagenet_in_class_order():

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from tritonship.cli import main
-from tritonship.errors import ChecksumError
-from tritonship.fileio import sha256_file
-from tritonship.package import (
+from tritonship.artifact.package import (
     PackageError,
     PackageResult,
     load_package,
     manifest_path_for,
     package_repository,
 )
-from tritonship.repository import validate_repository
+from tritonship.cli import main
+from tritonship.errors import ChecksumError
+from tritonship.fileio import sha256_file
+from tritonship.repository.validate import validate_repository
 
 PLANTED = {
     ".env": "AWS_SECRET=planted\n",

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tritonship.dali_build import load_pipeline_module, run_pipeline
 from tritonship.paths import DALI_PIPELINE_SOURCE
+from tritonship.repository.dali import load_pipeline_module, run_pipeline
 from tritonship.samples import PHOTOS, photo_jpeg
 
 ATOL = 1e-3

@@ -11,13 +11,13 @@ import boto3
 import pytest
 
 from tests.support.aws import queue_invoke_answer, triton_answer
-from tritonship.aws import make_clients
+from tritonship.artifact.package import PackageResult
 from tritonship.cli import main
-from tritonship.endpoints import Waiting
+from tritonship.cloud.aws import make_clients
+from tritonship.cloud.endpoints import Waiting
+from tritonship.cloud.promote import PromoteOptions, apply, build_plan
+from tritonship.cloud.teardown import teardown
 from tritonship.errors import DeployError, TritonshipError
-from tritonship.package import PackageResult
-from tritonship.promote import PromoteOptions, apply, build_plan
-from tritonship.teardown import teardown
 
 BUCKET = "tritonship-test-models"
 ROLE = "arn:aws:iam::123456789012:role/tritonship-endpoint"

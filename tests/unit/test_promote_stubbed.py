@@ -18,12 +18,11 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from tests.support.aws import triton_answer
-from tritonship.aws import AwsClients, tag_list
+from tritonship.artifact.package import PackageResult
 from tritonship.cli import main
-from tritonship.endpoints import EndpointTimeout, Waiting
-from tritonship.errors import DeployError, TritonshipError
-from tritonship.package import PackageResult
-from tritonship.promote import (
+from tritonship.cloud.aws import AwsClients, tag_list
+from tritonship.cloud.endpoints import EndpointTimeout, Waiting
+from tritonship.cloud.promote import (
     BLUE_GREEN,
     Plan,
     PromoteInterrupted,
@@ -31,6 +30,7 @@ from tritonship.promote import (
     apply,
     build_plan,
 )
+from tritonship.errors import DeployError, TritonshipError
 
 ROLE = "arn:aws:iam::123456789012:role/tritonship-endpoint"
 FAST = Waiting(delay=0, attempts=2)
@@ -335,7 +335,7 @@ def test_cli_reports_a_failed_promote_in_one_line(packaged: PackageResult, stubs
     creating(stubs, plan)
     describe(stubs, "Failed", plan.config_name, "ClientError: image not found")
     deleted(stubs, plan, endpoint_too=True)
-    monkeypatch.setattr("tritonship.aws.make_clients", lambda region: stubs.clients)
+    monkeypatch.setattr("tritonship.cloud.aws.make_clients", lambda region: stubs.clients)
     code = main(["promote", "--endpoint", "demo", "--bucket", "models", "--role", ROLE,
                  "--archive", str(packaged.archive), "--skip-smoke-test", "--poll", "0.01",
                  "--quiet"])

@@ -8,7 +8,7 @@ import pytest
 
 from tritonship.errors import TritonshipError
 from tritonship.paths import SAGEMAKER_ENV_FILE
-from tritonship.sagemaker_env import (
+from tritonship.sagemaker.serve import (
     BASE_FLAGS,
     ServeRefused,
     load_env_file,

@@ -11,8 +11,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonship.errors import UsageError
-from tritonship.images import backends_for_tag
-from tritonship.repository import (
+from tritonship.repository.validate import (
     Finding,
     find_cycle,
     format_findings,
@@ -22,6 +21,7 @@ from tritonship.repository import (
     summary,
     validate_repository,
 )
+from tritonship.sagemaker.images import backends_for_tag
 
 ENSEMBLE = "ensemble_dali_inception"
 INCEPTION = "inception_graphdef"

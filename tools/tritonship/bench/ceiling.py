@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from tritonship.dali_build import load_pipeline_module
 from tritonship.errors import TritonshipError
-from tritonship.inception import GraphSession
+from tritonship.repository.dali import load_pipeline_module
+from tritonship.repository.inception import GraphSession
 
 PIPELINE = "dali/1/dali.py"
 GRAPH = "inception_graphdef/1/model.graphdef"
@@ -39,7 +39,7 @@ class Ceiling:
 
 def dali_threads(repository: Path) -> int:
     """The ``dali`` model's ``num_threads`` capped at the core count (as the stand-in does)."""
-    from tritonship.repository import load_repository
+    from tritonship.repository.validate import load_repository
 
     model = load_repository(repository).models["dali"]
     value = model.config.parameters["num_threads"].string_value if (

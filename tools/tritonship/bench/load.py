@@ -19,7 +19,8 @@ from typing import Protocol
 import aiohttp
 
 from tritonship.bench.stats import Sample, Window
-from tritonship.client import EncodedRequest, SageMakerTransport, _error_text
+from tritonship.sagemaker.client import SageMakerTransport
+from tritonship.sagemaker.wire import EncodedRequest, error_text
 
 #: Give up on one request after this long (SageMaker gives a container 60 s).
 REQUEST_TIMEOUT = 70.0
@@ -72,7 +73,7 @@ class HttpSender:
         except (aiohttp.ClientError, asyncio.TimeoutError) as err:
             raise SendError(f"{type(err).__name__}: {err}"[:MESSAGE_CHARS]) from err
         if response.status != 200:
-            text = _error_text(body.decode("utf-8", errors="replace"))
+            text = error_text(body.decode("utf-8", errors="replace"))
             raise SendError(f"HTTP {response.status}: {text}"[:MESSAGE_CHARS])
         return Reply(body, response.headers.get("Content-Type"))
 

@@ -38,9 +38,9 @@ from tritonship.bench.targets import (
     server_batch,
     throughput_check,
 )
-from tritonship.client import EncodedRequest, decode_response, encode_request
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.paths import DEFAULT_REPOSITORY
+from tritonship.sagemaker.wire import EncodedRequest, decode_response, encode_request
 
 FORMATS = {"binary": ("binary",), "json": ("json",), "both": ("binary", "json")}
 #: The bench photo: scikit-image's rocket (427x640) resized to 640x480.
@@ -161,7 +161,7 @@ def run_level(config: BenchConfig, fmt: str, request: EncodedRequest, concurrenc
 
 def dynamic_batching(repository: Path) -> bool:
     """Whether the classifier batches requests together (a ``dynamic_batching`` block)."""
-    from tritonship.repository import load_repository
+    from tritonship.repository.validate import load_repository
 
     try:
         model = load_repository(repository).models["inception_graphdef"]
@@ -189,7 +189,7 @@ def _cpu_model() -> str:
 
 def _has_gpu() -> bool:
     """Whether DALI sees a CUDA device here."""
-    from tritonship.dali_build import cuda_device_count
+    from tritonship.repository.dali import cuda_device_count
 
     return cuda_device_count() > 0
 

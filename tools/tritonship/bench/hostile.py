@@ -1,6 +1,6 @@
 """A corpus of hostile requests, and a runner that checks the endpoint survives each one.
 
-``python -m tritonship.hostile --url URL [--runtime URL]`` prints the results as a
+``python -m tritonship.bench.hostile --url URL [--runtime URL]`` prints the results as a
 markdown table (the README's table comes from it).
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import requests
 
-from tritonship.client import BINARY_CONTENT_TYPE, encode_request
-from tritonship.runtime import DEFAULT_ENDPOINT_NAME, MAX_PAYLOAD_BYTES
+from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME
+from tritonship.sagemaker.wire import BINARY_CONTENT_TYPE, MAX_PAYLOAD_BYTES, encode_request
 from tritonship.samples import encode, photo_array, photo_jpeg
 
 Sender = Callable[[bytes, str], "Result"]
@@ -143,7 +143,7 @@ def markdown_table(rows: Sequence[tuple[str, Result, Result | None]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the corpus against an endpoint and print the table."""
-    parser = argparse.ArgumentParser(prog="python -m tritonship.hostile")
+    parser = argparse.ArgumentParser(prog="python -m tritonship.bench.hostile")
     parser.add_argument("--url", required=True, help="container API base URL")
     parser.add_argument("--runtime", help="local runtime base URL")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""The local SageMaker runtime (:mod:`tritonship.runtime`) as a background process."""
+"""The local SageMaker runtime (:mod:`tritonship.local.runtime`) as a background process."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tritonship import paths
-from tritonship.engines.base import ensure_port_free, wait_for_ping
-from tritonship.engines.process import (
+from tritonship.local.engine import ensure_port_free, wait_for_ping
+from tritonship.local.process import (
     die_with_parent,
     runs,
     scrubbed_environ,
@@ -19,14 +19,14 @@ from tritonship.engines.process import (
     terminate,
     wait_gone,
 )
-from tritonship.runtime import DEFAULT_ENDPOINT_NAME
+from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME
 
 STATE_FILE = "runtime.json"
-_MARKER = b"tritonship.runtime"
+_MARKER = b"tritonship.local.runtime"
 
 
 class RuntimeProxy:
-    """``python -m tritonship.runtime`` in front of a container URL."""
+    """``python -m tritonship.local.runtime`` in front of a container URL."""
 
     def __init__(self, upstream: str, port: int, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
                  detach: bool = False, log_hint: str = "the container log",
@@ -48,7 +48,7 @@ class RuntimeProxy:
         """Start the proxy process (its log: ``runtime.log`` in the run folder)."""
         ensure_port_free(self.port)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "tritonship.runtime", "--upstream", self.upstream,
+        command = [sys.executable, "-m", "tritonship.local.runtime", "--upstream", self.upstream,
                    "--port", str(self.port), "--endpoint-name", self.endpoint_name,
                    "--log-hint", self.log_hint]
         with self.log_path.open("wb") as log:

@@ -11,11 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tritonship import autoscaling
-from tritonship.aws import AwsClients, aws_errors, is_managed
-from tritonship.endpoints import DEFAULT_WAITING, Waiting, delete, find_endpoint, managed_names
+from tritonship.cloud import autoscaling
+from tritonship.cloud.aws import AwsClients, aws_errors, is_managed
+from tritonship.cloud.endpoints import (
+    DEFAULT_WAITING,
+    Waiting,
+    delete,
+    find_endpoint,
+    managed_names,
+)
+from tritonship.cloud.upload import MANIFEST_OBJECT, delete_object
 from tritonship.errors import TritonshipError
-from tritonship.upload import MANIFEST_OBJECT, delete_object
 
 Reporter = Callable[[str], None]
 

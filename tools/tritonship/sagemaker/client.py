@@ -1,101 +1,29 @@
-"""Requests and answers of the SageMaker Triton endpoint, encoded with tritonclient.
+"""Clients of ``/invocations``: the container API over HTTP, the runtime API over boto3.
 
-Several images travel as one request: a UINT8 ``[N, L]`` batch, each row one encoded
-image zero-padded to the longest (JPEG, PNG and GIF decoders stop at their end marker, so
-the padding is ignored). One request lets Triton batch the whole set through DALI and
-TensorFlow at once; it costs at most the padding of the shorter images.
+Both send the requests :mod:`tritonship.sagemaker.wire` encodes; :func:`classify` splits a
+set of images into requests under SageMaker's payload limit and ranks the answers.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
-import tritonclient.http as triton_http
 
 from tritonship.errors import TritonshipError
-
-INPUT_NAME = "INPUT"
-OUTPUT_NAME = "OUTPUT"
-BINARY_CONTENT_TYPE = "application/vnd.sagemaker-triton.binary+json"
-JSON_CONTENT_TYPE = "application/json"
-_HEADER_SIZE = re.compile(r"json-header-size\s*=\s*([^;\s]*)", re.IGNORECASE)
-
-
-class ResponseError(TritonshipError):
-    """The endpoint answered something that is not a valid inference response."""
-
-
-@dataclass(frozen=True)
-class EncodedRequest:
-    """A request body and the Content-Type it must be sent with."""
-
-    body: bytes
-    content_type: str
-
-
-def image_batch(images: Sequence[bytes]) -> np.ndarray:
-    """Stack encoded images into one zero-padded UINT8 ``[N, L]`` array."""
-    if not images:
-        raise ValueError("no images to send")
-    width = max(len(image) for image in images)
-    batch = np.zeros((len(images), width), dtype=np.uint8)
-    for row, image in zip(batch, images, strict=True):
-        row[: len(image)] = np.frombuffer(image, dtype=np.uint8)
-    return batch
-
-
-def encode_request(images: Sequence[bytes], binary: bool = True) -> EncodedRequest:
-    """Encode images as a KServe v2 request: binary+json (default) or plain JSON."""
-    batch = image_batch(images)
-    tensor = triton_http.InferInput(INPUT_NAME, list(batch.shape), "UINT8")
-    tensor.set_data_from_numpy(batch, binary_data=binary)
-    output = triton_http.InferRequestedOutput(OUTPUT_NAME, binary_data=binary)
-    body, json_size = triton_http.InferenceServerClient.generate_request_body(
-        [tensor], outputs=[output]
-    )
-    return EncodedRequest(body, content_type_for(json_size))
-
-
-def content_type_for(json_size: int | None) -> str:
-    """SageMaker's Content-Type: binary+json with the header size, or JSON when None."""
-    if json_size is None:
-        return JSON_CONTENT_TYPE
-    return f"{BINARY_CONTENT_TYPE};json-header-size={json_size}"
-
-
-def header_size(content_type: str | None) -> int | None:
-    """The JSON header size a binary+json Content-Type declares (None for plain JSON)."""
-    if not content_type or BINARY_CONTENT_TYPE not in content_type.lower():
-        return None
-    match = _HEADER_SIZE.search(content_type)
-    if not match or not match.group(1).isdigit():
-        raise ResponseError(f"malformed Content-Type {content_type!r}: no json-header-size=N")
-    return int(match.group(1))
-
-
-def decode_response(body: bytes, content_type: str | None) -> np.ndarray:
-    """Decode an inference response's ``OUTPUT`` tensor (binary+json or JSON)."""
-    size = header_size(content_type)
-    if size is not None and size > len(body):
-        raise ResponseError(f"json-header-size={size} exceeds the {len(body)}-byte body")
-    try:
-        result = triton_http.InferenceServerClient.parse_response_body(body, header_length=size)
-        output = result.as_numpy(OUTPUT_NAME)
-    except Exception as err:  # tritonclient raises plain errors for malformed bodies
-        raise ResponseError(f"cannot decode the response: {err}") from err
-    if output is None:
-        raise ResponseError(f"the response has no {OUTPUT_NAME} tensor")
-    return output
-
+from tritonship.sagemaker.wire import (
+    MAX_PAYLOAD_BYTES,
+    EncodedRequest,
+    ResponseError,
+    decode_response,
+    encode_request,
+    error_text,
+)
 
 # --- transports ---------------------------------------------------------------------------
 
@@ -159,7 +87,7 @@ class HttpTransport:
         seconds = time.perf_counter() - started
         if response.status_code != 200:
             raise InvocationError(f"{self.target} answered {response.status_code}: "
-                                  f"{_error_text(response.text)}", status=response.status_code)
+                                  f"{error_text(response.text)}", status=response.status_code)
         return Answer(response.content, response.headers.get("Content-Type"), seconds)
 
 
@@ -174,14 +102,6 @@ def _connection_error(target: str, err: Exception) -> InvocationError:
         )
     return InvocationError(f"cannot reach {target}",
                            hint="is the endpoint running? start it with: tritonship serve")
-
-
-def _error_text(text: str) -> str:
-    """Triton's ``{"error": "..."}`` message, or the raw text (shortened)."""
-    try:
-        return str(json.loads(text)["error"])[:500]
-    except (ValueError, KeyError, TypeError):
-        return text.strip()[:500]
 
 
 class SageMakerTransport:
@@ -273,19 +193,6 @@ class Classification:
     request_bytes: int
 
 
-def load_labels(repository: Path) -> list[str]:
-    """The labels file of the repository's classifier (the output with ``label_filename``)."""
-    from tritonship.repository import load_repository
-
-    for model in load_repository(repository).models.values():
-        for output in model.config.output:
-            if output.label_filename:
-                path = model.folder / output.label_filename
-                if path.is_file():
-                    return path.read_text(encoding="utf-8").splitlines()
-    raise TritonshipError(f"{repository} has no labels file", hint="run tritonship build")
-
-
 def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[Prediction]:
     """The ``k`` most probable classes, labelled (``#i`` where the labels run short)."""
     order = np.argsort(probabilities)[::-1][:k]
@@ -295,8 +202,6 @@ def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[Pred
 
 def request_batches(images: Sequence[bytes], binary: bool) -> list[list[int]]:
     """Group image indices into requests that stay under SageMaker's 6 MB payload limit."""
-    from tritonship.runtime import MAX_PAYLOAD_BYTES
-
     groups: list[list[int]] = [[]]
     for index in range(len(images)):
         candidate = [*groups[-1], index]

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tritonship.aws import describe
-from tritonship.client import ResponseError, decode_response, encode_request
+from tritonship.cloud.aws import describe
 from tritonship.errors import TritonshipError
+from tritonship.sagemaker.wire import ResponseError, decode_response, encode_request
 
 CLASSES = 1001
 #: What moto's InvokeEndpoint answers when no result was queued: (body, Content-Type).

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tritonship import __version__
-from tritonship.build import read_manifest
 from tritonship.errors import ChecksumError, TritonshipError
 from tritonship.fileio import atomic_writer, sha256_file, write_text_atomic
-from tritonship.images import DEFAULT_TAG, SERVER_VERSIONS, parse_tag
 from tritonship.paths import PROJECT_ROOT, SAGEMAKER_ENV_FILE
-from tritonship.sagemaker_env import DEFAULT_MODEL_VAR, load_env_file
+from tritonship.repository.build import read_manifest
+from tritonship.sagemaker.images import DEFAULT_TAG, SERVER_VERSIONS, parse_tag
+from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, load_env_file
 
 DEFAULT_ARCHIVE = PROJECT_ROOT / "dist" / "model.tar.gz"
 FILE_MODE, DIR_MODE = 0o644, 0o755
@@ -131,7 +131,7 @@ def _check_build(build: dict[str, Any] | None, digests: dict[str, str], allow_ra
 
 def _validate(repo: Path, image_tag: str) -> list[str]:
     """Refuse on any validation finding; return the backends the repository needs."""
-    from tritonship.repository import format_findings, load_repository, validate_repository
+    from tritonship.repository.validate import format_findings, load_repository, validate_repository
 
     findings = validate_repository(repo, image_tag=image_tag)
     if findings:

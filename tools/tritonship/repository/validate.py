@@ -17,9 +17,9 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonship.errors import TritonshipError, UsageError
-from tritonship.images import backends_for_tag
 from tritonship.paths import SAGEMAKER_ENV_FILE
-from tritonship.sagemaker_env import load_env_file, model_dirs
+from tritonship.sagemaker.images import backends_for_tag
+from tritonship.sagemaker.serve import load_env_file, model_dirs
 
 CONFIG_NAME = "config.pbtxt"
 DEFAULT_MODEL_VARIABLE = "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"

@@ -4,7 +4,7 @@ The wheel ships tritonserver 2.51 with the SageMaker frontend and the Python bac
 no DALI and no TensorFlow backend. The engine assembles a backend directory holding the
 wheel's Python backend plus the CPU stand-ins from ``container/backends`` (Python-based
 backends named ``dali`` and ``tensorflow``), and starts the server with the flags the
-SageMaker image's ``serve`` script would use (:mod:`tritonship.sagemaker_env`), so the
+SageMaker image's ``serve`` script would use (:mod:`tritonship.sagemaker.serve`), so the
 unmodified repository is served on ``/ping`` and ``/invocations``.
 
 Run state lives in ``<run_dir>``: ``backends/``, ``server.log`` and ``server.json`` (pid,
@@ -31,8 +31,8 @@ from types import TracebackType
 from typing import Any
 
 from tritonship import paths
-from tritonship.engines.base import EngineError, ensure_port_free, wait_for_ping
-from tritonship.engines.process import (
+from tritonship.local.engine import EngineError, ensure_port_free, wait_for_ping
+from tritonship.local.process import (
     children,
     die_with_parent,
     runs,
@@ -42,7 +42,7 @@ from tritonship.engines.process import (
     wait_gone,
 )
 from tritonship.paths import DEFAULT_REPOSITORY, PROJECT_ROOT, SAGEMAKER_ENV_FILE
-from tritonship.sagemaker_env import load_env_file, serve_args, serve_env
+from tritonship.sagemaker.serve import load_env_file, serve_args, serve_env
 
 BACKEND_SOURCES = PROJECT_ROOT / "container" / "backends"
 STANDIN_BACKENDS = ("dali", "tensorflow")

@@ -17,17 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tritonship import autoscaling
-from tritonship.aws import AwsClients, aws_errors, is_managed, tag_list, toolkit_tags
-from tritonship.endpoints import DEFAULT_WAITING, Waiting, exists, find_endpoint, wait_in_service
+from tritonship.artifact.package import DEFAULT_ARCHIVE, load_package, manifest_path_for
+from tritonship.cloud import autoscaling
+from tritonship.cloud.aws import AwsClients, aws_errors, is_managed, tag_list, toolkit_tags
+from tritonship.cloud.endpoints import (
+    DEFAULT_WAITING,
+    Waiting,
+    exists,
+    find_endpoint,
+    wait_in_service,
+)
+from tritonship.cloud.rollback import rollback
+from tritonship.cloud.smoke import SmokeResult, photo_bytes, smoke_test
+from tritonship.cloud.upload import PART_SIZE, UploadSpec, check_bucket_private, ensure_uploaded
 from tritonship.errors import DeployError, TritonshipError, UsageError
-from tritonship.images import DEFAULT_TAG, backends_for_tag, image_uri
-from tritonship.package import DEFAULT_ARCHIVE, load_package, manifest_path_for
 from tritonship.paths import SAGEMAKER_ENV_FILE
-from tritonship.rollback import rollback
-from tritonship.sagemaker_env import DEFAULT_MODEL_VAR, load_env_file
-from tritonship.smoke import SmokeResult, photo_bytes, smoke_test
-from tritonship.upload import PART_SIZE, UploadSpec, check_bucket_private, ensure_uploaded
+from tritonship.sagemaker.images import DEFAULT_TAG, backends_for_tag, image_uri
+from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, load_env_file
 
 #: A GPU type the 24.09 GPU image runs on (moto's list rejects ml.g5.*; AWS accepts both).
 DEFAULT_INSTANCE_TYPE = "ml.g4dn.xlarge"

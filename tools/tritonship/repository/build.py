@@ -10,11 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tritonship import __version__, inception, labels
-from tritonship.dali_build import build_dali, resolve_device
+from tritonship import __version__
 from tritonship.errors import NetworkError
 from tritonship.fileio import sha256_file, write_text_atomic
 from tritonship.paths import DALI_PIPELINE_SOURCE, MANIFEST_NAME, MODELS_CACHE
+from tritonship.repository import inception, labels
+from tritonship.repository.dali import build_dali, resolve_device
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

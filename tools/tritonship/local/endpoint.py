@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
-from tritonship.engines.base import Engine
-from tritonship.engines.runtime_proxy import RuntimeProxy, stop_recorded_runtime
+from tritonship.local.engine import Engine
+from tritonship.local.runtime_proxy import RuntimeProxy, stop_recorded_runtime
 
 Status = Callable[[str], AbstractContextManager[object]]
 

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tritonship import __version__
-from tritonship.engines.base import Engine
 from tritonship.errors import TritonshipError
+from tritonship.local.engine import Engine
 from tritonship.paths import DEFAULT_REPOSITORY
 
 if TYPE_CHECKING:
-    from tritonship.client import Classification
-    from tritonship.serving import LocalEndpoint
+    from tritonship.local.endpoint import LocalEndpoint
+    from tritonship.sagemaker.client import Classification
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -28,7 +28,7 @@ def _say(message: str) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Build every artifact of the repository."""
-    from tritonship.build import build_repository
+    from tritonship.repository.build import build_repository
 
     manifest = build_repository(
         args.repo, weights=args.weights, device=args.device, progress=not args.quiet, say=_say
@@ -48,7 +48,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate the repository; exit 1 with one line per finding."""
-    from tritonship.repository import (
+    from tritonship.repository.validate import (
         format_findings,
         load_repository,
         summary,
@@ -67,17 +67,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _make_engine(args: argparse.Namespace) -> Engine:
     """The engine the command line asks for."""
     if args.engine == "docker":
-        from tritonship.engines.docker import DockerEngine
+        from tritonship.local.docker import DockerEngine
 
         return DockerEngine(args.repo, port=args.port, image=args.image, profile=args.profile)
-    from tritonship.engines.native import NativeEngine
+    from tritonship.local.native import NativeEngine
 
     return NativeEngine(args.repo, port=args.port, detach=args.detach)
 
 
 def _refuse_findings(repo: Path) -> None:
     """Validate before any server starts; raise with every finding."""
-    from tritonship.repository import format_findings, validate_repository
+    from tritonship.repository.validate import format_findings, validate_repository
 
     findings = validate_repository(repo)
     if findings:
@@ -91,10 +91,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Start an engine and the local runtime, wait for /ping, stay in the foreground."""
     from rich.console import Console
 
-    from tritonship.serving import LocalEndpoint
+    from tritonship.local.endpoint import LocalEndpoint
 
     if args.archive:
-        from tritonship.archive import unpack_for_serving
+        from tritonship.artifact.unpack import unpack_for_serving
         from tritonship.paths import run_dir
 
         args.repo = unpack_for_serving(args.archive, run_dir())
@@ -133,17 +133,17 @@ def _serve_foreground(endpoint: LocalEndpoint) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     """Stop the server a detached ``serve`` left running."""
-    from tritonship.serving import stop_runtime
+    from tritonship.local.endpoint import stop_runtime
 
     if stop_runtime():
         print("stopped the local SageMaker runtime")
     if args.engine == "docker":
-        from tritonship.engines.docker import DockerEngine
+        from tritonship.local.docker import DockerEngine
 
         DockerEngine().stop()
         print("stopped the tritonship Docker Compose project")
         return 0
-    from tritonship.engines.native import read_state, stop_recorded
+    from tritonship.local.native import read_state, stop_recorded
 
     state = read_state()
     if not stop_recorded():
@@ -157,7 +157,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     """Classify images through the container API (--url) or InvokeEndpoint (--endpoint)."""
     import json
 
-    from tritonship.client import HttpTransport, SageMakerTransport, classify, load_labels
+    from tritonship.repository.labels import load_labels
+    from tritonship.sagemaker.client import HttpTransport, SageMakerTransport, classify
 
     images = [(str(path), _read_image(path)) for path in args.images]
     transport = (SageMakerTransport(args.endpoint) if args.endpoint
@@ -174,7 +175,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 def _warn_random_weights(repo: Path) -> None:
     """Say loudly when the local repository was built with random weights."""
-    from tritonship.build import read_manifest
+    from tritonship.repository.build import read_manifest
 
     weights = (read_manifest(repo) or {}).get("weights") or {}
     if weights.get("source") == "random":
@@ -217,7 +218,7 @@ def _print_table(results: list[Classification], target: str, fmt: str) -> None:
 
 def cmd_package(args: argparse.Namespace) -> int:
     """Validate, then write the deterministic model.tar.gz and its manifest."""
-    from tritonship.package import package_repository
+    from tritonship.artifact.package import package_repository
 
     result = package_repository(args.repo, args.out, image_tag=args.image_tag,
                                 allow_random_weights=args.allow_random_weights,
@@ -233,10 +234,16 @@ def cmd_package(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """Print the plan (--dry-run), or upload and deploy it with rollback."""
-    from tritonship.autoscaling import parse_bounds
-    from tritonship.aws import make_clients, resolve_region
-    from tritonship.endpoints import Waiting
-    from tritonship.promote import PromoteOptions, apply, build_plan, describe_plan, summary_lines
+    from tritonship.cloud.autoscaling import parse_bounds
+    from tritonship.cloud.aws import make_clients, resolve_region
+    from tritonship.cloud.endpoints import Waiting
+    from tritonship.cloud.promote import (
+        PromoteOptions,
+        apply,
+        build_plan,
+        describe_plan,
+        summary_lines,
+    )
 
     bounds = parse_bounds(args.autoscale) if args.autoscale else None
     options = PromoteOptions(
@@ -259,8 +266,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_teardown(args: argparse.Namespace) -> int:
     """Delete the endpoint and what promote created for it."""
-    from tritonship.aws import make_clients, resolve_region
-    from tritonship.teardown import summary_lines, teardown
+    from tritonship.cloud.aws import make_clients, resolve_region
+    from tritonship.cloud.teardown import summary_lines, teardown
 
     report = teardown(make_clients(resolve_region()), args.endpoint,
                       delete_artifacts=args.delete_artifacts, bucket=args.bucket,
@@ -271,10 +278,10 @@ def cmd_teardown(args: argparse.Namespace) -> int:
 
 def _add_ship_commands(sub: argparse._SubParsersAction) -> None:
     """The package, promote and teardown commands."""
-    from tritonship.autoscaling import DEFAULT_TARGET
-    from tritonship.images import DEFAULT_TAG
-    from tritonship.package import DEFAULT_ARCHIVE
-    from tritonship.promote import DEFAULT_INSTANCE_TYPE, DEFAULT_PREFIX
+    from tritonship.artifact.package import DEFAULT_ARCHIVE
+    from tritonship.cloud.autoscaling import DEFAULT_TARGET
+    from tritonship.cloud.promote import DEFAULT_INSTANCE_TYPE, DEFAULT_PREFIX
+    from tritonship.sagemaker.images import DEFAULT_TAG
 
     package = sub.add_parser("package", help="validate, then write dist/model.tar.gz")
     _add_repo(package)

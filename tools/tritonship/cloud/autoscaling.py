@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tritonship.aws import is_missing
+from tritonship.cloud.aws import is_missing
 from tritonship.errors import UsageError
 
 NAMESPACE = "sagemaker"

@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tritonship.engines.base import EngineError, ensure_port_free, wait_for_ping
-from tritonship.images import DEFAULT_TAG, REPOSITORY, image_uri
+from tritonship.local.engine import EngineError, ensure_port_free, wait_for_ping
 from tritonship.paths import DEFAULT_REPOSITORY, PROJECT_ROOT, SAGEMAKER_ENV_FILE
-from tritonship.sagemaker_env import load_env_file, serve_args
+from tritonship.sagemaker.images import DEFAULT_TAG, REPOSITORY, image_uri
+from tritonship.sagemaker.serve import load_env_file, serve_args
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 PROJECT_NAME = "tritonship"

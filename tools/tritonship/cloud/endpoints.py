@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tritonship.aws import is_managed, is_missing
+from tritonship.cloud.aws import is_managed, is_missing
 from tritonship.errors import DeployError, TritonshipTimeout, UsageError
 
 Reporter = Callable[[str], None]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tritonship.aws import error_code, is_missing, tag_query
+from tritonship.cloud.aws import error_code, is_missing, tag_query
 from tritonship.errors import ChecksumError, TritonshipError
 
 PART_SIZE = 8 << 20

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tritonship import autoscaling
-from tritonship.aws import AwsClients, aws_errors
-from tritonship.endpoints import Waiting, delete, find_endpoint, wait_in_service
+from tritonship.cloud import autoscaling
+from tritonship.cloud.aws import AwsClients, aws_errors
+from tritonship.cloud.endpoints import Waiting, delete, find_endpoint, wait_in_service
 from tritonship.errors import TritonshipError
 
 if TYPE_CHECKING:
-    from tritonship.promote import Plan, _Run
+    from tritonship.cloud.promote import Plan, _Run
 
 Reporter = Callable[[str], None]
 

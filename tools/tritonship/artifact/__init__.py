@@ -1,0 +1,1 @@
+"""The repository as ``model.tar.gz``: deterministic packaging and safe unpacking."""

@@ -1,0 +1,1 @@
+"""Ship the archive to a SageMaker endpoint with boto3: plan, promote, roll back, tear down."""
