@@ -61,8 +61,12 @@ RUNTIME_ENDPOINT = "tritonship-local"
 @pytest.fixture(scope="session")
 def runtime(endpoint: Endpoint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The local SageMaker runtime in front of the endpoint; yields its base URL."""
-    proxy = RuntimeProxy(endpoint.url, free_port(), endpoint_name=RUNTIME_ENDPOINT,
-                         run_dir=tmp_path_factory.mktemp("runtime"))
+    proxy = RuntimeProxy(
+        endpoint.url,
+        free_port(),
+        endpoint_name=RUNTIME_ENDPOINT,
+        run_dir=tmp_path_factory.mktemp("runtime"),
+    )
     proxy.start()
     try:
         proxy.wait_ready()

@@ -17,9 +17,24 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def report(endpoint: Endpoint, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench")
-    argv = ["bench", "--url", endpoint.url, "--repo", str(endpoint.repository),
-            "--concurrency", "1,2", "--duration", "2", "--warmup", "0.5", "--format", "both",
-            "--out", str(out), "--quiet"]
+    argv = [
+        "bench",
+        "--url",
+        endpoint.url,
+        "--repo",
+        str(endpoint.repository),
+        "--concurrency",
+        "1,2",
+        "--duration",
+        "2",
+        "--warmup",
+        "0.5",
+        "--format",
+        "both",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     if endpoint.metrics_url:
         argv += ["--metrics-url", endpoint.metrics_url]
     assert main(argv) == 0
@@ -54,14 +69,33 @@ def test_server_batch_is_read_from_metrics(report: Path, endpoint: Endpoint):
     assert data["meta"]["server_batch"]["source"].startswith("Triton metrics")
 
 
-def test_bench_through_boto3_and_the_local_runtime(runtime: str, endpoint: Endpoint,
-                                                   tmp_path: Path, monkeypatch):
-    for key, value in {"AWS_ENDPOINT_URL": runtime, "AWS_REGION": "us-east-1",
-                       "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+def test_bench_through_boto3_and_the_local_runtime(
+    runtime: str, endpoint: Endpoint, tmp_path: Path, monkeypatch
+):
+    for key, value in {
+        "AWS_ENDPOINT_URL": runtime,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
         monkeypatch.setenv(key, value)
-    argv = ["bench", "--endpoint", RUNTIME_ENDPOINT, "--concurrency", "2", "--duration", "1",
-            "--warmup", "0.5", "--format", "binary", "--no-ceiling", "--quiet",
-            "--out", str(tmp_path)]
+    argv = [
+        "bench",
+        "--endpoint",
+        RUNTIME_ENDPOINT,
+        "--concurrency",
+        "2",
+        "--duration",
+        "1",
+        "--warmup",
+        "0.5",
+        "--format",
+        "binary",
+        "--no-ceiling",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(argv) == 0
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["meta"]["transport"].startswith("boto3")

@@ -21,8 +21,12 @@ ATOL = 1e-5
 
 def invoke(endpoint: Endpoint, images: list[bytes], binary: bool = True) -> np.ndarray:
     request = encode_request(images, binary=binary)
-    response = requests.post(f"{endpoint.url}/invocations", data=request.body,
-                             headers={"Content-Type": request.content_type}, timeout=120)
+    response = requests.post(
+        f"{endpoint.url}/invocations",
+        data=request.body,
+        headers={"Content-Type": request.content_type},
+        timeout=120,
+    )
     assert response.status_code == 200, response.text
     return decode_response(response.content, response.headers.get("Content-Type"))
 
@@ -56,10 +60,16 @@ def test_binary_json_photo_gives_one_softmax_row(endpoint: Endpoint):
 
 def test_binary_response_uses_the_sagemaker_content_type(endpoint: Endpoint):
     request = encode_request([photo_jpeg("coffee")])
-    response = requests.post(f"{endpoint.url}/invocations", data=request.body,
-                             headers={"Content-Type": request.content_type}, timeout=120)
-    assert re.fullmatch(r"application/vnd\.sagemaker-triton\.binary\+json;json-header-size=\d+",
-                        response.headers["Content-Type"])
+    response = requests.post(
+        f"{endpoint.url}/invocations",
+        data=request.body,
+        headers={"Content-Type": request.content_type},
+        timeout=120,
+    )
+    assert re.fullmatch(
+        r"application/vnd\.sagemaker-triton\.binary\+json;json-header-size=\d+",
+        response.headers["Content-Type"],
+    )
 
 
 def test_json_gives_the_same_numbers_as_binary(endpoint: Endpoint):

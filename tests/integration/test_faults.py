@@ -24,8 +24,10 @@ from tritonship.samples import photo_jpeg
 @pytest.fixture()
 def local(built_repository: Path, tmp_path: Path) -> Iterator[LocalEndpoint]:
     """A private native endpoint (these tests break it), always stopped."""
-    endpoint = LocalEndpoint(NativeEngine(built_repository, port=free_port(),
-                                          run_dir=tmp_path / "run"), runtime_port=None)
+    endpoint = LocalEndpoint(
+        NativeEngine(built_repository, port=free_port(), run_dir=tmp_path / "run"),
+        runtime_port=None,
+    )
     endpoint.start(timeout=180)
     try:
         yield endpoint
@@ -35,8 +37,12 @@ def local(built_repository: Path, tmp_path: Path) -> Iterator[LocalEndpoint]:
 
 def answer(url: str) -> tuple[int, np.ndarray | None]:
     request = encode_request([photo_jpeg("chelsea")])
-    response = requests.post(f"{url}/invocations", data=request.body, timeout=120,
-                             headers={"Content-Type": request.content_type})
+    response = requests.post(
+        f"{url}/invocations",
+        data=request.body,
+        timeout=120,
+        headers={"Content-Type": request.content_type},
+    )
     if response.status_code != 200:
         return response.status_code, None
     return 200, decode_response(response.content, response.headers["Content-Type"])
@@ -51,8 +57,7 @@ def until(condition, timeout: float = 30.0) -> None:
 
 
 def dali_stub(engine: NativeEngine) -> int:
-    [pid] = [p for p in engine.stub_pids()
-             if b"/dali/" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    [pid] = [p for p in engine.stub_pids() if b"/dali/" in Path(f"/proc/{p}/cmdline").read_bytes()]
     return pid
 
 

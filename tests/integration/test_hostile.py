@@ -48,8 +48,9 @@ def test_container_port(case: HostileCase, endpoint: Endpoint, baseline: np.ndar
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_through_the_local_runtime(case: HostileCase, runtime: str, endpoint: Endpoint,
-                                   baseline: np.ndarray):
+def test_through_the_local_runtime(
+    case: HostileCase, runtime: str, endpoint: Endpoint, baseline: np.ndarray
+):
     url = f"{runtime}/endpoints/{RUNTIME_ENDPOINT}/invocations"
     result = http_sender(url)(case.body, case.content_type)
     if "6 MB" in case.name:
@@ -64,8 +65,12 @@ def test_through_the_local_runtime(case: HostileCase, runtime: str, endpoint: En
 
 def test_accepted_oddities_give_real_answers(endpoint: Endpoint):
     for case in (c for c in CASES if c.accept and "6 MB" not in c.name):
-        response = requests.post(f"{endpoint.url}/invocations", data=case.body,
-                                 headers={"Content-Type": case.content_type}, timeout=120)
+        response = requests.post(
+            f"{endpoint.url}/invocations",
+            data=case.body,
+            headers={"Content-Type": case.content_type},
+            timeout=120,
+        )
         output = decode_response(response.content, response.headers["Content-Type"])
         assert output.shape == (1, 1001), case.name
         assert output.sum() == pytest.approx(1.0, abs=1e-4), case.name

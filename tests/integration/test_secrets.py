@@ -28,11 +28,27 @@ def served(built_repository: Path, tmp_path: Path, monkeypatch, capsys) -> Itera
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
     port, runtime_port = free_port(), free_port()
-    assert cli.main(["serve", "--repo", str(built_repository), "--port", str(port),
-                     "--runtime-port", str(runtime_port), "--detach"]) == 0
+    assert (
+        cli.main(
+            [
+                "serve",
+                "--repo",
+                str(built_repository),
+                "--port",
+                str(port),
+                "--runtime-port",
+                str(runtime_port),
+                "--detach",
+            ]
+        )
+        == 0
+    )
     try:
-        yield {"url": f"http://127.0.0.1:{port}", "runtime": f"http://127.0.0.1:{runtime_port}",
-               "output": capsys.readouterr()}
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "runtime": f"http://127.0.0.1:{runtime_port}",
+            "output": capsys.readouterr(),
+        }
     finally:
         cli.main(["stop"])
 
@@ -43,11 +59,13 @@ def environ_of(pid: int) -> bytes:
 
 def test_servers_never_hold_or_log_the_credentials(served, capsys):
     requests.post(f"{served['url']}/invocations", data=b"{bad", timeout=30)
-    client = boto3.client("sagemaker-runtime", endpoint_url=served["runtime"],
-                          region_name="us-east-1")  # signs with the planted credentials
+    client = boto3.client(
+        "sagemaker-runtime", endpoint_url=served["runtime"], region_name="us-east-1"
+    )  # signs with the planted credentials
     with pytest.raises(client.exceptions.ModelError):
-        client.invoke_endpoint(EndpointName="tritonship-local", Body=b"{bad",
-                               ContentType="application/json")
+        client.invoke_endpoint(
+            EndpointName="tritonship-local", Body=b"{bad", ContentType="application/json"
+        )
     server = int(read_state()["pid"])
     proxy = int(recorded_runtime()["pid"])
     for pid in (server, proxy, *children(server)):
@@ -70,18 +88,42 @@ def test_runtime_and_container_bind_loopback_only(served):
     assert f"0100007F:{port}" in listening, "the runtime listens on 127.0.0.1 only"
 
 
-def test_a_packaged_archive_is_served_as_packaged(packaged, tmp_path: Path, monkeypatch,
-                                                  capsys):
+def test_a_packaged_archive_is_served_as_packaged(packaged, tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setenv("TRITONSHIP_RUN_DIR", str(tmp_path / "run"))
     port = free_port()
     try:
-        assert cli.main(["serve", "--archive", str(packaged.archive), "--port", str(port),
-                         "--runtime-port", "0", "--detach"]) == 0
+        assert (
+            cli.main(
+                [
+                    "serve",
+                    "--archive",
+                    str(packaged.archive),
+                    "--port",
+                    str(port),
+                    "--runtime-port",
+                    "0",
+                    "--detach",
+                ]
+            )
+            == 0
+        )
         assert "serving the unpacked archive" in capsys.readouterr().err
         photo = tmp_path / "cat.jpg"
         photo.write_bytes(photo_jpeg("chelsea"))
         repo = next((tmp_path / "run" / "archives").iterdir())
-        assert cli.main(["invoke", str(photo), "--url", f"http://127.0.0.1:{port}",
-                         "--repo", str(repo), "--json"]) == 0
+        assert (
+            cli.main(
+                [
+                    "invoke",
+                    str(photo),
+                    "--url",
+                    f"http://127.0.0.1:{port}",
+                    "--repo",
+                    str(repo),
+                    "--json",
+                ]
+            )
+            == 0
+        )
     finally:
         cli.main(["stop"])

@@ -42,16 +42,42 @@ def alive(pid: int) -> bool:
 
 def test_detach_then_stop_leaves_nothing_behind(built_repository: Path, run_dir: Path, capsys):
     port, runtime_port = free_port(), free_port()
-    assert cli.main(["serve", "--repo", str(built_repository), "--port", str(port),
-                     "--runtime-port", str(runtime_port), "--detach"]) == 0
+    assert (
+        cli.main(
+            [
+                "serve",
+                "--repo",
+                str(built_repository),
+                "--port",
+                str(port),
+                "--runtime-port",
+                str(runtime_port),
+                "--detach",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"http://127.0.0.1:{port}/invocations" in out and "server log:" in out
     assert requests.get(f"http://127.0.0.1:{port}/ping", timeout=5).status_code == 200
     state = read_state(run_dir)
     assert state is not None and alive(int(state["pid"]))
 
-    assert cli.main(["serve", "--repo", str(built_repository), "--port", str(free_port()),
-                     "--runtime-port", str(free_port()), "--detach"]) == 1
+    assert (
+        cli.main(
+            [
+                "serve",
+                "--repo",
+                str(built_repository),
+                "--port",
+                str(free_port()),
+                "--runtime-port",
+                str(free_port()),
+                "--detach",
+            ]
+        )
+        == 1
+    )
     assert "already runs" in capsys.readouterr().err
     assert read_state(run_dir) == state, "a refused serve leaves the running one recorded"
     runtime = recorded_runtime()
@@ -74,16 +100,30 @@ def test_busy_port_is_refused_clearly(built_repository: Path, run_dir: Path, cap
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        code = cli.main(["serve", "--repo", str(built_repository), "--port", str(port),
-                         "--runtime-port", str(free_port())])
+        code = cli.main(
+            [
+                "serve",
+                "--repo",
+                str(built_repository),
+                "--port",
+                str(port),
+                "--runtime-port",
+                str(free_port()),
+            ]
+        )
     assert code == 1
     err = capsys.readouterr().err
     assert f"port {port} is already in use" in err and "Traceback" not in err
 
 
 def test_fresh_checkout_is_refused_before_starting(tmp_path: Path, run_dir: Path, capsys):
-    tracked = subprocess.run(["git", "ls-files", "model_repository"], cwd=PROJECT_ROOT,
-                             capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "model_repository"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for rel in tracked:  # the repository as a fresh clone has it: configs, no artifacts
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(PROJECT_ROOT / rel, tmp_path / rel)
@@ -94,12 +134,11 @@ def test_fresh_checkout_is_refused_before_starting(tmp_path: Path, run_dir: Path
     assert read_state(run_dir) is None
 
 
-def test_failed_start_shows_the_log_lines_that_explain_why(
-    repo_copy: Path, run_dir: Path, capsys
-):
+def test_failed_start_shows_the_log_lines_that_explain_why(repo_copy: Path, run_dir: Path, capsys):
     (repo_copy / "inception_graphdef/1/model.graphdef").write_bytes(b"not a graph")
-    code = cli.main(["serve", "--repo", str(repo_copy), "--port", str(free_port()),
-                     "--timeout", "120"])
+    code = cli.main(
+        ["serve", "--repo", str(repo_copy), "--port", str(free_port()), "--timeout", "120"]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "exited before it was ready" in err

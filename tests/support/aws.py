@@ -20,7 +20,8 @@ def start_moto(log: Path, timeout: float = 20.0) -> tuple[subprocess.Popen, str]
     handle = log.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
-        stdout=handle, stderr=subprocess.STDOUT,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -46,8 +47,9 @@ def stop_moto(process: subprocess.Popen) -> None:
 
 def _post(url: str, payload: dict | None = None) -> None:
     data = json.dumps(payload or {}).encode()
-    request = urllib.request.Request(url, data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
         pass
 
@@ -59,8 +61,12 @@ def reset_moto(url: str) -> None:
 
 def queue_invoke_answer(url: str, body: str, content_type: str = "application/json") -> None:
     """Make moto's next InvokeEndpoint answer ``body`` instead of its placeholder."""
-    result = {"Body": body, "ContentType": content_type,
-              "InvokedProductionVariant": "AllTraffic", "CustomAttributes": ""}
+    result = {
+        "Body": body,
+        "ContentType": content_type,
+        "InvokedProductionVariant": "AllTraffic",
+        "CustomAttributes": "",
+    }
     _post(f"{url}/moto-api/static/sagemaker/endpoint-results", {"results": [result]})
 
 
@@ -68,6 +74,10 @@ def triton_answer(classes: int = 1001, rows: int = 1) -> str:
     """A KServe v2 JSON response whose OUTPUT rows are softmax distributions."""
     logits = np.random.default_rng(0).normal(size=(rows, classes))
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    output = {"name": "OUTPUT", "datatype": "FP32", "shape": [rows, classes],
-              "data": probabilities.astype(np.float32).ravel().tolist()}
+    output = {
+        "name": "OUTPUT",
+        "datatype": "FP32",
+        "shape": [rows, classes],
+        "data": probabilities.astype(np.float32).ravel().tolist(),
+    }
     return json.dumps({"model_name": "ensemble_dali_inception", "outputs": [output]})

@@ -28,15 +28,18 @@ def entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.T
 GOOD = [entry("dali/config.pbtxt"), entry("dali/1", tarfile.DIRTYPE), entry("dali/1/dali.py")]
 
 
-@pytest.mark.parametrize(("bad", "words"), [
-    (entry("/etc/cron.d/evil"), "absolute path"),
-    (entry("../outside.txt"), "'..'"),
-    (entry("dali/../../outside.txt"), "'..'"),
-    (entry("dali/1/model.dali", tarfile.SYMTYPE, "/etc/passwd"), "is a link"),
-    (entry("dali/1/hard", tarfile.LNKTYPE, "dali/config.pbtxt"), "is a link"),
-    (entry("dali/fifo", tarfile.FIFOTYPE), "special file"),
-    (entry("dali/dev", tarfile.CHRTYPE), "special file"),
-])
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        (entry("/etc/cron.d/evil"), "absolute path"),
+        (entry("../outside.txt"), "'..'"),
+        (entry("dali/../../outside.txt"), "'..'"),
+        (entry("dali/1/model.dali", tarfile.SYMTYPE, "/etc/passwd"), "is a link"),
+        (entry("dali/1/hard", tarfile.LNKTYPE, "dali/config.pbtxt"), "is a link"),
+        (entry("dali/fifo", tarfile.FIFOTYPE), "special file"),
+        (entry("dali/dev", tarfile.CHRTYPE), "special file"),
+    ],
+)
 def test_unsafe_members_are_refused_and_nothing_is_extracted(tmp_path, bad, words):
     archive = make_archive(tmp_path / "model.tar.gz", [*GOOD, bad])
     dest = tmp_path / "out" / "repo"
@@ -52,7 +55,11 @@ def test_a_safe_archive_extracts_completely(tmp_path):
     archive = make_archive(tmp_path / "model.tar.gz", GOOD)
     dest = safe_extract(archive, tmp_path / "repo")
     assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == [
-        "dali", "dali/1", "dali/1/dali.py", "dali/config.pbtxt"]
+        "dali",
+        "dali/1",
+        "dali/1/dali.py",
+        "dali/config.pbtxt",
+    ]
 
 
 def test_not_an_archive_is_a_clear_error(tmp_path):

@@ -51,8 +51,7 @@ def test_latency_summary_is_in_milliseconds():
 def steady(start: float, end: float, period: float, images: int = 1) -> list[Sample]:
     """One request every ``period`` s, each taking ``period`` s (one closed-loop client)."""
     count = round((end - start) / period)
-    return [Sample(start + i * period, start + (i + 1) * period, images, 100)
-            for i in range(count)]
+    return [Sample(start + i * period, start + (i + 1) * period, images, 100) for i in range(count)]
 
 
 def test_throughput_counts_only_the_window_after_the_warm_up():
@@ -66,12 +65,14 @@ def test_throughput_counts_only_the_window_after_the_warm_up():
 
 
 def test_errors_count_everywhere_and_keep_the_first_distinct_messages():
-    samples = [*steady(0.0, 4.0, 0.5),
-               Sample(0.1, 0.2, error="HTTP 503: busy"),  # in the warm-up: still counted
-               Sample(2.5, 2.6, error="HTTP 400: bad image"),
-               Sample(3.0, 3.1, error="HTTP 503: busy"),
-               Sample(3.2, 3.3, error="timeout"),
-               Sample(3.4, 3.5, error="reset")]
+    samples = [
+        *steady(0.0, 4.0, 0.5),
+        Sample(0.1, 0.2, error="HTTP 503: busy"),  # in the warm-up: still counted
+        Sample(2.5, 2.6, error="HTTP 400: bad image"),
+        Sample(3.0, 3.1, error="HTTP 503: busy"),
+        Sample(3.2, 3.3, error="timeout"),
+        Sample(3.4, 3.5, error="reset"),
+    ]
     stats = summarise(samples, Window(1.0, 4.0), "json", 2, 1, 0.0)
     assert stats.errors == 5
     assert stats.error_messages == ["HTTP 503: busy", "HTTP 400: bad image", "timeout"]
@@ -83,8 +84,15 @@ def test_a_level_without_answers_has_no_latencies():
     assert stats.throughput == 0 and stats.requests == 0 and math.isnan(stats.latency_ms["p50"])
 
 
-def level(fmt: str, clients: int, throughput: float, p50: float = 50.0, size: int = 1000,
-          errors: int = 0, batch: float | None = None):
+def level(
+    fmt: str,
+    clients: int,
+    throughput: float,
+    p50: float = 50.0,
+    size: int = 1000,
+    errors: int = 0,
+    batch: float | None = None,
+):
     stats = summarise(steady(0.0, 2.0, 0.1), Window(0.0, 2.0), fmt, clients, size, 0.01)
     stats.throughput, stats.errors = throughput, errors
     stats.latency_ms = {**stats.latency_ms, "p50": p50}
@@ -114,11 +122,19 @@ def test_throughput_target_uses_the_ceiling_at_the_server_batch():
 
 
 def test_format_targets_compare_binary_with_json_at_one_client():
-    good = format_checks([level("binary", 1, 20.0, p50=35.0, size=52_000),
-                          level("json", 1, 12.0, p50=70.0, size=200_000)])
+    good = format_checks(
+        [
+            level("binary", 1, 20.0, p50=35.0, size=52_000),
+            level("json", 1, 12.0, p50=70.0, size=200_000),
+        ]
+    )
     assert [check.met for check in good] == [True, True]
-    slow = format_checks([level("binary", 1, 20.0, p50=60.0, size=52_000),
-                          level("json", 1, 12.0, p50=70.0, size=200_000)])
+    slow = format_checks(
+        [
+            level("binary", 1, 20.0, p50=60.0, size=52_000),
+            level("json", 1, 12.0, p50=70.0, size=200_000),
+        ]
+    )
     assert [check.met for check in slow] == [True, False]
     assert [check.met for check in format_checks([level("binary", 1, 20.0)])] == [None, None]
 
@@ -145,8 +161,7 @@ def test_average_batch_from_triton_counters():
     assert metrics.scrape(None) is None
 
 
-@pytest.mark.parametrize(("text", "levels"), [("1,2,4", [1, 2, 4]), ("8", [8]),
-                                               ("1,1,2,", [1, 2])])
+@pytest.mark.parametrize(("text", "levels"), [("1,2,4", [1, 2, 4]), ("8", [8]), ("1,1,2,", [1, 2])])
 def test_parse_levels(text: str, levels: list[int]):
     assert parse_levels(text) == levels
 
@@ -179,8 +194,11 @@ class FakeSender:
 
 def test_closed_loop_keeps_each_client_busy_and_records_every_request():
     sender, ticks = FakeSender(0.01), []
-    run = asyncio.run(closed_loop(sender, 3, 0.05, 0.2, images=2,
-                                  tick=lambda elapsed, samples: ticks.append(elapsed)))
+    run = asyncio.run(
+        closed_loop(
+            sender, 3, 0.05, 0.2, images=2, tick=lambda elapsed, samples: ticks.append(elapsed)
+        )
+    )
     assert len(run.samples) == sender.calls >= 3
     assert {s.images for s in run.samples} == {2}
     assert sum(1 for s in run.samples if s.error) == sender.calls // 3
@@ -190,15 +208,22 @@ def test_closed_loop_keeps_each_client_busy_and_records_every_request():
 
 
 def fake_result() -> BenchResult:
-    levels = [level("binary", 1, 20.0, p50=35.0, size=52_000, batch=1.0),
-              level("json", 1, 12.0, p50=70.0, size=200_000),
-              level("binary", 2, 25.0)]
+    levels = [
+        level("binary", 1, 20.0, p50=35.0, size=52_000, batch=1.0),
+        level("json", 1, 12.0, p50=70.0, size=200_000),
+        level("binary", 2, 25.0),
+    ]
     levels[1].latency_ms["p99"] = math.nan  # a level without answers must still serialise
     ceilings = [Ceiling(1, 22.0, 45.0, 20)]
-    meta = {"target": "http://127.0.0.1:1", "machine": "2 cores (test), no GPU", "image": "x",
-            "duration": 2.0, "warmup": 0.5, "date": "today"}
-    checks = [throughput_check(levels[2], ceilings, 1), *format_checks(levels),
-              error_check(levels)]
+    meta = {
+        "target": "http://127.0.0.1:1",
+        "machine": "2 cores (test), no GPU",
+        "image": "x",
+        "duration": 2.0,
+        "warmup": 0.5,
+        "date": "today",
+    }
+    checks = [throughput_check(levels[2], ceilings, 1), *format_checks(levels), error_check(levels)]
     return BenchResult(meta, levels, ceilings, checks)
 
 
@@ -210,7 +235,10 @@ def test_report_files_exist_and_parse(tmp_path: Path):
     assert data["levels"][1]["latency_ms"]["p99"] is None
     rows = list(csv.DictReader(io.StringIO(paths[1].read_text())))
     assert [(r["format"], r["concurrency"]) for r in rows] == [
-        ("binary", "1"), ("json", "1"), ("binary", "2")]
+        ("binary", "1"),
+        ("json", "1"),
+        ("binary", "2"),
+    ]
     assert rows[0]["server_batch"] == "inception_graphdef=1.0"
     assert paths[2].read_bytes().startswith(b"\x89PNG")
     text = paths[3].read_text()

@@ -26,13 +26,31 @@ from tritonship.sagemaker.wire import (
 def response_body(output: np.ndarray, binary: bool) -> tuple[bytes, str]:
     """A server-side answer built the way Triton builds it."""
     if not binary:
-        payload = {"model_name": "ensemble", "outputs": [
-            {"name": "OUTPUT", "datatype": "FP32", "shape": list(output.shape),
-             "data": output.ravel().tolist()}]}
+        payload = {
+            "model_name": "ensemble",
+            "outputs": [
+                {
+                    "name": "OUTPUT",
+                    "datatype": "FP32",
+                    "shape": list(output.shape),
+                    "data": output.ravel().tolist(),
+                }
+            ],
+        }
         return json.dumps(payload).encode(), "application/json"
-    header = json.dumps({"model_name": "ensemble", "outputs": [
-        {"name": "OUTPUT", "datatype": "FP32", "shape": list(output.shape),
-         "parameters": {"binary_data_size": output.nbytes}}]}).encode()
+    header = json.dumps(
+        {
+            "model_name": "ensemble",
+            "outputs": [
+                {
+                    "name": "OUTPUT",
+                    "datatype": "FP32",
+                    "shape": list(output.shape),
+                    "parameters": {"binary_data_size": output.nbytes},
+                }
+            ],
+        }
+    ).encode()
     return header + output.tobytes(), f"{BINARY_CONTENT_TYPE};json-header-size={len(header)}"
 
 
@@ -75,11 +93,14 @@ def test_decode_either_answer(binary: bool):
     np.testing.assert_allclose(decode_response(body, content_type), output, rtol=1e-6)
 
 
-@pytest.mark.parametrize("content_type", [
-    f"{BINARY_CONTENT_TYPE};json-header-size=abc",
-    f"{BINARY_CONTENT_TYPE};json-header-size=-3",
-    f"{BINARY_CONTENT_TYPE}",
-])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        f"{BINARY_CONTENT_TYPE};json-header-size=abc",
+        f"{BINARY_CONTENT_TYPE};json-header-size=-3",
+        f"{BINARY_CONTENT_TYPE}",
+    ],
+)
 def test_malformed_content_type_is_a_clear_error(content_type: str):
     body, _ = response_body(np.ones((1, 1001), np.float32), binary=True)
     with pytest.raises(ResponseError, match="malformed Content-Type"):
@@ -119,12 +140,15 @@ def test_large_sets_are_split_to_stay_under_the_payload_limit():
 CONFIG = RuntimeConfig("http://127.0.0.1:9", endpoint_name="local")
 
 
-@pytest.mark.parametrize(("path", "length", "status", "error"), [
-    ("/endpoints/local/invocations", 10, None, None),
-    ("/endpoints/other/invocations", 10, 400, "ValidationError"),
-    ("/invocations", 10, 404, "UnknownOperationException"),
-    ("/endpoints/local/invocations", MAX_PAYLOAD_BYTES + 1, 413, None),
-])
+@pytest.mark.parametrize(
+    ("path", "length", "status", "error"),
+    [
+        ("/endpoints/local/invocations", 10, None, None),
+        ("/endpoints/other/invocations", 10, 400, "ValidationError"),
+        ("/invocations", 10, 404, "UnknownOperationException"),
+        ("/endpoints/local/invocations", MAX_PAYLOAD_BYTES + 1, 413, None),
+    ],
+)
 def test_runtime_refuses_what_sagemaker_refuses(path, length, status, error):
     reply = check_request(CONFIG, path, length)
     if status is None:

@@ -47,9 +47,21 @@ def compose_binary() -> list[str]:
 def render(profile: str, **env: str) -> dict[str, Any]:
     """``compose config`` for one profile: the file as Compose itself resolves it."""
     result = subprocess.run(
-        [*compose_binary(), "-p", "tritonship", "-f", str(COMPOSE_FILE), "--profile", profile,
-         "config"],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, env={**os.environ, **env}, check=True,
+        [
+            *compose_binary(),
+            "-p",
+            "tritonship",
+            "-f",
+            str(COMPOSE_FILE),
+            "--profile",
+            profile,
+            "config",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        check=True,
     )
     return yaml.safe_load(result.stdout)
 
@@ -91,8 +103,12 @@ def test_image_port_and_repository_come_from_the_engine(tmp_path: Path):
     svc = render("cpu", **env)["services"]["triton-cpu"]
     assert svc["image"] == ngc, "an NGC image runs the tritonserver command serve would run"
     command = svc["command"] if isinstance(svc["command"], list) else svc["command"].split()
-    assert command[:4] == ["tritonserver", "--allow-sagemaker=true", "--allow-http=false",
-                           "--model-control-mode=explicit"]
+    assert command[:4] == [
+        "tritonserver",
+        "--allow-sagemaker=true",
+        "--allow-http=false",
+        "--model-control-mode=explicit",
+    ]
     assert "--model-repository=/opt/ml/model" in command
     assert "--load-model=ensemble_dali_inception" in command
     assert svc["volumes"][0]["source"] == str(tmp_path.resolve())
@@ -108,14 +124,21 @@ def test_ecr_registry_is_recognised():
 
 
 def stubbed_ecr() -> tuple[Any, Stubber]:
-    client = boto3.client("ecr", region_name="us-west-2", aws_access_key_id="testing",
-                          aws_secret_access_key="testing")  # noqa: S106 - fake
+    client = boto3.client(
+        "ecr", region_name="us-west-2", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )  # noqa: S106 - fake
     stubber = Stubber(client)
     token = base64.b64encode(b"AWS:secret-token").decode()
     stubber.add_response(
         "get_authorization_token",
-        {"authorizationData": [{"authorizationToken": token,
-                                "proxyEndpoint": "https://763104351884.dkr.ecr.us-west-2.amazonaws.com"}]},
+        {
+            "authorizationData": [
+                {
+                    "authorizationToken": token,
+                    "proxyEndpoint": "https://763104351884.dkr.ecr.us-west-2.amazonaws.com",
+                }
+            ]
+        },
         {"registryIds": ["763104351884"]},
     )
     return client, stubber
@@ -161,8 +184,13 @@ def test_missing_image_logs_in_to_ecr_then_pulls():
     engine = DockerEngine(image=IMAGE)
     with stubber:
         assert engine.ensure_image(client=docker, ecr=client) is True
-    assert docker.logins == [{"username": "AWS", "password": "secret-token",
-                              "registry": "https://763104351884.dkr.ecr.us-west-2.amazonaws.com"}]
+    assert docker.logins == [
+        {
+            "username": "AWS",
+            "password": "secret-token",
+            "registry": "https://763104351884.dkr.ecr.us-west-2.amazonaws.com",
+        }
+    ]
     assert docker.images.pulled == [(IMAGE.rsplit(":", 1)[0], "24.09-py3")]
 
 
@@ -182,4 +210,6 @@ def test_no_docker_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_compose_file_parses_as_yaml_with_two_profiles():
     data = yaml.safe_load(COMPOSE_FILE.read_text())
     assert {s: v["profiles"] for s, v in data["services"].items()} == {
-        "triton": ["gpu"], "triton-cpu": ["cpu"]}
+        "triton": ["gpu"],
+        "triton-cpu": ["cpu"],
+    }

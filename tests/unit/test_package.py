@@ -48,11 +48,21 @@ def repository_files(repo: Path) -> set[str]:
     return found
 
 
-def test_cli_package_gives_identical_bytes(packaged: PackageResult, built_repository: Path,
-                                           tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_package_gives_identical_bytes(
+    packaged: PackageResult, built_repository: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "again" / "model.tar.gz"
-    code = main(["package", "--repo", str(built_repository), "--out", str(out),
-                 "--allow-random-weights", "--quiet"])
+    code = main(
+        [
+            "package",
+            "--repo",
+            str(built_repository),
+            "--out",
+            str(out),
+            "--allow-random-weights",
+            "--quiet",
+        ]
+    )
     assert code == 0
     assert out.read_bytes() == packaged.archive.read_bytes()
     assert manifest_path_for(out).read_bytes() == packaged.manifest_path.read_bytes()
@@ -78,7 +88,8 @@ def test_gzip_and_tar_headers_are_fixed(packaged: PackageResult) -> None:
 
 
 def test_extracted_archive_validates_and_holds_exactly_the_repository(
-        packaged: PackageResult, built_repository: Path, tmp_path: Path) -> None:
+    packaged: PackageResult, built_repository: Path, tmp_path: Path
+) -> None:
     with tarfile.open(packaged.archive, "r:gz") as tar:
         tar.extractall(tmp_path / "opt-ml-model", filter="data")
     extracted = tmp_path / "opt-ml-model"
@@ -92,8 +103,11 @@ def test_extracted_archive_validates_and_holds_exactly_the_repository(
 
 def test_manifest_records_provenance(packaged: PackageResult) -> None:
     manifest = json.loads(packaged.manifest_path.read_text())
-    assert manifest["archive"] == {"name": "model.tar.gz", "sha256": packaged.sha256,
-                                   "bytes": packaged.size}
+    assert manifest["archive"] == {
+        "name": "model.tar.gz",
+        "sha256": packaged.sha256,
+        "bytes": packaged.size,
+    }
     assert manifest["weights"]["source"] == "random"
     assert manifest["dali"]["version"]
     assert manifest["image"]["tag"] == "24.09-py3"
@@ -106,8 +120,9 @@ def test_planted_secrets_and_clutter_never_get_in(repo_copy: Path, tmp_path: Pat
     for rel, text in PLANTED.items():
         (repo_copy / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo_copy / rel).write_text(text)
-    result = package_repository(repo_copy, tmp_path / "model.tar.gz",
-                                allow_random_weights=True, progress=False)
+    result = package_repository(
+        repo_copy, tmp_path / "model.tar.gz", allow_random_weights=True, progress=False
+    )
     names = {info.name for info in members(result.archive)}
     assert not any(name.endswith(tuple(PLANTED)) for name in names)
     assert not any("/." in f"/{name}" or "__pycache__" in name for name in names)
@@ -131,16 +146,28 @@ def test_random_weights_need_the_flag(built_repository: Path, tmp_path: Path) ->
 def test_validation_findings_are_refused(repo_copy: Path, tmp_path: Path) -> None:
     (repo_copy / "ensemble_dali_inception" / "1" / ".gitkeep").unlink()
     (repo_copy / "ensemble_dali_inception" / "1").rmdir()
-    code = main(["package", "--repo", str(repo_copy), "--out", str(tmp_path / "m.tar.gz"),
-                 "--allow-random-weights"])
+    code = main(
+        [
+            "package",
+            "--repo",
+            str(repo_copy),
+            "--out",
+            str(tmp_path / "m.tar.gz"),
+            "--allow-random-weights",
+        ]
+    )
     assert code == 1
     assert not (tmp_path / "m.tar.gz").exists()
 
 
 def test_an_image_without_tensorflow_is_refused(built_repository: Path, tmp_path: Path) -> None:
     with pytest.raises(PackageError, match="tensorflow"):
-        package_repository(built_repository, tmp_path / "m.tar.gz", image_tag="25.04-py3",
-                           allow_random_weights=True)
+        package_repository(
+            built_repository,
+            tmp_path / "m.tar.gz",
+            image_tag="25.04-py3",
+            allow_random_weights=True,
+        )
 
 
 def test_files_changed_since_the_build_are_refused(repo_copy: Path, tmp_path: Path) -> None:
@@ -170,4 +197,3 @@ def test_a_tampered_archive_is_not_promoted(packaged: PackageResult, tmp_path: P
     assert hashlib.sha256(data).hexdigest() != packaged.sha256
     with pytest.raises(ChecksumError, match="does not match"):
         load_package(copy)
-

@@ -52,7 +52,9 @@ def imagenet_mean_std(module, jpegs: list[np.ndarray]) -> list[np.ndarray]:
         images = fn.decoders.image(encoded, device="cpu", output_type=types.RGB)
         images = fn.resize(images, resize_x=299, resize_y=299)
         return fn.crop_mirror_normalize(
-            images, dtype=types.FLOAT, output_layout="HWC",
+            images,
+            dtype=types.FLOAT,
+            output_layout="HWC",
             mean=[0.485 * 255, 0.456 * 255, 0.406 * 255],
             std=[0.229 * 255, 0.224 * 255, 0.225 * 255],
         )

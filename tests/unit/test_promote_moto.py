@@ -22,8 +22,15 @@ from tritonship.errors import DeployError, TritonshipError
 BUCKET = "tritonship-test-models"
 ROLE = "arn:aws:iam::123456789012:role/tritonship-endpoint"
 FAST = Waiting(delay=0.01, attempts=5)
-ALL_BLOCKED = {name: True for name in ("BlockPublicAcls", "IgnorePublicAcls",
-                                       "BlockPublicPolicy", "RestrictPublicBuckets")}
+ALL_BLOCKED = {
+    name: True
+    for name in (
+        "BlockPublicAcls",
+        "IgnorePublicAcls",
+        "BlockPublicPolicy",
+        "RestrictPublicBuckets",
+    )
+}
 
 
 @pytest.fixture()
@@ -35,8 +42,9 @@ def bucket(aws_env: str) -> str:
 
 
 def promote(packaged: PackageResult, endpoint: str = "demo", **options):
-    plan = build_plan(PromoteOptions(endpoint, BUCKET, ROLE, archive=packaged.archive,
-                                     **options), "us-east-1")
+    plan = build_plan(
+        PromoteOptions(endpoint, BUCKET, ROLE, archive=packaged.archive, **options), "us-east-1"
+    )
     clients = make_clients("us-east-1")
     return plan, apply(plan, clients, FAST, progress=False), clients
 
@@ -55,13 +63,17 @@ def test_first_promote_creates_everything_tagged(packaged: PackageResult, bucket
     model = sm.describe_model(ModelName=plan.model_name)
     assert model["PrimaryContainer"]["ModelDataUrl"] == plan.upload.uri
     assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"] == (
-        "ensemble_dali_inception")
+        "ensemble_dali_inception"
+    )
     assert model["PrimaryContainer"]["Image"].endswith("/sagemaker-tritonserver:24.09-py3")
     config = sm.describe_endpoint_config(EndpointConfigName=plan.config_name)
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.g4dn.xlarge"
     for arn in (endpoint["EndpointArn"], model["ModelArn"], config["EndpointConfigArn"]):
-        assert tags_of(sm, arn) == {"tritonship:managed": "true", "tritonship:endpoint": "demo",
-                                    "tritonship:archive-sha256": packaged.sha256}
+        assert tags_of(sm, arn) == {
+            "tritonship:managed": "true",
+            "tritonship:endpoint": "demo",
+            "tritonship:archive-sha256": packaged.sha256,
+        }
     head = s3.head_object(Bucket=BUCKET, Key=plan.upload.key)
     assert head["ServerSideEncryption"] == "AES256"
     assert head["Metadata"]["archive-sha256"] == packaged.sha256
@@ -70,8 +82,9 @@ def test_first_promote_creates_everything_tagged(packaged: PackageResult, bucket
     assert not result.smoke.verified and "moto's canned placeholder" in result.smoke.detail
 
 
-def test_second_promote_of_the_same_archive_uploads_nothing(packaged: PackageResult,
-                                                            bucket: str) -> None:
+def test_second_promote_of_the_same_archive_uploads_nothing(
+    packaged: PackageResult, bucket: str
+) -> None:
     plan, first, clients = promote(packaged)
     before = clients.s3.head_object(Bucket=BUCKET, Key=plan.upload.key)
     _, second, _ = promote(packaged)
@@ -81,16 +94,18 @@ def test_second_promote_of_the_same_archive_uploads_nothing(packaged: PackageRes
     assert len(clients.sagemaker.list_models()["Models"]) == 1
 
 
-def test_smoke_test_decodes_a_real_answer(packaged: PackageResult, aws_env: str,
-                                          bucket: str) -> None:
+def test_smoke_test_decodes_a_real_answer(
+    packaged: PackageResult, aws_env: str, bucket: str
+) -> None:
     queue_invoke_answer(aws_env, triton_answer())
     _, result, _ = promote(packaged)
     assert result.smoke.verified
     assert "OUTPUT [1,1001] sums to 1.0000" in result.smoke.detail
 
 
-def test_failed_smoke_test_deletes_the_first_deployment(packaged: PackageResult, aws_env: str,
-                                                        bucket: str) -> None:
+def test_failed_smoke_test_deletes_the_first_deployment(
+    packaged: PackageResult, aws_env: str, bucket: str
+) -> None:
     queue_invoke_answer(aws_env, triton_answer(classes=10))
     with pytest.raises(DeployError, match=r"shape \[1, 10\].*deleted endpoint demo"):
         promote(packaged)
@@ -104,14 +119,18 @@ def test_autoscale_registers_target_tracking(packaged: PackageResult, bucket: st
     _, result, clients = promote(packaged, autoscale=(1, 3), autoscale_target=500.0)
     assert result.autoscale == (1, 3)
     aas = clients.autoscaling
-    target, = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    (target,) = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == (
-        "endpoint/demo/variant/AllTraffic", 1, 3)
-    policy, = aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+        "endpoint/demo/variant/AllTraffic",
+        1,
+        3,
+    )
+    (policy,) = aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["TargetValue"] == 500.0
     assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
-        "SageMakerVariantInvocationsPerInstance")
+        "SageMakerVariantInvocationsPerInstance"
+    )
 
 
 def test_a_bucket_open_to_the_public_is_refused(packaged: PackageResult, aws_env: str) -> None:
@@ -122,8 +141,9 @@ def test_a_bucket_open_to_the_public_is_refused(packaged: PackageResult, aws_env
     assert listed["KeyCount"] == 0
 
 
-def test_teardown_removes_everything_and_twice_is_fine(packaged: PackageResult,
-                                                       bucket: str) -> None:
+def test_teardown_removes_everything_and_twice_is_fine(
+    packaged: PackageResult, bucket: str
+) -> None:
     _, _, clients = promote(packaged, autoscale=(1, 2))
     report = teardown(clients, "demo", delete_artifacts=True, waiting=FAST)
     assert len(report.deleted) == 6  # autoscaling, endpoint, config, model, archive, manifest
@@ -132,8 +152,12 @@ def test_teardown_removes_everything_and_twice_is_fine(packaged: PackageResult,
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
     assert sm.list_models()["Models"] == []
     assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
-    assert clients.autoscaling.describe_scalable_targets(
-        ServiceNamespace="sagemaker")["ScalableTargets"] == []
+    assert (
+        clients.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")[
+            "ScalableTargets"
+        ]
+        == []
+    )
     again = teardown(clients, "demo", delete_artifacts=True, waiting=FAST)
     assert again.deleted == []
 
@@ -149,22 +173,43 @@ def test_teardown_keeps_archives_unless_asked(packaged: PackageResult, bucket: s
 
 def test_teardown_refuses_an_endpoint_it_did_not_create(aws_env: str) -> None:
     sm = boto3.client("sagemaker", region_name="us-east-1")
-    sm.create_model(ModelName="theirs", ExecutionRoleArn=ROLE,
-                    PrimaryContainer={"Image": "example.com/image:1"})
-    sm.create_endpoint_config(EndpointConfigName="theirs", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "theirs", "InitialInstanceCount": 1,
-        "InstanceType": "ml.g4dn.xlarge"}])
+    sm.create_model(
+        ModelName="theirs", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "example.com/image:1"}
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="theirs",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "theirs",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.g4dn.xlarge",
+            }
+        ],
+    )
     sm.create_endpoint(EndpointName="theirs", EndpointConfigName="theirs")
     with pytest.raises(TritonshipError, match="not created by tritonship"):
         teardown(make_clients("us-east-1"), "theirs", waiting=FAST)
     assert sm.describe_endpoint(EndpointName="theirs")["EndpointStatus"] == "InService"
 
 
-def test_cli_package_promote_teardown(packaged: PackageResult, bucket: str,
-                                      capsys: pytest.CaptureFixture) -> None:
+def test_cli_package_promote_teardown(
+    packaged: PackageResult, bucket: str, capsys: pytest.CaptureFixture
+) -> None:
     common = ["--endpoint", "cli-demo"]
-    promote_args = [*common, "--bucket", BUCKET, "--role", ROLE, "--archive",
-                    str(packaged.archive), "--quiet", "--poll", "0.01", "--skip-smoke-test"]
+    promote_args = [
+        *common,
+        "--bucket",
+        BUCKET,
+        "--role",
+        ROLE,
+        "--archive",
+        str(packaged.archive),
+        "--quiet",
+        "--poll",
+        "0.01",
+        "--skip-smoke-test",
+    ]
     assert main(["promote", *promote_args]) == 0
     assert "endpoint cli-demo (us-east-1): created" in capsys.readouterr().out
     assert main(["teardown", *common, "--delete-artifacts"]) == 0
@@ -173,8 +218,7 @@ def test_cli_package_promote_teardown(packaged: PackageResult, bucket: str,
     assert "nothing left to delete" in capsys.readouterr().out
 
 
-def test_kms_key_encrypts_the_archive(packaged: PackageResult, aws_env: str,
-                                      bucket: str) -> None:
+def test_kms_key_encrypts_the_archive(packaged: PackageResult, aws_env: str, bucket: str) -> None:
     key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
     plan, result, clients = promote(packaged, kms_key=key, smoke_test=False)
     head = clients.s3.head_object(Bucket=BUCKET, Key=plan.upload.key)

@@ -57,10 +57,16 @@ def stubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubs]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     session = boto3.session.Session(region_name="us-east-1")
-    clients = AwsClients(*(session.client(name) for name in (
-        "s3", "sagemaker", "sagemaker-runtime", "application-autoscaling")))
-    stubbers = [Stubber(client) for client in (clients.s3, clients.sagemaker, clients.runtime,
-                                               clients.autoscaling)]
+    clients = AwsClients(
+        *(
+            session.client(name)
+            for name in ("s3", "sagemaker", "sagemaker-runtime", "application-autoscaling")
+        )
+    )
+    stubbers = [
+        Stubber(client)
+        for client in (clients.s3, clients.sagemaker, clients.runtime, clients.autoscaling)
+    ]
     for stubber in stubbers:
         stubber.activate()
     yield Stubs(clients, *stubbers)
@@ -70,8 +76,9 @@ def stubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubs]:
 
 
 def make_plan(packaged: PackageResult, **options) -> Plan:
-    return build_plan(PromoteOptions("demo", "models", ROLE, archive=packaged.archive,
-                                     **options), "us-east-1")
+    return build_plan(
+        PromoteOptions("demo", "models", ROLE, archive=packaged.archive, **options), "us-east-1"
+    )
 
 
 def missing(stubber: Stubber, method: str, what: str) -> None:
@@ -79,28 +86,47 @@ def missing(stubber: Stubber, method: str, what: str) -> None:
 
 
 def archive_already_there(stubs: Stubs, plan: Plan) -> None:
-    blocked = {name: True for name in ("BlockPublicAcls", "IgnorePublicAcls",
-                                       "BlockPublicPolicy", "RestrictPublicBuckets")}
-    stubs.s3.add_response("get_public_access_block",
-                          {"PublicAccessBlockConfiguration": blocked}, {"Bucket": "models"})
-    stubs.s3.add_response("head_object", {
-        "ContentLength": plan.upload.size,
-        "Metadata": {"archive-sha256": plan.upload.sha256},
-    }, {"Bucket": "models", "Key": plan.upload.key, "ChecksumMode": "ENABLED"})
+    blocked = {
+        name: True
+        for name in (
+            "BlockPublicAcls",
+            "IgnorePublicAcls",
+            "BlockPublicPolicy",
+            "RestrictPublicBuckets",
+        )
+    }
+    stubs.s3.add_response(
+        "get_public_access_block", {"PublicAccessBlockConfiguration": blocked}, {"Bucket": "models"}
+    )
+    stubs.s3.add_response(
+        "head_object",
+        {
+            "ContentLength": plan.upload.size,
+            "Metadata": {"archive-sha256": plan.upload.sha256},
+        },
+        {"Bucket": "models", "Key": plan.upload.key, "ChecksumMode": "ENABLED"},
+    )
 
 
 def endpoint(status: str, config: str, reason: str | None = None) -> dict:
-    answer = {"EndpointName": "demo", "EndpointArn": ARN, "EndpointConfigName": config,
-              "EndpointStatus": status, "CreationTime": "2026-01-01T00:00:00Z",
-              "LastModifiedTime": "2026-01-01T00:00:00Z"}
+    answer = {
+        "EndpointName": "demo",
+        "EndpointArn": ARN,
+        "EndpointConfigName": config,
+        "EndpointStatus": status,
+        "CreationTime": "2026-01-01T00:00:00Z",
+        "LastModifiedTime": "2026-01-01T00:00:00Z",
+    }
     return {**answer, "FailureReason": reason} if reason else answer
 
 
-def describe(stubs: Stubs, status: str, config: str, reason: str | None = None,
-             times: int = 1) -> None:
+def describe(
+    stubs: Stubs, status: str, config: str, reason: str | None = None, times: int = 1
+) -> None:
     for _ in range(times):
-        stubs.sm.add_response("describe_endpoint", endpoint(status, config, reason),
-                              {"EndpointName": "demo"})
+        stubs.sm.add_response(
+            "describe_endpoint", endpoint(status, config, reason), {"EndpointName": "demo"}
+        )
 
 
 def existing_endpoint(stubs: Stubs, plan: Plan) -> None:
@@ -112,30 +138,48 @@ def new_resources(stubs: Stubs, plan: Plan) -> None:
     missing(stubs.sm, "describe_model", "model")
     stubs.sm.add_response("create_model", {"ModelArn": f"{ARN}-model"}, plan.model_request())
     missing(stubs.sm, "describe_endpoint_config", "endpoint configuration")
-    stubs.sm.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}-config"},
-                          plan.config_request())
+    stubs.sm.add_response(
+        "create_endpoint_config", {"EndpointConfigArn": f"{ARN}-config"}, plan.config_request()
+    )
 
 
 def old_config(stubs: Stubs, instance_type: str = "ml.g4dn.xlarge") -> None:
-    variant = {"VariantName": "AllTraffic", "ModelName": "demo-old", "InstanceType": instance_type,
-               "InitialInstanceCount": 1}
-    stubs.sm.add_response("describe_endpoint_config", {
-        "EndpointConfigName": OLD, "EndpointConfigArn": f"{ARN}-old",
-        "ProductionVariants": [variant], "CreationTime": "2026-01-01T00:00:00Z"},
-        {"EndpointConfigName": OLD})
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": "demo-old",
+        "InstanceType": instance_type,
+        "InitialInstanceCount": 1,
+    }
+    stubs.sm.add_response(
+        "describe_endpoint_config",
+        {
+            "EndpointConfigName": OLD,
+            "EndpointConfigArn": f"{ARN}-old",
+            "ProductionVariants": [variant],
+            "CreationTime": "2026-01-01T00:00:00Z",
+        },
+        {"EndpointConfigName": OLD},
+    )
 
 
 def update(stubs: Stubs, plan: Plan) -> None:
     old_config(stubs)
-    stubs.sm.add_response("update_endpoint", {"EndpointArn": ARN}, {
-        "EndpointName": "demo", "EndpointConfigName": plan.config_name,
-        "DeploymentConfig": BLUE_GREEN})
+    stubs.sm.add_response(
+        "update_endpoint",
+        {"EndpointArn": ARN},
+        {
+            "EndpointName": "demo",
+            "EndpointConfigName": plan.config_name,
+            "DeploymentConfig": BLUE_GREEN,
+        },
+    )
 
 
 def update_back(stubs: Stubs, current: str, plan: Plan) -> None:
     describe(stubs, current, plan.config_name)
-    stubs.sm.add_response("update_endpoint", {"EndpointArn": ARN},
-                          {"EndpointName": "demo", "EndpointConfigName": OLD})
+    stubs.sm.add_response(
+        "update_endpoint", {"EndpointArn": ARN}, {"EndpointName": "demo", "EndpointConfigName": OLD}
+    )
     describe(stubs, "InService", OLD)
 
 
@@ -159,15 +203,20 @@ def creating(stubs: Stubs, plan: Plan) -> None:
     archive_already_there(stubs, plan)
     missing(stubs.sm, "describe_endpoint", "endpoint")
     new_resources(stubs, plan)
-    stubs.sm.add_response("create_endpoint", {"EndpointArn": ARN}, {
-        "EndpointName": "demo", "EndpointConfigName": plan.config_name, "Tags": ANY})
+    stubs.sm.add_response(
+        "create_endpoint",
+        {"EndpointArn": ARN},
+        {"EndpointName": "demo", "EndpointConfigName": plan.config_name, "Tags": ANY},
+    )
 
 
 def answer(stubs: Stubs, body: str) -> None:
     data = body.encode()
-    stubs.runtime.add_response("invoke_endpoint", {
-        "Body": StreamingBody(io.BytesIO(data), len(data)), "ContentType": "application/json"},
-        {"EndpointName": "demo", "Body": ANY, "ContentType": "application/json"})
+    stubs.runtime.add_response(
+        "invoke_endpoint",
+        {"Body": StreamingBody(io.BytesIO(data), len(data)), "ContentType": "application/json"},
+        {"EndpointName": "demo", "Body": ANY, "ContentType": "application/json"},
+    )
 
 
 def run(stubs: Stubs, plan: Plan, waiting: Waiting = FAST):
@@ -191,8 +240,9 @@ def test_update_blue_green_then_smoke_test(packaged: PackageResult, stubs: Stubs
     assert (result.action, result.uploaded, result.smoke.verified) == ("updated", False, True)
 
 
-def test_failed_update_rolls_back_with_the_failure_reason(packaged: PackageResult,
-                                                          stubs: Stubs) -> None:
+def test_failed_update_rolls_back_with_the_failure_reason(
+    packaged: PackageResult, stubs: Stubs
+) -> None:
     plan = make_plan(packaged)
     updating(stubs, plan)
     describe(stubs, "Failed", plan.config_name, "CannotStartContainerError: serve exited 1")
@@ -213,8 +263,9 @@ def test_update_sagemaker_rolled_back_itself(packaged: PackageResult, stubs: Stu
     fails(stubs, plan, f"SageMaker kept {OLD}: ModelError: health check")
 
 
-def test_failed_first_deployment_deletes_what_it_created(packaged: PackageResult,
-                                                         stubs: Stubs) -> None:
+def test_failed_first_deployment_deletes_what_it_created(
+    packaged: PackageResult, stubs: Stubs
+) -> None:
     plan = make_plan(packaged)
     creating(stubs, plan)
     describe(stubs, "Failed", plan.config_name, "ResourceLimitExceeded: ml.g4dn.xlarge quota 0")
@@ -226,15 +277,15 @@ def test_smoke_failure_after_update_rolls_back(packaged: PackageResult, stubs: S
     plan = make_plan(packaged)
     updating(stubs, plan)
     describe(stubs, "InService", plan.config_name)
-    stubs.runtime.add_client_error("invoke_endpoint", "ModelError", "Received server error (500)",
-                                   http_status_code=424)
+    stubs.runtime.add_client_error(
+        "invoke_endpoint", "ModelError", "Received server error (500)", http_status_code=424
+    )
     update_back(stubs, "InService", plan)
     deleted(stubs, plan)
     fails(stubs, plan, f"ModelError: Received server error.*back on {OLD}")
 
 
-def test_waiter_timeout_on_create_deletes_everything(packaged: PackageResult,
-                                                     stubs: Stubs) -> None:
+def test_waiter_timeout_on_create_deletes_everything(packaged: PackageResult, stubs: Stubs) -> None:
     plan = make_plan(packaged, smoke_test=False)
     creating(stubs, plan)
     describe(stubs, "Creating", plan.config_name, times=2)
@@ -264,43 +315,75 @@ def test_ctrl_c_while_waiting_says_how_to_resume_or_tear_down(
     assert caught.value.exit_code == 130
 
 
-def test_a_failed_rollback_says_so_and_keeps_the_new_resources(packaged: PackageResult,
-                                                               stubs: Stubs) -> None:
+def test_a_failed_rollback_says_so_and_keeps_the_new_resources(
+    packaged: PackageResult, stubs: Stubs
+) -> None:
     plan = make_plan(packaged, smoke_test=False)
     updating(stubs, plan)
     describe(stubs, "Updating", plan.config_name, times=3)  # two polls, then the rollback's
-    stubs.sm.add_client_error("update_endpoint", "ValidationException",
-                              "Cannot update in-progress endpoint")
+    stubs.sm.add_client_error(
+        "update_endpoint", "ValidationException", "Cannot update in-progress endpoint"
+    )
     fails(stubs, plan, "still Updating.*rollback FAILED.*in-progress.*teardown")
 
 
-def test_instance_type_change_pauses_and_restores_autoscaling(packaged: PackageResult,
-                                                              stubs: Stubs) -> None:
+def test_instance_type_change_pauses_and_restores_autoscaling(
+    packaged: PackageResult, stubs: Stubs
+) -> None:
     plan = make_plan(packaged, instance_type="ml.g4dn.2xlarge", smoke_test=False)
-    rid = {"ServiceNamespace": "sagemaker", "ResourceId": "endpoint/demo/variant/AllTraffic",
-           "ScalableDimension": "sagemaker:variant:DesiredInstanceCount"}
+    rid = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/demo/variant/AllTraffic",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
     archive_already_there(stubs, plan)
     existing_endpoint(stubs, plan)
     new_resources(stubs, plan)
     old_config(stubs, "ml.g4dn.xlarge")
-    stubs.aas.add_response("describe_scalable_targets", {"ScalableTargets": [{
-        **rid, "MinCapacity": 1, "MaxCapacity": 4, "RoleARN": ROLE,
-        "CreationTime": "2026-01-01T00:00:00Z"}]}, None)
-    stubs.aas.add_response("describe_scaling_policies", {"ScalingPolicies": [{
-        **rid, "PolicyName": "p", "PolicyARN": "arn:p", "PolicyType": "TargetTrackingScaling",
-        "CreationTime": "2026-01-01T00:00:00Z"}]}, None)
+    stubs.aas.add_response(
+        "describe_scalable_targets",
+        {
+            "ScalableTargets": [
+                {
+                    **rid,
+                    "MinCapacity": 1,
+                    "MaxCapacity": 4,
+                    "RoleARN": ROLE,
+                    "CreationTime": "2026-01-01T00:00:00Z",
+                }
+            ]
+        },
+        None,
+    )
+    stubs.aas.add_response(
+        "describe_scaling_policies",
+        {
+            "ScalingPolicies": [
+                {
+                    **rid,
+                    "PolicyName": "p",
+                    "PolicyARN": "arn:p",
+                    "PolicyType": "TargetTrackingScaling",
+                    "CreationTime": "2026-01-01T00:00:00Z",
+                }
+            ]
+        },
+        None,
+    )
     stubs.aas.add_response("delete_scaling_policy", {}, {**rid, "PolicyName": "p"})
     stubs.aas.add_response("deregister_scalable_target", {}, rid)
     stubs.sm.add_response("update_endpoint", {"EndpointArn": ARN}, None)
     describe(stubs, "InService", plan.config_name)
-    stubs.aas.add_response("register_scalable_target", {},
-                           {**rid, "MinCapacity": 1, "MaxCapacity": 4, "Tags": plan.tags})
+    stubs.aas.add_response(
+        "register_scalable_target",
+        {},
+        {**rid, "MinCapacity": 1, "MaxCapacity": 4, "Tags": plan.tags},
+    )
     stubs.aas.add_response("put_scaling_policy", {"PolicyARN": "arn:p"}, None)
     assert run(stubs, plan).autoscale == (1, 4)
 
 
-def test_an_endpoint_someone_else_made_is_left_alone(packaged: PackageResult,
-                                                     stubs: Stubs) -> None:
+def test_an_endpoint_someone_else_made_is_left_alone(packaged: PackageResult, stubs: Stubs) -> None:
     plan = make_plan(packaged)
     archive_already_there(stubs, plan)
     describe(stubs, "InService", "theirs")
@@ -309,55 +392,107 @@ def test_an_endpoint_someone_else_made_is_left_alone(packaged: PackageResult,
         run(stubs, plan)
 
 
-def test_dry_run_makes_no_call(packaged: PackageResult, monkeypatch: pytest.MonkeyPatch,
-                               capsys: pytest.CaptureFixture) -> None:
+def test_dry_run_makes_no_call(
+    packaged: PackageResult, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     def no_client(*args, **kwargs):
         raise AssertionError("dry run created an AWS client")
 
     monkeypatch.setattr(boto3.session.Session, "client", no_client)
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    code = main(["promote", "--endpoint", "demo", "--bucket", "models", "--role", ROLE,
-                 "--archive", str(packaged.archive), "--autoscale", "1:4", "--dry-run"])
+    code = main(
+        [
+            "promote",
+            "--endpoint",
+            "demo",
+            "--bucket",
+            "models",
+            "--role",
+            ROLE,
+            "--archive",
+            str(packaged.archive),
+            "--autoscale",
+            "1:4",
+            "--dry-run",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "dry run: no AWS call made" in out
-    for call in ("s3.upload_file", "sagemaker.create_model", "sagemaker.create_endpoint_config",
-                 "sagemaker.update_endpoint", "sagemaker-runtime.invoke_endpoint",
-                 "register_scalable_target", "put_scaling_policy", "ServerSideEncryption"):
+    for call in (
+        "s3.upload_file",
+        "sagemaker.create_model",
+        "sagemaker.create_endpoint_config",
+        "sagemaker.update_endpoint",
+        "sagemaker-runtime.invoke_endpoint",
+        "register_scalable_target",
+        "put_scaling_policy",
+        "ServerSideEncryption",
+    ):
         assert call in out
     assert "763104351884.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-tritonserver:24.09-py3" in out
 
 
-def test_cli_reports_a_failed_promote_in_one_line(packaged: PackageResult, stubs: Stubs,
-                                                  monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture) -> None:
+def test_cli_reports_a_failed_promote_in_one_line(
+    packaged: PackageResult,
+    stubs: Stubs,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
     plan = make_plan(packaged, smoke_test=False)
     creating(stubs, plan)
     describe(stubs, "Failed", plan.config_name, "ClientError: image not found")
     deleted(stubs, plan, endpoint_too=True)
     monkeypatch.setattr("tritonship.cloud.aws.make_clients", lambda region: stubs.clients)
-    code = main(["promote", "--endpoint", "demo", "--bucket", "models", "--role", ROLE,
-                 "--archive", str(packaged.archive), "--skip-smoke-test", "--poll", "0.01",
-                 "--quiet"])
+    code = main(
+        [
+            "promote",
+            "--endpoint",
+            "demo",
+            "--bucket",
+            "models",
+            "--role",
+            ROLE,
+            "--archive",
+            str(packaged.archive),
+            "--skip-smoke-test",
+            "--poll",
+            "0.01",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "error: promote of demo failed: endpoint demo is Failed: ClientError: image not" in err
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize(("option", "value", "match"), [
-    ("--autoscale", "4:1", "MIN:MAX"),
-    ("--role", "not-an-arn", "IAM role ARN"),
-    ("--image-tag", "25.04-py3", "tensorflow"),
-    ("--endpoint", "bad_name", "not valid"),
-    ("--poll", "0", "must be positive"),
-])
-def test_bad_options_are_usage_errors(packaged: PackageResult, option: str, value: str,
-                                      match: str, capsys: pytest.CaptureFixture,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "match"),
+    [
+        ("--autoscale", "4:1", "MIN:MAX"),
+        ("--role", "not-an-arn", "IAM role ARN"),
+        ("--image-tag", "25.04-py3", "tensorflow"),
+        ("--endpoint", "bad_name", "not valid"),
+        ("--poll", "0", "must be positive"),
+    ],
+)
+def test_bad_options_are_usage_errors(
+    packaged: PackageResult,
+    option: str,
+    value: str,
+    match: str,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     args = {"--endpoint": "demo", "--bucket": "models", "--role": ROLE, option: value}
-    argv = ["promote", *[x for pair in args.items() for x in pair], "--archive",
-            str(packaged.archive), "--dry-run"]
+    argv = [
+        "promote",
+        *[x for pair in args.items() for x in pair],
+        "--archive",
+        str(packaged.archive),
+        "--dry-run",
+    ]
     assert main(argv) == 2
     assert match in capsys.readouterr().err

@@ -34,8 +34,11 @@ def args_for(model_dir: Path, **env: str) -> list[str]:
 def test_base_command_and_defaults(model_dir: Path):
     args = args_for(model_dir)
     assert args[:3] == list(BASE_FLAGS)
-    assert args[:3] == ["--allow-sagemaker=true", "--allow-http=false",
-                        "--model-control-mode=explicit"]
+    assert args[:3] == [
+        "--allow-sagemaker=true",
+        "--allow-http=false",
+        "--model-control-mode=explicit",
+    ]
     assert f"--model-repository={model_dir}" in args
     assert f"--load-model={NAME}" in args
     assert "--allow-grpc=false" in args and "--allow-metrics=false" in args
@@ -51,8 +54,7 @@ def test_base_command_and_defaults(model_dir: Path):
         ("SAGEMAKER_BIND_TO_PORT", "9090", ["--sagemaker-port=9090"]),
         ("SAGEMAKER_SAFE_PORT_RANGE", "20000-20999", ["--sagemaker-safe-port-range=20000-20999"]),
         ("SAGEMAKER_TRITON_THREAD_COUNT", "16", ["--sagemaker-thread-count=16"]),
-        ("SAGEMAKER_TRITON_BUFFER_MANAGER_THREAD_COUNT", "4",
-         ["--buffer-manager-thread-count=4"]),
+        ("SAGEMAKER_TRITON_BUFFER_MANAGER_THREAD_COUNT", "4", ["--buffer-manager-thread-count=4"]),
         ("SAGEMAKER_TRITON_LOG_VERBOSE", "0", ["--log-verbose=0"]),
         ("SAGEMAKER_TRITON_LOG_INFO", "false", ["--log-info=false"]),
         ("SAGEMAKER_TRITON_LOG_WARNING", "false", ["--log-warning=false"]),
@@ -61,28 +63,43 @@ def test_base_command_and_defaults(model_dir: Path):
         ("SAGEMAKER_TRITON_ALLOW_METRICS", "true", ["--allow-metrics=true"]),
         ("SAGEMAKER_TRITON_GRPC_PORT", "8001", ["--grpc-port=8001"]),
         ("SAGEMAKER_TRITON_METRICS_PORT", "8002", ["--metrics-port=8002"]),
-        ("SAGEMAKER_TRITON_SHM_DEFAULT_BYTE_SIZE", "33554432",
-         ["--backend-config=python,shm-default-byte-size=33554432"]),
-        ("SAGEMAKER_TRITON_SHM_GROWTH_BYTE_SIZE", "2097152",
-         ["--backend-config=python,shm-growth-byte-size=2097152"]),
+        (
+            "SAGEMAKER_TRITON_SHM_DEFAULT_BYTE_SIZE",
+            "33554432",
+            ["--backend-config=python,shm-default-byte-size=33554432"],
+        ),
+        (
+            "SAGEMAKER_TRITON_SHM_GROWTH_BYTE_SIZE",
+            "2097152",
+            ["--backend-config=python,shm-growth-byte-size=2097152"],
+        ),
         ("SAGEMAKER_TRITON_TENSORFLOW_VERSION", "2", ["--backend-config=tensorflow,version=2"]),
         ("SAGEMAKER_TRITON_DISABLE_MODEL_NAMESPACING", "false", ["--model-namespacing=false"]),
-        ("SAGEMAKER_TRITON_ADDITIONAL_ARGS", "--exit-timeout-secs=5 --strict-readiness=true",
-         ["--exit-timeout-secs=5", "--strict-readiness=true"]),
+        (
+            "SAGEMAKER_TRITON_ADDITIONAL_ARGS",
+            "--exit-timeout-secs=5 --strict-readiness=true",
+            ["--exit-timeout-secs=5", "--strict-readiness=true"],
+        ),
     ],
 )
 def test_each_variable_maps_to_its_flag(model_dir: Path, variable, value, expected):
     args = args_for(model_dir, **{variable: value})
     position = args.index(expected[0])
-    assert args[position:position + len(expected)] == expected
+    assert args[position : position + len(expected)] == expected
 
 
 def test_gpu_load_limit_is_one_flag_pair_per_gpu(model_dir: Path):
-    env = {"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": NAME,
-           "SAGEMAKER_TRITON_MODEL_LOAD_GPU_LIMIT": "0.8"}
+    env = {
+        "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": NAME,
+        "SAGEMAKER_TRITON_MODEL_LOAD_GPU_LIMIT": "0.8",
+    }
     args = serve_args(env, model_dir, gpu_count=2)
-    assert args[args.index("--model-load-gpu-limit"):][:4] == [
-        "--model-load-gpu-limit", "0:0.8", "--model-load-gpu-limit", "1:0.8"]
+    assert args[args.index("--model-load-gpu-limit") :][:4] == [
+        "--model-load-gpu-limit",
+        "0:0.8",
+        "--model-load-gpu-limit",
+        "1:0.8",
+    ]
     assert "--model-load-gpu-limit" not in serve_args(env, model_dir, gpu_count=0)
 
 

@@ -91,13 +91,17 @@ class TritonPythonModel:
         refusals = [screen_request(request_samples) for request_samples in samples]
         accepted = [s for s, refusal in zip(samples, refusals, strict=True) if refusal is None]
         try:
-            outputs = self._run(
-                {name: [s for r in accepted for s in r[name]] for name in self._inputs}
-            ) if accepted else []
+            outputs = (
+                self._run({name: [s for r in accepted for s in r[name]] for name in self._inputs})
+                if accepted
+                else []
+            )
         except Exception:  # one bad image fails the batch: retry request by request
             self._pipe = self._build()
-            return [self._respond_alone(s) if refusal is None else _refused(refusal)
-                    for s, refusal in zip(samples, refusals, strict=True)]
+            return [
+                self._respond_alone(s) if refusal is None else _refused(refusal)
+                for s, refusal in zip(samples, refusals, strict=True)
+            ]
         responses, start = [], 0
         for request_samples, refusal in zip(samples, refusals, strict=True):
             if refusal is not None:
@@ -174,8 +178,10 @@ class TritonPythonModel:
 
 def decode_failure(index: int, count: int, error: Exception) -> str:
     """The message for an image DALI could not decode (``index`` counts from 0)."""
-    return (f"dali: image {index + 1} of {count} cannot be decoded (corrupt, truncated or "
-            f"not {SUPPORTED_FORMATS}): {describe_dali_error(error)}")
+    return (
+        f"dali: image {index + 1} of {count} cannot be decoded (corrupt, truncated or "
+        f"not {SUPPORTED_FORMATS}): {describe_dali_error(error)}"
+    )
 
 
 def screen_request(samples: Samples) -> str | None:
@@ -198,8 +204,10 @@ def _screen_image(image: np.ndarray) -> str | None:
         return "is empty (no bytes)"
     width, height = _declared_size(image.tobytes())
     if width * height > MAX_PIXELS:
-        return (f"declares {width}x{height} pixels, more than the limit of "
-                f"{MAX_PIXELS // 1_000_000} megapixels (a decompression bomb?)")
+        return (
+            f"declares {width}x{height} pixels, more than the limit of "
+            f"{MAX_PIXELS // 1_000_000} megapixels (a decompression bomb?)"
+        )
     return None
 
 

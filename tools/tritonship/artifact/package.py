@@ -36,11 +36,25 @@ FILE_MODE, DIR_MODE = 0o644, 0o755
 COMPRESS_LEVEL = 6
 #: Names never packaged, wherever they are (besides every dotfile and dot-folder).
 EXCLUDED_NAMES = frozenset({"__pycache__", "credentials", "Thumbs.db", "id_rsa", "id_ed25519"})
-EXCLUDED_SUFFIXES = (".pyc", ".pyo", "~", ".swp", ".swo", ".bak", ".orig", ".tmp", ".part",
-                     ".pem", ".key", ".p12")
+EXCLUDED_SUFFIXES = (
+    ".pyc",
+    ".pyo",
+    "~",
+    ".swp",
+    ".swo",
+    ".bak",
+    ".orig",
+    ".tmp",
+    ".part",
+    ".pem",
+    ".key",
+    ".p12",
+)
 #: Text that gives a secret away (AWS key ids, secret-key settings, private keys).
-_SECRET = re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|aws_secret_access_key|"
-                     rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_SECRET = re.compile(
+    rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|aws_secret_access_key|"
+    rb"-----BEGIN [A-Z ]*PRIVATE KEY-----"
+)
 _SCAN_LIMIT = 1 << 20
 
 Reporter = Callable[[str], None]
@@ -79,8 +93,12 @@ def manifest_path_for(archive: Path) -> Path:
 
 def excluded(name: str) -> bool:
     """Whether a file or folder name never goes into an archive."""
-    return (name.startswith(".") or name in EXCLUDED_NAMES or name.endswith(EXCLUDED_SUFFIXES)
-            or (name.startswith("#") and name.endswith("#")))
+    return (
+        name.startswith(".")
+        or name in EXCLUDED_NAMES
+        or name.endswith(EXCLUDED_SUFFIXES)
+        or (name.startswith("#") and name.endswith("#"))
+    )
 
 
 def select(repo: Path) -> Selection:
@@ -95,8 +113,10 @@ def select(repo: Path) -> Selection:
                 if name in dirs:
                     dirs.remove(name)
             elif path.is_symlink():
-                raise PackageError(f"{path} is a symbolic link",
-                                   hint="the archive holds regular files only: copy the target")
+                raise PackageError(
+                    f"{path} is a symbolic link",
+                    hint="the archive holds regular files only: copy the target",
+                )
             else:
                 (directories if path.is_dir() else files).append(rel)
     order = lambda rel: rel.split("/")  # noqa: E731 - parents before their children
@@ -108,24 +128,30 @@ def _scan_secrets(repo: Path, files: list[str]) -> None:
     for rel in files:
         path = repo / rel
         if path.stat().st_size <= _SCAN_LIMIT and _SECRET.search(path.read_bytes()):
-            raise PackageError(f"{path} looks like it holds a credential",
-                               hint="remove the secret from the repository")
+            raise PackageError(
+                f"{path} looks like it holds a credential",
+                hint="remove the secret from the repository",
+            )
 
 
-def _check_build(build: dict[str, Any] | None, digests: dict[str, str], allow_random: bool,
-                 repo: Path) -> dict[str, Any]:
+def _check_build(
+    build: dict[str, Any] | None, digests: dict[str, str], allow_random: bool, repo: Path
+) -> dict[str, Any]:
     """The build manifest, when it describes these files and the weights are allowed."""
     if build is None:
-        raise PackageError(f"{repo} has no build manifest",
-                           hint="build it first: tritonship build")
+        raise PackageError(f"{repo} has no build manifest", hint="build it first: tritonship build")
     stale = [rel for rel, sha in digests.items() if build["files"].get(rel, sha) != sha]
     if stale:
-        raise PackageError(f"{len(stale)} file(s) changed since the build: {', '.join(stale[:3])}",
-                           hint="rebuild (tritonship build) so the provenance stays true")
+        raise PackageError(
+            f"{len(stale)} file(s) changed since the build: {', '.join(stale[:3])}",
+            hint="rebuild (tritonship build) so the provenance stays true",
+        )
     if build["weights"]["source"] == "random" and not allow_random:
-        raise PackageError(f"{repo} holds RANDOM Inception weights: its predictions are "
-                           "meaningless", hint="rebuild with --weights official, or pass "
-                           "--allow-random-weights for a test deployment")
+        raise PackageError(
+            f"{repo} holds RANDOM Inception weights: its predictions are meaningless",
+            hint="rebuild with --weights official, or pass "
+            "--allow-random-weights for a test deployment",
+        )
     return build
 
 
@@ -135,8 +161,10 @@ def _validate(repo: Path, image_tag: str) -> list[str]:
 
     findings = validate_repository(repo, image_tag=image_tag)
     if findings:
-        raise PackageError(f"{repo} has {len(findings)} problem(s):\n{format_findings(findings)}",
-                           hint="fix them (tritonship validate) before packaging")
+        raise PackageError(
+            f"{repo} has {len(findings)} problem(s):\n{format_findings(findings)}",
+            hint="fix them (tritonship validate) before packaging",
+        )
     return sorted({m.backend for m in load_repository(repo).models.values() if m.backend})
 
 
@@ -173,13 +201,28 @@ def write_archive(repo: Path, selection: Selection, dest: Path, progress: bool) 
 
     sizes = {rel: (repo / rel).stat().st_size for rel in selection.files}
     entries = sorted([*selection.directories, *selection.files], key=lambda r: r.split("/"))
-    with atomic_writer(dest) as raw, tqdm(total=sum(sizes.values()), unit="B", unit_scale=True,
-                                          desc=f"packing {dest.name}", disable=not progress,
-                                          leave=False) as bar:
+    with (
+        atomic_writer(dest) as raw,
+        tqdm(
+            total=sum(sizes.values()),
+            unit="B",
+            unit_scale=True,
+            desc=f"packing {dest.name}",
+            disable=not progress,
+            leave=False,
+        ) as bar,
+    ):
         sink = _HashingWriter(raw)
-        with gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0,  # type: ignore[arg-type]
-                           compresslevel=COMPRESS_LEVEL) as zipped, \
-                tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with (
+            gzip.GzipFile(
+                filename="",
+                mode="wb",
+                fileobj=sink,
+                mtime=0,  # type: ignore[arg-type]
+                compresslevel=COMPRESS_LEVEL,
+            ) as zipped,
+            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
             for rel in entries:
                 if rel not in sizes:
                     tar.addfile(_tarinfo(rel, None))
@@ -189,19 +232,31 @@ def write_archive(repo: Path, selection: Selection, dest: Path, progress: bool) 
     return sink.digest.hexdigest(), sink.size
 
 
-def _manifest(build: dict[str, Any], selection: Selection, digests: dict[str, str],
-              image_tag: str, backends: list[str], env: dict[str, str]) -> dict[str, Any]:
+def _manifest(
+    build: dict[str, Any],
+    selection: Selection,
+    digests: dict[str, str],
+    image_tag: str,
+    backends: list[str],
+    env: dict[str, str],
+) -> dict[str, Any]:
     """Everything promote and a reader need to know about the archive's content."""
     tag = parse_tag(image_tag)
     return {
         "tritonship": __version__,
-        "image": {"tag": tag.text, "triton_server": SERVER_VERSIONS.get(tag.version),
-                  "backends_needed": backends},
+        "image": {
+            "tag": tag.text,
+            "triton_server": SERVER_VERSIONS.get(tag.version),
+            "backends_needed": backends,
+        },
         "default_model": env.get(DEFAULT_MODEL_VAR),
         "environment": env,
         "weights": build["weights"],
-        "dali": {"version": build["dali"].get("build_dali_version"),
-                 "mode": build["dali"].get("mode"), "targets": build["dali"].get("targets")},
+        "dali": {
+            "version": build["dali"].get("build_dali_version"),
+            "mode": build["dali"].get("mode"),
+            "targets": build["dali"].get("targets"),
+        },
         "labels": build.get("labels"),
         "built_at": build.get("built_at"),
         "directories": selection.directories,
@@ -209,13 +264,20 @@ def _manifest(build: dict[str, Any], selection: Selection, digests: dict[str, st
     }
 
 
-def package_repository(repo: Path, out: Path = DEFAULT_ARCHIVE, image_tag: str = DEFAULT_TAG,
-                       allow_random_weights: bool = False, progress: bool = True,
-                       env_file: Path = SAGEMAKER_ENV_FILE) -> PackageResult:
+def package_repository(
+    repo: Path,
+    out: Path = DEFAULT_ARCHIVE,
+    image_tag: str = DEFAULT_TAG,
+    allow_random_weights: bool = False,
+    progress: bool = True,
+    env_file: Path = SAGEMAKER_ENV_FILE,
+) -> PackageResult:
     """Validate ``repo``, then write ``out`` and its manifest; return what was written."""
     if out.resolve().is_relative_to(repo.resolve()):
-        raise PackageError(f"{out} is inside the repository {repo}",
-                           hint="write the archive elsewhere, e.g. dist/model.tar.gz")
+        raise PackageError(
+            f"{out} is inside the repository {repo}",
+            hint="write the archive elsewhere, e.g. dist/model.tar.gz",
+        )
     backends = _validate(repo, image_tag)
     selection = select(repo)
     _scan_secrets(repo, selection.files)
@@ -233,10 +295,14 @@ def load_package(archive: Path) -> dict[str, Any]:
     """The manifest of a packaged archive, after checking the archive still matches it."""
     manifest_path = manifest_path_for(archive)
     if not archive.is_file() or not manifest_path.is_file():
-        raise PackageError(f"{archive} or its manifest {manifest_path.name} is missing",
-                           hint="package first: tritonship package")
+        raise PackageError(
+            f"{archive} or its manifest {manifest_path.name} is missing",
+            hint="package first: tritonship package",
+        )
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if sha256_file(archive) != manifest["archive"]["sha256"]:
-        raise ChecksumError(f"{archive} does not match {manifest_path.name}",
-                            hint="package again: tritonship package")
+        raise ChecksumError(
+            f"{archive} does not match {manifest_path.name}",
+            hint="package again: tritonship package",
+        )
     return manifest

@@ -43,12 +43,16 @@ def check_members(members: list[tarfile.TarInfo], archive: Path) -> None:
     for member in members:
         problem = member_problem(member)
         if problem:
-            raise UnsafeArchive(f"{archive}: member {member.name!r} {problem}",
-                                hint="rebuild it with tritonship package")
+            raise UnsafeArchive(
+                f"{archive}: member {member.name!r} {problem}",
+                hint="rebuild it with tritonship package",
+            )
     total = sum(m.size for m in members if m.isfile())
     if total > MAX_UNPACKED_BYTES:
-        raise UnsafeArchive(f"{archive}: would unpack to {total / 1024**3:.1f} GiB, "
-                            f"more than {MAX_UNPACKED_BYTES / 1024**3:.0f} GiB")
+        raise UnsafeArchive(
+            f"{archive}: would unpack to {total / 1024**3:.1f} GiB, "
+            f"more than {MAX_UNPACKED_BYTES / 1024**3:.0f} GiB"
+        )
 
 
 def safe_extract(archive: Path, dest: Path) -> Path:

@@ -42,8 +42,11 @@ def dali_threads(repository: Path) -> int:
     from tritonship.repository.validate import load_repository
 
     model = load_repository(repository).models["dali"]
-    value = model.config.parameters["num_threads"].string_value if (
-        "num_threads" in model.config.parameters) else "1"
+    value = (
+        model.config.parameters["num_threads"].string_value
+        if ("num_threads" in model.config.parameters)
+        else "1"
+    )
     return max(1, min(int(value), os.cpu_count() or 1))
 
 
@@ -56,9 +59,14 @@ class InProcess:
 
         module = load_pipeline_module(repository / PIPELINE)
         self._input = module.INPUT_NAME
-        self._pipe = module.pipeline(batch_size=max_batch, num_threads=dali_threads(repository),
-                                     device_id=None, prefetch_queue_depth=1, exec_async=False,
-                                     exec_pipelined=False)
+        self._pipe = module.pipeline(
+            batch_size=max_batch,
+            num_threads=dali_threads(repository),
+            device_id=None,
+            prefetch_queue_depth=1,
+            exec_async=False,
+            exec_pipelined=False,
+        )
         self._pipe.build()
         graph_def = tf.compat.v1.GraphDef()
         graph_def.ParseFromString((repository / GRAPH).read_bytes())
@@ -93,8 +101,10 @@ def ceilings(repository: Path, image: bytes, batches: list[int], duration: float
     sizes = sorted(set(batches))
     missing = [p for p in (PIPELINE, GRAPH) if not (repository / p).is_file()]
     if missing:
-        raise TritonshipError(f"{repository} has no {', '.join(missing)} for the in-process "
-                              "ceiling", hint="run tritonship build, or bench with --no-ceiling")
+        raise TritonshipError(
+            f"{repository} has no {', '.join(missing)} for the in-process ceiling",
+            hint="run tritonship build, or bench with --no-ceiling",
+        )
     runner = InProcess(repository, max(sizes))
     try:
         return [measure(runner, image, size, duration) for size in sizes]

@@ -19,9 +19,14 @@ class Display:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._progress = Progress(TextColumn("{task.description:<16}"), BarColumn(),
-                                  TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
-                                  console=Console(stderr=True), disable=not enabled)
+        self._progress = Progress(
+            TextColumn("{task.description:<16}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=Console(stderr=True),
+            disable=not enabled,
+        )
 
     @contextmanager
     def running(self) -> Iterator[Display]:
@@ -35,17 +40,20 @@ class Display:
         counts = {"seen": 0, "images": 0, "errors": 0}
 
         def tick(elapsed: float, samples: list[Sample]) -> None:
-            for sample in samples[counts["seen"]:]:
+            for sample in samples[counts["seen"] :]:
                 key, amount = ("errors", 1) if sample.error else ("images", sample.images)
                 counts[key] += amount
             counts["seen"] = len(samples)
-            status = (f"{counts['images'] / max(elapsed, 1e-9):6.1f} images/s  "
-                      f"{counts['errors']} errors")
+            status = (
+                f"{counts['images'] / max(elapsed, 1e-9):6.1f} images/s  {counts['errors']} errors"
+            )
             self._progress.update(task, completed=min(elapsed, seconds), status=status)
 
         def done(stats: LevelStats) -> None:
-            status = (f"{stats.throughput:6.1f} images/s  p50 {stats.latency_ms['p50']:.0f} ms  "
-                      f"p99 {stats.latency_ms['p99']:.0f} ms  {stats.errors} errors")
+            status = (
+                f"{stats.throughput:6.1f} images/s  p50 {stats.latency_ms['p50']:.0f} ms  "
+                f"p99 {stats.latency_ms['p99']:.0f} ms  {stats.errors} errors"
+            )
             self._progress.update(task, completed=seconds, status=status)
 
         return tick, done

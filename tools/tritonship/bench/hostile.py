@@ -95,15 +95,23 @@ def corpus() -> list[HostileCase]:
         HostileCase("random bytes", *_binary([noise])),
         HostileCase("PNG", *_binary([encode(cat, "PNG")]), accept=True, note="decoded"),
         HostileCase("GIF", *_binary([encode(cat, "GIF")]), note="DALI has no GIF decoder"),
-        HostileCase("grayscale JPEG", *_binary([encode(cat.mean(axis=2).astype(np.uint8))]),
-                    accept=True, note="converted to RGB"),
-        HostileCase("CMYK JPEG", *_binary([_cmyk_jpeg(cat)]), accept=True,
-                    note="converted to RGB"),
-        HostileCase("1x1 image", *_binary([encode(cat[:1, :1])]), accept=True,
-                    note="upscaled to 299x299"),
+        HostileCase(
+            "grayscale JPEG",
+            *_binary([encode(cat.mean(axis=2).astype(np.uint8))]),
+            accept=True,
+            note="converted to RGB",
+        ),
+        HostileCase("CMYK JPEG", *_binary([_cmyk_jpeg(cat)]), accept=True, note="converted to RGB"),
+        HostileCase(
+            "1x1 image", *_binary([encode(cat[:1, :1])]), accept=True, note="upscaled to 299x299"
+        ),
         HostileCase("decompression bomb (65500x65500 JPEG header)", *_binary([jpeg_bomb()])),
-        HostileCase("payload above SageMaker's 6 MB limit", *oversize, accept=True,
-                    note="refused by the runtime, as on AWS; the container accepts it"),
+        HostileCase(
+            "payload above SageMaker's 6 MB limit",
+            *oversize,
+            accept=True,
+            note="refused by the runtime, as on AWS; the container accepts it",
+        ),
     ]
 
 
@@ -112,8 +120,9 @@ def http_sender(url: str, timeout: float = 120.0) -> Sender:
     session = requests.Session()
 
     def send(body: bytes, content_type: str) -> Result:
-        response = session.post(url, data=body, headers={"Content-Type": content_type},
-                                timeout=timeout)
+        response = session.post(
+            url, data=body, headers={"Content-Type": content_type}, timeout=timeout
+        )
         return Result(response.status_code, _message(response))
 
     return send
@@ -132,8 +141,10 @@ def _message(response: requests.Response) -> str:
 
 def markdown_table(rows: Sequence[tuple[str, Result, Result | None]]) -> str:
     """Case, status and message on the container port and through the local runtime."""
-    lines = ["| case | container port | local runtime (boto3 sees) | message (container) |",
-             "|---|---|---|---|"]
+    lines = [
+        "| case | container port | local runtime (boto3 sees) | message (container) |",
+        "|---|---|---|---|",
+    ]
     for name, direct, runtime in rows:
         via = str(runtime.status) if runtime else "-"
         message = direct.message.replace("|", "/").replace("\n", " ")[:140]
@@ -148,10 +159,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--runtime", help="local runtime base URL")
     args = parser.parse_args(argv)
     direct = http_sender(f"{args.url.rstrip('/')}/invocations")
-    via = (http_sender(f"{args.runtime.rstrip('/')}/endpoints/{DEFAULT_ENDPOINT_NAME}/invocations")
-           if args.runtime else None)
-    rows = [(case.name, direct(case.body, case.content_type),
-             via(case.body, case.content_type) if via else None) for case in corpus()]
+    via = (
+        http_sender(f"{args.runtime.rstrip('/')}/endpoints/{DEFAULT_ENDPOINT_NAME}/invocations")
+        if args.runtime
+        else None
+    )
+    rows = [
+        (
+            case.name,
+            direct(case.body, case.content_type),
+            via(case.body, case.content_type) if via else None,
+        )
+        for case in corpus()
+    ]
     print(markdown_table(rows))
 
 

@@ -61,14 +61,16 @@ class HttpSender:
         self.request = request
         connector = aiohttp.TCPConnector(limit=concurrency)
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
+            connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+        )
 
     async def send(self) -> Reply:
         """One POST; a non-200 answer or a transport error raises SendError."""
         headers = {"Content-Type": self.request.content_type}
         try:
-            async with self._session.post(self.target, data=self.request.body,
-                                          headers=headers) as response:
+            async with self._session.post(
+                self.target, data=self.request.body, headers=headers
+            ) as response:
                 body = await response.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as err:
             raise SendError(f"{type(err).__name__}: {err}"[:MESSAGE_CHARS]) from err
@@ -85,8 +87,13 @@ class HttpSender:
 class SageMakerSender:
     """boto3 InvokeEndpoint in a thread pool (one client per thread)."""
 
-    def __init__(self, endpoint: str, request: EncodedRequest, concurrency: int,
-                 transport: Callable[[], SageMakerTransport] | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        request: EncodedRequest,
+        concurrency: int,
+        transport: Callable[[], SageMakerTransport] | None = None,
+    ) -> None:
         """``transport`` makes one client per thread (default: SageMakerTransport(endpoint))."""
         self.target = f"endpoint {endpoint}"
         self.request = request
@@ -124,8 +131,14 @@ class LevelRun:
 Tick = Callable[[float, list[Sample]], None]
 
 
-async def closed_loop(sender: Sender, concurrency: int, warmup: float, duration: float,
-                      images: int = 1, tick: Tick | None = None) -> LevelRun:
+async def closed_loop(
+    sender: Sender,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    images: int = 1,
+    tick: Tick | None = None,
+) -> LevelRun:
     """Run ``concurrency`` workers for ``warmup + duration`` s; measure after the warm-up."""
     samples: list[Sample] = []
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -153,8 +166,9 @@ async def _one(sender: Sender, images: int) -> Sample:
     return Sample(start, time.perf_counter(), images, len(reply.body))
 
 
-async def _ticker(started: float, stop_at: float, samples: list[Sample],
-                  tick: Tick | None, every: float = 0.25) -> None:
+async def _ticker(
+    started: float, stop_at: float, samples: list[Sample], tick: Tick | None, every: float = 0.25
+) -> None:
     """Call ``tick(elapsed, samples)`` a few times a second (the live display)."""
     while tick is not None and time.perf_counter() < stop_at:
         tick(time.perf_counter() - started, samples)

@@ -13,7 +13,7 @@ import requests
 
 #: The models whose average batch the report gives.
 MODELS = ("dali", "inception_graphdef")
-_LINE = re.compile(r'^(nv_inference_(?:exec_)?count)\{([^}]*)\}\s+(\S+)$', re.MULTILINE)
+_LINE = re.compile(r"^(nv_inference_(?:exec_)?count)\{([^}]*)\}\s+(\S+)$", re.MULTILINE)
 _MODEL = re.compile(r'model="([^"]+)"')
 
 Counters = dict[tuple[str, str], float]

@@ -17,9 +17,20 @@ if TYPE_CHECKING:
     from tritonship.bench.runner import BenchResult
 
 STEM = "bench"
-CSV_COLUMNS = ("format", "concurrency", "throughput", *(f"p{q}" for q in PERCENTILES), "mean",
-               "requests", "images", "errors", "request_bytes", "response_bytes", "client_cpu",
-               "server_batch")
+CSV_COLUMNS = (
+    "format",
+    "concurrency",
+    "throughput",
+    *(f"p{q}" for q in PERCENTILES),
+    "mean",
+    "requests",
+    "images",
+    "errors",
+    "request_bytes",
+    "response_bytes",
+    "client_cpu",
+    "server_batch",
+)
 
 
 def write_report(result: BenchResult, out: Path) -> list[Path]:
@@ -47,12 +58,19 @@ def _jsonable(value: object) -> object:
 def csv_row(level: LevelStats) -> dict[str, object]:
     """One level as a flat CSV row."""
     batch = " ".join(f"{model}={size}" for model, size in level.server_batch.items())
-    return {"format": level.format, "concurrency": level.concurrency,
-            "throughput": round(level.throughput, 2),
-            **{key: round(value, 2) for key, value in level.latency_ms.items() if key != "max"},
-            "requests": level.requests, "images": level.images, "errors": level.errors,
-            "request_bytes": level.request_bytes, "response_bytes": round(level.response_bytes),
-            "client_cpu": round(level.client_cpu, 3), "server_batch": batch}
+    return {
+        "format": level.format,
+        "concurrency": level.concurrency,
+        "throughput": round(level.throughput, 2),
+        **{key: round(value, 2) for key, value in level.latency_ms.items() if key != "max"},
+        "requests": level.requests,
+        "images": level.images,
+        "errors": level.errors,
+        "request_bytes": level.request_bytes,
+        "response_bytes": round(level.response_bytes),
+        "client_cpu": round(level.client_cpu, 3),
+        "server_batch": batch,
+    }
 
 
 def csv_text(levels: list[LevelStats]) -> str:
@@ -79,8 +97,13 @@ def plot_png(result: BenchResult) -> bytes:
         right.plot(xs, [level.latency_ms["p99"] for level in levels], marker="o", label=fmt)
     for ceiling in result.ceilings:
         left.axhline(ceiling.throughput, linestyle="--", linewidth=1, color="grey")
-        left.annotate(f"in-process, batch {ceiling.batch}", (0.01, ceiling.throughput),
-                      xycoords=("axes fraction", "data"), fontsize=8, va="bottom")
+        left.annotate(
+            f"in-process, batch {ceiling.batch}",
+            (0.01, ceiling.throughput),
+            xycoords=("axes fraction", "data"),
+            fontsize=8,
+            va="bottom",
+        )
     clients = sorted({level.concurrency for level in result.levels})
     _style(left, "throughput (images/s)", clients)
     _style(right, "p99 latency (ms)", clients)
@@ -105,15 +128,24 @@ def _style(axes: Any, label: str, clients: list[int]) -> None:
 def markdown(result: BenchResult) -> str:
     """A short summary: the run, the levels table, the ceiling and the targets."""
     meta = result.meta
-    lines = [f"# tritonship bench: {meta['target']}", "",
-             f"{meta['machine']}; image {meta['image']}; {meta['duration']} s per level "
-             f"after {meta['warmup']} s warm-up; {meta['date']}.", "",
-             "| format | clients | images/s | p50 ms | p90 ms | p99 ms | errors | "
-             "request B | response B | client CPU | server batch |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# tritonship bench: {meta['target']}",
+        "",
+        f"{meta['machine']}; image {meta['image']}; {meta['duration']} s per level "
+        f"after {meta['warmup']} s warm-up; {meta['date']}.",
+        "",
+        "| format | clients | images/s | p50 ms | p90 ms | p99 ms | errors | "
+        "request B | response B | client CPU | server batch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     lines += [_markdown_row(level) for level in result.levels]
-    lines += ["", "In-process ceiling (same DALI pipeline and graph, no server): " + ", ".join(
-        f"batch {c.batch}: {c.throughput:.1f} images/s" for c in result.ceilings) + ".", ""]
+    lines += [
+        "",
+        "In-process ceiling (same DALI pipeline and graph, no server): "
+        + ", ".join(f"batch {c.batch}: {c.throughput:.1f} images/s" for c in result.ceilings)
+        + ".",
+        "",
+    ]
     lines += [f"- {line}" for line in result.targets]
     return "\n".join(lines) + "\n"
 
@@ -122,7 +154,17 @@ def _markdown_row(level: LevelStats) -> str:
     """One level as a markdown table row."""
     latency = level.latency_ms
     batch = ", ".join(f"{model} {size:g}" for model, size in level.server_batch.items()) or "-"
-    cells = [level.format, level.concurrency, f"{level.throughput:.1f}", f"{latency['p50']:.0f}",
-             f"{latency['p90']:.0f}", f"{latency['p99']:.0f}", level.errors, level.request_bytes,
-             f"{level.response_bytes:.0f}", f"{level.client_cpu:.0%}", batch]
+    cells = [
+        level.format,
+        level.concurrency,
+        f"{level.throughput:.1f}",
+        f"{latency['p50']:.0f}",
+        f"{latency['p90']:.0f}",
+        f"{latency['p99']:.0f}",
+        level.errors,
+        level.request_bytes,
+        f"{level.response_bytes:.0f}",
+        f"{level.client_cpu:.0%}",
+        batch,
+    ]
     return "| " + " | ".join(str(cell) for cell in cells) + " |"

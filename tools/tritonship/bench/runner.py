@@ -127,16 +127,18 @@ async def _probe(sender: Sender, images: int) -> None:
     try:
         reply = await sender.send()
     except SendError as err:
-        raise TritonshipError(f"{sender.target}: {err}",
-                              hint="is the endpoint running? start it with: tritonship serve"
-                              ) from err
+        raise TritonshipError(
+            f"{sender.target}: {err}",
+            hint="is the endpoint running? start it with: tritonship serve",
+        ) from err
     output = decode_response(reply.body, reply.content_type)
     if output.shape[0] != images:
         raise TritonshipError(f"{sender.target} answered {output.shape[0]} rows for {images}")
 
 
-async def _load(config: BenchConfig, request: EncodedRequest, concurrency: int,
-                tick: Tick) -> LevelRun:
+async def _load(
+    config: BenchConfig, request: EncodedRequest, concurrency: int, tick: Tick
+) -> LevelRun:
     """Probe, then run the closed loop at one concurrency."""
     sender = make_sender(config, request, concurrency)
     try:
@@ -146,14 +148,14 @@ async def _load(config: BenchConfig, request: EncodedRequest, concurrency: int,
         await sender.close()
 
 
-def run_level(config: BenchConfig, fmt: str, request: EncodedRequest, concurrency: int,
-              display: Display) -> LevelStats:
+def run_level(
+    config: BenchConfig, fmt: str, request: EncodedRequest, concurrency: int, display: Display
+) -> LevelStats:
     """One level: load, statistics, and the server's average batch from its metrics."""
     tick, done = display.level(f"{fmt} x{concurrency}", config.warmup + config.duration)
     before = metrics.scrape(config.metrics_url)
     run = asyncio.run(_load(config, request, concurrency, tick))
-    stats = summarise(run.samples, run.window, fmt, concurrency, len(request.body),
-                      run.client_cpu)
+    stats = summarise(run.samples, run.window, fmt, concurrency, len(request.body), run.client_cpu)
     stats.server_batch = metrics.average_batches(before, metrics.scrape(config.metrics_url))
     done(stats)
     return stats
@@ -196,14 +198,23 @@ def _has_gpu() -> bool:
 
 def _meta(config: BenchConfig, image_name: str) -> dict[str, Any]:
     """What the run was: target, machine, image, timings, load before the run."""
-    return {"target": f"endpoint {config.endpoint}" if config.endpoint else config.url,
-            "transport": "boto3 sagemaker-runtime (thread pool)" if config.endpoint
-            else "aiohttp (asyncio)", "machine": machine(), "image": image_name,
-            "formats": list(config.formats), "concurrency": config.concurrency,
-            "duration": config.duration, "warmup": config.warmup,
-            "repository": str(config.repository), "metrics_url": config.metrics_url,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "tritonship": __version__,
-            "load_average_before": os.getloadavg()}
+    return {
+        "target": f"endpoint {config.endpoint}" if config.endpoint else config.url,
+        "transport": "boto3 sagemaker-runtime (thread pool)"
+        if config.endpoint
+        else "aiohttp (asyncio)",
+        "machine": machine(),
+        "image": image_name,
+        "formats": list(config.formats),
+        "concurrency": config.concurrency,
+        "duration": config.duration,
+        "warmup": config.warmup,
+        "repository": str(config.repository),
+        "metrics_url": config.metrics_url,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "tritonship": __version__,
+        "load_average_before": os.getloadavg(),
+    }
 
 
 def run_bench(config: BenchConfig, say: Say = lambda _: None) -> BenchResult:
@@ -213,8 +224,11 @@ def run_bench(config: BenchConfig, say: Say = lambda _: None) -> BenchResult:
     bodies = {fmt: encode_request([image], binary=fmt == "binary") for fmt in config.formats}
     display = Display(config.progress)
     with display.running():
-        levels = [run_level(config, fmt, bodies[fmt], concurrency, display)
-                  for fmt in config.formats for concurrency in config.concurrency]
+        levels = [
+            run_level(config, fmt, bodies[fmt], concurrency, display)
+            for fmt in config.formats
+            for concurrency in config.concurrency
+        ]
     meta["load_average_after_load"] = os.getloadavg()
     best = best_level(levels)
     batch, source = server_batch(best, dynamic_batching(config.repository)) if best else (1, "-")

@@ -95,8 +95,14 @@ def first_errors(samples: Sequence[Sample], keep: int = KEPT_ERRORS) -> list[str
     return messages[:keep]
 
 
-def summarise(samples: Sequence[Sample], window: Window, fmt: str, concurrency: int,
-              request_bytes: int, client_cpu: float) -> LevelStats:
+def summarise(
+    samples: Sequence[Sample],
+    window: Window,
+    fmt: str,
+    concurrency: int,
+    request_bytes: int,
+    client_cpu: float,
+) -> LevelStats:
     """Throughput and latency of the successful requests that completed inside ``window``.
 
     Errors count over the whole level, warm-up included: none may go unreported.
@@ -105,10 +111,18 @@ def summarise(samples: Sequence[Sample], window: Window, fmt: str, concurrency: 
     failed = [s for s in samples if s.error is not None]
     images = sum(s.images for s in measured)
     return LevelStats(
-        format=fmt, concurrency=concurrency, seconds=window.seconds, requests=len(measured),
-        images=images, throughput=images / window.seconds if window.seconds > 0 else 0.0,
-        latency_ms=latency_summary([s.seconds for s in measured]), request_bytes=request_bytes,
-        response_bytes=(sum(s.response_bytes for s in measured) / len(measured)
-                        if measured else 0.0),
-        errors=len(failed), error_messages=first_errors(failed), client_cpu=client_cpu,
+        format=fmt,
+        concurrency=concurrency,
+        seconds=window.seconds,
+        requests=len(measured),
+        images=images,
+        throughput=images / window.seconds if window.seconds > 0 else 0.0,
+        latency_ms=latency_summary([s.seconds for s in measured]),
+        request_bytes=request_bytes,
+        response_bytes=(
+            sum(s.response_bytes for s in measured) / len(measured) if measured else 0.0
+        ),
+        errors=len(failed),
+        error_messages=first_errors(failed),
+        client_cpu=client_cpu,
     )

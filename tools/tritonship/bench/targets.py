@@ -57,10 +57,16 @@ def throughput_check(best: LevelStats | None, ceilings: Sequence[Ceiling], batch
         return Check("served / in-process throughput", "-", f">= {THROUGHPUT_RATIO}", None)
     ratio = best.throughput / ceiling.throughput
     clients = f"{best.concurrency} client{'s' if best.concurrency > 1 else ''}"
-    measured = (f"{ratio:.3f} ({best.throughput:.1f} images/s at {clients} / "
-                f"{ceiling.throughput:.1f} in-process at batch {batch})")
-    return Check("served / in-process throughput", measured, f">= {THROUGHPUT_RATIO}",
-                 ratio >= THROUGHPUT_RATIO)
+    measured = (
+        f"{ratio:.3f} ({best.throughput:.1f} images/s at {clients} / "
+        f"{ceiling.throughput:.1f} in-process at batch {batch})"
+    )
+    return Check(
+        "served / in-process throughput",
+        measured,
+        f">= {THROUGHPUT_RATIO}",
+        ratio >= THROUGHPUT_RATIO,
+    )
 
 
 def _at_one(levels: Sequence[LevelStats], fmt: str) -> LevelStats | None:
@@ -71,17 +77,25 @@ def format_checks(levels: Sequence[LevelStats]) -> list[Check]:
     """binary+json against JSON at concurrency 1: request bytes and p50 latency."""
     binary, as_json = _at_one(levels, "binary"), _at_one(levels, "json")
     if binary is None or as_json is None or not as_json.requests or not binary.requests:
-        return [Check("binary / JSON request bytes at 1 client", "-", f"<= {BYTES_RATIO}", None),
-                Check("binary / JSON p50 at 1 client", "-", f"<= {P50_RATIO}", None)]
+        return [
+            Check("binary / JSON request bytes at 1 client", "-", f"<= {BYTES_RATIO}", None),
+            Check("binary / JSON p50 at 1 client", "-", f"<= {P50_RATIO}", None),
+        ]
     size = binary.request_bytes / as_json.request_bytes
     p50 = binary.latency_ms["p50"] / as_json.latency_ms["p50"]
     return [
-        Check("binary / JSON request bytes at 1 client",
-              f"{size:.2f} ({binary.request_bytes} / {as_json.request_bytes} B)",
-              f"<= {BYTES_RATIO}", size <= BYTES_RATIO),
-        Check("binary / JSON p50 at 1 client",
-              f"{p50:.2f} ({binary.latency_ms['p50']:.0f} / {as_json.latency_ms['p50']:.0f} ms)",
-              f"<= {P50_RATIO}", p50 <= P50_RATIO),
+        Check(
+            "binary / JSON request bytes at 1 client",
+            f"{size:.2f} ({binary.request_bytes} / {as_json.request_bytes} B)",
+            f"<= {BYTES_RATIO}",
+            size <= BYTES_RATIO,
+        ),
+        Check(
+            "binary / JSON p50 at 1 client",
+            f"{p50:.2f} ({binary.latency_ms['p50']:.0f} / {as_json.latency_ms['p50']:.0f} ms)",
+            f"<= {P50_RATIO}",
+            p50 <= P50_RATIO,
+        ),
     ]
 
 
@@ -89,5 +103,9 @@ def error_check(levels: Sequence[LevelStats]) -> Check:
     """No errors at any level."""
     errors = sum(level.errors for level in levels)
     top = max((level.concurrency for level in levels), default=0)
-    return Check("errors", f"{errors} in {len(levels)} levels up to {top} clients", "0",
-                 errors == 0 if levels else None)
+    return Check(
+        "errors",
+        f"{errors} in {len(levels)} levels up to {top} clients",
+        "0",
+        errors == 0 if levels else None,
+    )

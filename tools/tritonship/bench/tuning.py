@@ -31,30 +31,37 @@ Edit = Callable[[dict[str, mc.ModelConfig]], None]
 
 def _batching(delay_us: int = 0, ragged: bool = True) -> Edit:
     """Dynamic batching on both steps (the ensemble itself has no batcher)."""
+
     def edit(configs: dict[str, mc.ModelConfig]) -> None:
         for name in ("dali", "inception_graphdef"):
             configs[name].dynamic_batching.max_queue_delay_microseconds = delay_us
         configs["dali"].input[0].allow_ragged_batch = ragged
+
     return edit
 
 
 def _instances(model: str, count: int) -> Edit:
     """``count`` CPU instances of ``model``."""
+
     def edit(configs: dict[str, mc.ModelConfig]) -> None:
         del configs[model].instance_group[:]
         configs[model].instance_group.add(count=count, kind=mc.ModelInstanceGroup.KIND_CPU)
+
     return edit
 
 
 def _dali_threads(threads: int) -> Edit:
     """The DALI pipeline's ``num_threads`` parameter."""
+
     def edit(configs: dict[str, mc.ModelConfig]) -> None:
         configs["dali"].parameters["num_threads"].string_value = str(threads)
+
     return edit
 
 
 def _neutral() -> Edit:
     """Drop what the variants set: batching, instance groups (the pre-tuning configs)."""
+
     def edit(configs: dict[str, mc.ModelConfig]) -> None:
         for config in configs.values():
             config.ClearField("dynamic_batching")
@@ -62,6 +69,7 @@ def _neutral() -> Edit:
             for tensor in config.input:
                 tensor.ClearField("allow_ragged_batch")
         configs["dali"].parameters["num_threads"].string_value = "12"
+
     return edit
 
 
@@ -71,10 +79,8 @@ VARIANTS: dict[str, list[Edit] | None] = {
     "batching": [_batching()],
     "batching-delay2ms": [_batching(2000)],
     "batching-tf1": [_batching(), _instances("inception_graphdef", 1)],
-    "batching-tf1-dali2": [_batching(), _instances("inception_graphdef", 1),
-                           _instances("dali", 2)],
-    "batching-tf1-threads1": [_batching(), _instances("inception_graphdef", 1),
-                              _dali_threads(1)],
+    "batching-tf1-dali2": [_batching(), _instances("inception_graphdef", 1), _instances("dali", 2)],
+    "batching-tf1-threads1": [_batching(), _instances("inception_graphdef", 1), _dali_threads(1)],
     "current": None,  # the repository's configs, unchanged
 }
 
@@ -83,14 +89,19 @@ def variant_repository(source: Path, target: Path, edits: list[Edit] | None) -> 
     """Copy ``source`` (artifacts hard-linked) and apply ``edits`` to the copy's configs."""
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(source, target, copy_function=os.link,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        source, target, copy_function=os.link, ignore=shutil.ignore_patterns("__pycache__")
+    )
     if edits is None:
         return target
-    paths = {name: target / name / "config.pbtxt" for name in ("dali", "inception_graphdef",
-                                                                 "ensemble_dali_inception")}
-    configs = {name: text_format.Parse(path.read_text(encoding="utf-8"), mc.ModelConfig())
-               for name, path in paths.items()}
+    paths = {
+        name: target / name / "config.pbtxt"
+        for name in ("dali", "inception_graphdef", "ensemble_dali_inception")
+    }
+    configs = {
+        name: text_format.Parse(path.read_text(encoding="utf-8"), mc.ModelConfig())
+        for name, path in paths.items()
+    }
     for edit in [_neutral(), *edits]:
         edit(configs)
     for name, path in paths.items():
@@ -107,8 +118,11 @@ def served(repository: Path, state: Path) -> Iterator[tuple[str, str]]:
     from tritonship.sagemaker.serve import load_env_file
 
     metrics_port = free_port()
-    env = {**load_env_file(SAGEMAKER_ENV_FILE), "SAGEMAKER_TRITON_ALLOW_METRICS": "true",
-           "SAGEMAKER_TRITON_METRICS_PORT": str(metrics_port)}
+    env = {
+        **load_env_file(SAGEMAKER_ENV_FILE),
+        "SAGEMAKER_TRITON_ALLOW_METRICS": "true",
+        "SAGEMAKER_TRITON_METRICS_PORT": str(metrics_port),
+    }
     with NativeEngine(repository, port=free_port(), sagemaker_env=env, run_dir=state) as engine:
         yield engine.url, f"http://127.0.0.1:{metrics_port}/metrics"
 
@@ -117,8 +131,9 @@ def bench_variant(name: str, base: BenchConfig, source: Path, work: Path) -> Ben
     """Serve one variant, bench it, stop it; the report goes to ``work/<name>/``."""
     repository = variant_repository(source, work / name / "model_repository", VARIANTS[name])
     with served(repository, work / name / "run") as (url, metrics_url):
-        config = BenchConfig(**{**vars(base), "url": url, "metrics_url": metrics_url,
-                                "repository": repository})
+        config = BenchConfig(
+            **{**vars(base), "url": url, "metrics_url": metrics_url, "repository": repository}
+        )
         with foreign_load() as noise:
             result = run_bench(config)
     result.meta["foreign_cores"] = noise["cores"]
@@ -126,15 +141,18 @@ def bench_variant(name: str, base: BenchConfig, source: Path, work: Path) -> Ben
     return result
 
 
-def quiet_bench(name: str, base: BenchConfig, source: Path, work: Path,
-                tries: int, max_noise: float) -> BenchResult:
+def quiet_bench(
+    name: str, base: BenchConfig, source: Path, work: Path, tries: int, max_noise: float
+) -> BenchResult:
     """Bench a variant again (up to ``tries`` times) while other work disturbed the run."""
     for _ in range(tries):
         result = bench_variant(name, base, source, work)
         if result.meta["foreign_cores"] <= max_noise:
             break
-        print(f"{name}: other processes kept {result.meta['foreign_cores']} cores busy; again",
-              file=sys.stderr)
+        print(
+            f"{name}: other processes kept {result.meta['foreign_cores']} cores busy; again",
+            file=sys.stderr,
+        )
     return result
 
 
@@ -148,9 +166,11 @@ def table_row(name: str, result: BenchResult) -> str:
     batch_n = result.meta["server_batch"]["batch"]
     ratio = best.throughput / ceiling[batch_n] if batch_n in ceiling else float("nan")
     errors = sum(level.errors for level in result.levels)
-    return (f"| {name} | " + " | ".join(cells) + f" | {batch} | {ceiling.get(1, 0):.1f} / "
-            f"{ceiling.get(batch_n, 0):.1f} (batch {batch_n}) | {ratio:.2f} | {errors} | "
-            f"{result.meta['foreign_cores']} |")
+    return (
+        f"| {name} | " + " | ".join(cells) + f" | {batch} | {ceiling.get(1, 0):.1f} / "
+        f"{ceiling.get(batch_n, 0):.1f} (batch {batch_n}) | {ratio:.2f} | {errors} | "
+        f"{result.meta['foreign_cores']} |"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -163,14 +183,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=run_dir() / "tuning")
     parser.add_argument("--format", choices=sorted(FORMATS), default="binary")
     parser.add_argument("--tries", type=int, default=3, help="runs per variant while noisy")
-    parser.add_argument("--max-noise", type=float, default=0.1,
-                        help="cores other processes may use during a run")
+    parser.add_argument(
+        "--max-noise", type=float, default=0.1, help="cores other processes may use during a run"
+    )
     args = parser.parse_args(argv)
-    base = BenchConfig(concurrency=parse_levels(args.concurrency), duration=args.duration,
-                       formats=FORMATS[args.format], progress=False)
+    base = BenchConfig(
+        concurrency=parse_levels(args.concurrency),
+        duration=args.duration,
+        formats=FORMATS[args.format],
+        progress=False,
+    )
     for name in args.variants.split(","):
-        result = quiet_bench(name, base, args.repo.resolve(), args.out, args.tries,
-                             args.max_noise)
+        result = quiet_bench(name, base, args.repo.resolve(), args.out, args.tries, args.max_noise)
         print(table_row(name, result), flush=True)
 
 

@@ -41,8 +41,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"{manifest['seconds']} s"
     )
     if weights["source"] == "random":
-        _say("NOTICE: random weights - the labels the model predicts are meaningless; "
-             "build with --weights official for real predictions")
+        _say(
+            "NOTICE: random weights - the labels the model predicts are meaningless; "
+            "build with --weights official for real predictions"
+        )
     return 0
 
 
@@ -161,10 +163,18 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from tritonship.sagemaker.client import HttpTransport, SageMakerTransport, classify
 
     images = [(str(path), _read_image(path)) for path in args.images]
-    transport = (SageMakerTransport(args.endpoint) if args.endpoint
-                 else HttpTransport(args.url or "http://127.0.0.1:8080"))
-    results = classify(transport, images, binary=args.format == "binary", k=args.top_k,
-                       labels=load_labels(args.repo))
+    transport = (
+        SageMakerTransport(args.endpoint)
+        if args.endpoint
+        else HttpTransport(args.url or "http://127.0.0.1:8080")
+    )
+    results = classify(
+        transport,
+        images,
+        binary=args.format == "binary",
+        k=args.top_k,
+        labels=load_labels(args.repo),
+    )
     _warn_random_weights(args.repo)
     if args.json:
         print(json.dumps([_as_json(result) for result in results], indent=2))
@@ -192,10 +202,15 @@ def _read_image(path: Path) -> bytes:
 
 def _as_json(result: Classification) -> dict[str, object]:
     """One classification as plain JSON."""
-    return {"image": result.image, "latency_ms": round(result.seconds * 1000, 2),
-            "request_bytes": result.request_bytes,
-            "top": [{"index": p.index, "label": p.label, "probability": p.probability}
-                    for p in result.predictions]}
+    return {
+        "image": result.image,
+        "latency_ms": round(result.seconds * 1000, 2),
+        "request_bytes": result.request_bytes,
+        "top": [
+            {"index": p.index, "label": p.label, "probability": p.probability}
+            for p in result.predictions
+        ],
+    }
 
 
 def _print_table(results: list[Classification], target: str, fmt: str) -> None:
@@ -209,10 +224,14 @@ def _print_table(results: list[Classification], target: str, fmt: str) -> None:
     for result in results:
         for rank, prediction in enumerate(result.predictions, 1):
             first = rank == 1
-            table.add_row(Path(result.image).name if first else "", str(rank), prediction.label,
-                          f"{prediction.probability:.4f}",
-                          f"{result.seconds * 1000:.0f} ms" if first else "",
-                          end_section=rank == len(result.predictions))
+            table.add_row(
+                Path(result.image).name if first else "",
+                str(rank),
+                prediction.label,
+                f"{prediction.probability:.4f}",
+                f"{result.seconds * 1000:.0f} ms" if first else "",
+                end_section=rank == len(result.predictions),
+            )
     Console().print(table)
 
 
@@ -220,9 +239,13 @@ def cmd_package(args: argparse.Namespace) -> int:
     """Validate, then write the deterministic model.tar.gz and its manifest."""
     from tritonship.artifact.package import package_repository
 
-    result = package_repository(args.repo, args.out, image_tag=args.image_tag,
-                                allow_random_weights=args.allow_random_weights,
-                                progress=not args.quiet)
+    result = package_repository(
+        args.repo,
+        args.out,
+        image_tag=args.image_tag,
+        allow_random_weights=args.allow_random_weights,
+        progress=not args.quiet,
+    )
     if result.skipped:
         _say(f"left out {len(result.skipped)}: {', '.join(result.skipped)}")
     print(f"{result.archive}: {result.size / (1 << 20):.1f} MiB, sha256 {result.sha256}")
@@ -247,11 +270,20 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     bounds = parse_bounds(args.autoscale) if args.autoscale else None
     options = PromoteOptions(
-        args.endpoint, args.bucket, args.role, archive=args.archive,
-        instance_type=args.instance_type, instance_count=args.instance_count,
-        image_tag=args.image_tag, autoscale=bounds, autoscale_target=args.autoscale_target,
-        kms_key=args.kms_key, prefix=args.prefix, smoke_test=not args.skip_smoke_test,
-        photo=args.photo)
+        args.endpoint,
+        args.bucket,
+        args.role,
+        archive=args.archive,
+        instance_type=args.instance_type,
+        instance_count=args.instance_count,
+        image_tag=args.image_tag,
+        autoscale=bounds,
+        autoscale_target=args.autoscale_target,
+        kms_key=args.kms_key,
+        prefix=args.prefix,
+        smoke_test=not args.skip_smoke_test,
+        photo=args.photo,
+    )
     waiting = Waiting.within(args.timeout, args.poll)
     plan = build_plan(options, resolve_region())
     if args.dry_run:
@@ -269,9 +301,14 @@ def cmd_teardown(args: argparse.Namespace) -> int:
     from tritonship.cloud.aws import make_clients, resolve_region
     from tritonship.cloud.teardown import summary_lines, teardown
 
-    report = teardown(make_clients(resolve_region()), args.endpoint,
-                      delete_artifacts=args.delete_artifacts, bucket=args.bucket,
-                      prefix=args.prefix, say=_say)
+    report = teardown(
+        make_clients(resolve_region()),
+        args.endpoint,
+        delete_artifacts=args.delete_artifacts,
+        bucket=args.bucket,
+        prefix=args.prefix,
+        say=_say,
+    )
     print("\n".join(summary_lines(report)))
     return 0
 
@@ -287,8 +324,11 @@ def _add_ship_commands(sub: argparse._SubParsersAction) -> None:
     _add_repo(package)
     package.add_argument("--out", type=Path, default=DEFAULT_ARCHIVE)
     package.add_argument("--image-tag", default=DEFAULT_TAG, help="the image it targets")
-    package.add_argument("--allow-random-weights", action="store_true",
-                         help="package a random-weight build (a test deployment)")
+    package.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="package a random-weight build (a test deployment)",
+    )
     package.add_argument("--quiet", action="store_true", help="no progress bar")
     package.set_defaults(func=cmd_package)
 
@@ -301,8 +341,12 @@ def _add_ship_commands(sub: argparse._SubParsersAction) -> None:
     promote.add_argument("--instance-count", type=int, default=1)
     promote.add_argument("--image-tag", default=DEFAULT_TAG)
     promote.add_argument("--autoscale", metavar="MIN:MAX", help="Application Auto Scaling")
-    promote.add_argument("--autoscale-target", type=float, default=DEFAULT_TARGET,
-                         help="invocations per instance per minute (default: %(default)s)")
+    promote.add_argument(
+        "--autoscale-target",
+        type=float,
+        default=DEFAULT_TARGET,
+        help="invocations per instance per minute (default: %(default)s)",
+    )
     promote.add_argument("--kms-key", help="SSE-KMS key for the archive (default: SSE-S3)")
     promote.add_argument("--prefix", default=DEFAULT_PREFIX, help="S3 key prefix")
     promote.add_argument("--photo", type=Path, help="smoke-test photo (default: a cat)")
@@ -315,8 +359,9 @@ def _add_ship_commands(sub: argparse._SubParsersAction) -> None:
 
     teardown = sub.add_parser("teardown", help="delete an endpoint and what promote created")
     teardown.add_argument("--endpoint", required=True, metavar="NAME")
-    teardown.add_argument("--delete-artifacts", action="store_true",
-                          help="also delete the archives in S3")
+    teardown.add_argument(
+        "--delete-artifacts", action="store_true", help="also delete the archives in S3"
+    )
     teardown.add_argument("--bucket", help="with --delete-artifacts: also sweep the prefix")
     teardown.add_argument("--prefix", default=DEFAULT_PREFIX)
     teardown.set_defaults(func=cmd_teardown)
@@ -326,11 +371,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Load the endpoint level by level, then measure the in-process ceiling; write a report."""
     from tritonship.bench import FORMATS, BenchConfig, parse_levels, run_bench, write_report
 
-    config = BenchConfig(url=args.url or "http://127.0.0.1:8080", endpoint=args.endpoint,
-                         concurrency=parse_levels(args.concurrency), duration=args.duration,
-                         warmup=args.warmup, formats=FORMATS[args.format], repository=args.repo,
-                         image=args.image, metrics_url=args.metrics_url,
-                         ceiling=not args.no_ceiling, progress=not args.quiet)
+    config = BenchConfig(
+        url=args.url or "http://127.0.0.1:8080",
+        endpoint=args.endpoint,
+        concurrency=parse_levels(args.concurrency),
+        duration=args.duration,
+        warmup=args.warmup,
+        formats=FORMATS[args.format],
+        repository=args.repo,
+        image=args.image,
+        metrics_url=args.metrics_url,
+        ceiling=not args.no_ceiling,
+        progress=not args.quiet,
+    )
     result = run_bench(config, say=_say)
     for path in write_report(result, args.out):
         print(f"wrote {path}")
@@ -340,8 +393,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _add_repo(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", type=Path, default=DEFAULT_REPOSITORY,
-                        help="model repository (default: %(default)s)")
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=DEFAULT_REPOSITORY,
+        help="model repository (default: %(default)s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,8 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="build the DALI pipeline, Inception graph and labels")
     _add_repo(build)
-    build.add_argument("--weights", choices=["official", "random", "auto"], default="official",
-                       help="auto: official where the network allows, else random")
+    build.add_argument(
+        "--weights",
+        choices=["official", "random", "auto"],
+        default="official",
+        help="auto: official where the network allows, else random",
+    )
     build.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.set_defaults(func=cmd_build)
@@ -370,25 +431,40 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the repository locally as SageMaker does")
     _add_repo(serve)
     serve.add_argument("--engine", choices=["native", "docker"], default="native")
-    serve.add_argument("--archive", type=Path, metavar="MODEL_TAR_GZ",
-                       help="serve a packaged model.tar.gz (unpacked safely) instead of --repo")
+    serve.add_argument(
+        "--archive",
+        type=Path,
+        metavar="MODEL_TAR_GZ",
+        help="serve a packaged model.tar.gz (unpacked safely) instead of --repo",
+    )
     serve.add_argument("--port", type=int, default=8080, help="container API (SageMaker: 8080)")
-    serve.add_argument("--runtime-port", type=int, default=8081,
-                       help="local SageMaker runtime API (0: none)")
+    serve.add_argument(
+        "--runtime-port", type=int, default=8081, help="local SageMaker runtime API (0: none)"
+    )
     serve.add_argument("--detach", action="store_true", help="leave the server running")
     serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for /ping")
-    serve.add_argument("--profile", choices=["gpu", "cpu"], default="gpu",
-                       help="docker engine: with or without a GPU reservation")
-    serve.add_argument("--image", help="docker engine: image URI (default: SageMaker's, "
-                       "for AWS_REGION, or TRITONSHIP_IMAGE)")
+    serve.add_argument(
+        "--profile",
+        choices=["gpu", "cpu"],
+        default="gpu",
+        help="docker engine: with or without a GPU reservation",
+    )
+    serve.add_argument(
+        "--image",
+        help="docker engine: image URI (default: SageMaker's, for AWS_REGION, or TRITONSHIP_IMAGE)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     invoke = sub.add_parser("invoke", help="classify images through the endpoint")
     invoke.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     where = invoke.add_mutually_exclusive_group()
     where.add_argument("--url", help="container API base URL (default http://127.0.0.1:8080)")
-    where.add_argument("--endpoint", metavar="NAME", help="SageMaker endpoint (boto3; "
-                       "AWS_ENDPOINT_URL=http://127.0.0.1:8081 reaches the local runtime)")
+    where.add_argument(
+        "--endpoint",
+        metavar="NAME",
+        help="SageMaker endpoint (boto3; "
+        "AWS_ENDPOINT_URL=http://127.0.0.1:8081 reaches the local runtime)",
+    )
     invoke.add_argument("--format", choices=["binary", "json"], default="binary")
     invoke.add_argument("--top-k", type=int, default=5)
     invoke.add_argument("--json", action="store_true", help="machine-readable output")
@@ -398,15 +474,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="closed-loop load, in-process ceiling, report")
     target = bench.add_mutually_exclusive_group()
     target.add_argument("--url", help="container API base URL (default http://127.0.0.1:8080)")
-    target.add_argument("--endpoint", metavar="NAME", help="SageMaker endpoint (boto3 in a "
-                        "thread pool; AWS_ENDPOINT_URL=http://127.0.0.1:8081 for the local one)")
-    bench.add_argument("--concurrency", default="1,2,4,8,16",
-                       help="clients per level, closed loop (default: %(default)s)")
+    target.add_argument(
+        "--endpoint",
+        metavar="NAME",
+        help="SageMaker endpoint (boto3 in a "
+        "thread pool; AWS_ENDPOINT_URL=http://127.0.0.1:8081 for the local one)",
+    )
+    bench.add_argument(
+        "--concurrency",
+        default="1,2,4,8,16",
+        help="clients per level, closed loop (default: %(default)s)",
+    )
     bench.add_argument("--duration", type=float, default=10.0, help="measured seconds per level")
     bench.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per level")
     bench.add_argument("--format", choices=["binary", "json", "both"], default="both")
-    bench.add_argument("--out", type=Path, default=Path(".tritonship/bench"),
-                       help="report folder (default: %(default)s)")
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=Path(".tritonship/bench"),
+        help="report folder (default: %(default)s)",
+    )
     bench.add_argument("--image", type=Path, help="image to send (default: a 640x480 photo)")
     bench.add_argument("--metrics-url", help="Triton metrics, for the batch sizes it reached")
     bench.add_argument("--no-ceiling", action="store_true", help="skip the in-process ceiling")

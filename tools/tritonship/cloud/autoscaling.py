@@ -19,8 +19,10 @@ def parse_bounds(text: str) -> tuple[int, int]:
     """``MIN:MAX`` -> (min, max), 1 <= min <= max."""
     low, sep, high = text.partition(":")
     if not (sep and low.isdigit() and high.isdigit()) or not 1 <= int(low) <= int(high):
-        raise UsageError(f"--autoscale {text!r} is not MIN:MAX with 1 <= MIN <= MAX",
-                         hint="for example --autoscale 1:4")
+        raise UsageError(
+            f"--autoscale {text!r} is not MIN:MAX with 1 <= MIN <= MAX",
+            hint="for example --autoscale 1:4",
+        )
     return int(low), int(high)
 
 
@@ -34,30 +36,40 @@ def policy_name(endpoint: str) -> str:
     return f"tritonship-{endpoint}-invocations"[:256]
 
 
-def register_request(endpoint: str, bounds: tuple[int, int],
-                     tags: dict[str, str]) -> dict[str, Any]:
+def register_request(
+    endpoint: str, bounds: tuple[int, int], tags: dict[str, str]
+) -> dict[str, Any]:
     """RegisterScalableTarget's arguments."""
-    return {"ServiceNamespace": NAMESPACE, "ResourceId": resource_id(endpoint),
-            "ScalableDimension": DIMENSION, "MinCapacity": bounds[0], "MaxCapacity": bounds[1],
-            "Tags": tags}
+    return {
+        "ServiceNamespace": NAMESPACE,
+        "ResourceId": resource_id(endpoint),
+        "ScalableDimension": DIMENSION,
+        "MinCapacity": bounds[0],
+        "MaxCapacity": bounds[1],
+        "Tags": tags,
+    }
 
 
 def policy_request(endpoint: str, target: float) -> dict[str, Any]:
     """PutScalingPolicy's arguments: target tracking on invocations per instance."""
     return {
-        "PolicyName": policy_name(endpoint), "ServiceNamespace": NAMESPACE,
-        "ResourceId": resource_id(endpoint), "ScalableDimension": DIMENSION,
+        "PolicyName": policy_name(endpoint),
+        "ServiceNamespace": NAMESPACE,
+        "ResourceId": resource_id(endpoint),
+        "ScalableDimension": DIMENSION,
         "PolicyType": "TargetTrackingScaling",
         "TargetTrackingScalingPolicyConfiguration": {
             "TargetValue": target,
             "PredefinedMetricSpecification": {"PredefinedMetricType": METRIC},
-            "ScaleInCooldown": 300, "ScaleOutCooldown": 60,
+            "ScaleInCooldown": 300,
+            "ScaleOutCooldown": 60,
         },
     }
 
 
-def enable(client: Any, endpoint: str, bounds: tuple[int, int], target: float,
-           tags: dict[str, str]) -> None:
+def enable(
+    client: Any, endpoint: str, bounds: tuple[int, int], target: float, tags: dict[str, str]
+) -> None:
     """Register the variant and attach the target-tracking policy (both idempotent)."""
     client.register_scalable_target(**register_request(endpoint, bounds, tags))
     client.put_scaling_policy(**policy_request(endpoint, target))
@@ -66,22 +78,28 @@ def enable(client: Any, endpoint: str, bounds: tuple[int, int], target: float,
 def current_bounds(client: Any, endpoint: str) -> tuple[int, int] | None:
     """The registered (min, max) of the endpoint's variant, or None."""
     targets = client.describe_scalable_targets(
-        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint)],
-        ScalableDimension=DIMENSION)["ScalableTargets"]
+        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint)], ScalableDimension=DIMENSION
+    )["ScalableTargets"]
     return (targets[0]["MinCapacity"], targets[0]["MaxCapacity"]) if targets else None
 
 
 def disable(client: Any, endpoint: str) -> bool:
     """Delete the variant's scaling policies and registration; False when there was none."""
     rid = resource_id(endpoint)
-    policies = client.describe_scaling_policies(ServiceNamespace=NAMESPACE, ResourceId=rid,
-                                                ScalableDimension=DIMENSION)["ScalingPolicies"]
+    policies = client.describe_scaling_policies(
+        ServiceNamespace=NAMESPACE, ResourceId=rid, ScalableDimension=DIMENSION
+    )["ScalingPolicies"]
     for policy in policies:
-        client.delete_scaling_policy(PolicyName=policy["PolicyName"], ServiceNamespace=NAMESPACE,
-                                     ResourceId=rid, ScalableDimension=DIMENSION)
+        client.delete_scaling_policy(
+            PolicyName=policy["PolicyName"],
+            ServiceNamespace=NAMESPACE,
+            ResourceId=rid,
+            ScalableDimension=DIMENSION,
+        )
     try:
-        client.deregister_scalable_target(ServiceNamespace=NAMESPACE, ResourceId=rid,
-                                          ScalableDimension=DIMENSION)
+        client.deregister_scalable_target(
+            ServiceNamespace=NAMESPACE, ResourceId=rid, ScalableDimension=DIMENSION
+        )
     except Exception as err:
         if not is_missing(err):
             raise

@@ -21,8 +21,9 @@ MANAGED_TAG = f"{TAG_PREFIX}managed"
 ENDPOINT_TAG = f"{TAG_PREFIX}endpoint"
 ARCHIVE_TAG = f"{TAG_PREFIX}archive-sha256"
 #: Error codes (and message fragments) that mean "no such resource".
-_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "ResourceNotFoundException",
-                            "ObjectNotFoundException"})
+_MISSING_CODES = frozenset(
+    {"404", "NoSuchKey", "NotFound", "ResourceNotFoundException", "ObjectNotFoundException"}
+)
 _MISSING_PHRASES = ("could not find", "no scalable target found")
 
 
@@ -126,13 +127,16 @@ def aws_errors(action: str) -> Iterator[None]:
     try:
         yield
     except NoCredentialsError as err:
-        raise TritonshipError(f"{action}: no AWS credentials found",
-                              hint="set AWS_PROFILE or configure credentials") from err
+        raise TritonshipError(
+            f"{action}: no AWS credentials found", hint="set AWS_PROFILE or configure credentials"
+        ) from err
     except NoRegionError as err:
         raise UsageError(f"{action}: no AWS region", hint="set AWS_REGION") from err
     except EndpointConnectionError as err:
-        raise NetworkError(f"{action}: cannot reach {err.kwargs.get('endpoint_url')}",
-                           hint="check AWS_ENDPOINT_URL and the network") from err
+        raise NetworkError(
+            f"{action}: cannot reach {err.kwargs.get('endpoint_url')}",
+            hint="check AWS_ENDPOINT_URL and the network",
+        ) from err
     except ClientError as err:
         raise TritonshipError(f"{action}: {describe(err)}") from err
     except (BotoCoreError, Boto3Error) as err:

@@ -24,8 +24,9 @@ class Waiting:
     def within(cls, minutes: float, poll: float) -> Waiting:
         """Poll every ``poll`` seconds for up to ``minutes``."""
         if minutes <= 0 or poll <= 0:
-            raise UsageError("--timeout and --poll must be positive",
-                             hint="for example --timeout 60 --poll 30")
+            raise UsageError(
+                "--timeout and --poll must be positive", hint="for example --timeout 60 --poll 30"
+            )
         return cls(poll, max(1, round(minutes * 60 / poll)))
 
     def config(self) -> dict[str, Any]:
@@ -73,8 +74,12 @@ class _StatusTracker:
         from tqdm import tqdm
 
         self.name, self.say, self.status, self.last = name, say, "", {}
-        self.bar = tqdm(bar_format="{desc} [{elapsed}]", desc=f"waiting for endpoint {name}",
-                        disable=not progress, leave=False)
+        self.bar = tqdm(
+            bar_format="{desc} [{elapsed}]",
+            desc=f"waiting for endpoint {name}",
+            disable=not progress,
+            leave=False,
+        )
 
     def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
         self.last = parsed
@@ -87,8 +92,9 @@ class _StatusTracker:
         self.bar.refresh()
 
 
-def wait_in_service(sagemaker: Any, name: str, waiting: Waiting, progress: bool,
-                    say: Reporter) -> dict[str, Any]:
+def wait_in_service(
+    sagemaker: Any, name: str, waiting: Waiting, progress: bool, say: Reporter
+) -> dict[str, Any]:
     """Wait with the ``endpoint_in_service`` waiter; return the last DescribeEndpoint."""
     from botocore.exceptions import WaiterError
 
@@ -96,8 +102,9 @@ def wait_in_service(sagemaker: Any, name: str, waiting: Waiting, progress: bool,
     event = "after-call.sagemaker.DescribeEndpoint"
     sagemaker.meta.events.register(event, tracker)
     try:
-        sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name,
-                                                         WaiterConfig=waiting.config())
+        sagemaker.get_waiter("endpoint_in_service").wait(
+            EndpointName=name, WaiterConfig=waiting.config()
+        )
     except WaiterError as err:
         raise _waiter_failure(name, err, time.monotonic() - started) from err
     finally:
@@ -111,8 +118,10 @@ def _waiter_failure(name: str, err: Any, seconds: float) -> DeployError:
     last = err.last_response or {}
     status = last.get("EndpointStatus")
     if "Max attempts exceeded" in str(err):
-        return EndpointTimeout(f"endpoint {name} still {status or 'not ready'} after "
-                               f"{seconds:.0f} s", hint="raise --timeout, or check its logs")
+        return EndpointTimeout(
+            f"endpoint {name} still {status or 'not ready'} after {seconds:.0f} s",
+            hint="raise --timeout, or check its logs",
+        )
     reason = last.get("FailureReason") or last.get("Error", {}).get("Message") or "no reason given"
     return EndpointFailed(f"endpoint {name} is {status or 'gone'}: {reason}")
 

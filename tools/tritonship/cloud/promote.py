@@ -40,9 +40,12 @@ DEFAULT_INSTANCE_TYPE = "ml.g4dn.xlarge"
 DEFAULT_PREFIX = "tritonship"
 VARIANT = autoscaling.VARIANT
 #: Blue/green: shift all traffic at once to the new fleet, then retire the old one.
-BLUE_GREEN = {"BlueGreenUpdatePolicy": {
-    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-    "TerminationWaitInSeconds": 0}}
+BLUE_GREEN = {
+    "BlueGreenUpdatePolicy": {
+        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+        "TerminationWaitInSeconds": 0,
+    }
+}
 _KINDS = {"model": "model", "config": "endpoint config", "endpoint": "endpoint"}
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
@@ -100,19 +103,28 @@ class Plan:
 
     def model_request(self) -> dict[str, Any]:
         """CreateModel's arguments."""
-        container = {"Image": self.image, "ModelDataUrl": self.upload.uri,
-                     "Environment": self.env}
-        return {"ModelName": self.model_name, "PrimaryContainer": container,
-                "ExecutionRoleArn": self.options.role, "Tags": tag_list(self.tags)}
+        container = {"Image": self.image, "ModelDataUrl": self.upload.uri, "Environment": self.env}
+        return {
+            "ModelName": self.model_name,
+            "PrimaryContainer": container,
+            "ExecutionRoleArn": self.options.role,
+            "Tags": tag_list(self.tags),
+        }
 
     def config_request(self) -> dict[str, Any]:
         """CreateEndpointConfig's arguments: one variant on the chosen instances."""
-        variant = {"VariantName": VARIANT, "ModelName": self.model_name,
-                   "InstanceType": self.options.instance_type,
-                   "InitialInstanceCount": self.options.instance_count,
-                   "InitialVariantWeight": 1.0}
-        return {"EndpointConfigName": self.config_name, "ProductionVariants": [variant],
-                "Tags": tag_list(self.tags)}
+        variant = {
+            "VariantName": VARIANT,
+            "ModelName": self.model_name,
+            "InstanceType": self.options.instance_type,
+            "InitialInstanceCount": self.options.instance_count,
+            "InitialVariantWeight": 1.0,
+        }
+        return {
+            "EndpointConfigName": self.config_name,
+            "ProductionVariants": [variant],
+            "Tags": tag_list(self.tags),
+        }
 
 
 # --- the plan -----------------------------------------------------------------------------
@@ -121,27 +133,36 @@ class Plan:
 def _check_options(options: PromoteOptions) -> None:
     """Refuse names and values SageMaker would refuse, before anything else."""
     if not _NAME.match(options.endpoint):
-        raise UsageError(f"endpoint name {options.endpoint!r} is not valid",
-                         hint="1-63 letters, digits and hyphens, starting with a letter or digit")
+        raise UsageError(
+            f"endpoint name {options.endpoint!r} is not valid",
+            hint="1-63 letters, digits and hyphens, starting with a letter or digit",
+        )
     if not _ROLE.match(options.role):
-        raise UsageError(f"--role {options.role!r} is not an IAM role ARN",
-                         hint="arn:aws:iam::<account>:role/<name>")
+        raise UsageError(
+            f"--role {options.role!r} is not an IAM role ARN",
+            hint="arn:aws:iam::<account>:role/<name>",
+        )
     if not options.instance_type.startswith("ml.") or options.instance_count < 1:
-        raise UsageError(f"{options.instance_count} x {options.instance_type} is not valid",
-                         hint=f"for example --instance-type {DEFAULT_INSTANCE_TYPE} "
-                              "--instance-count 1")
+        raise UsageError(
+            f"{options.instance_count} x {options.instance_type} is not valid",
+            hint=f"for example --instance-type {DEFAULT_INSTANCE_TYPE} --instance-count 1",
+        )
 
 
 def _check_package(manifest: dict[str, Any], env: dict[str, str], tag: str) -> None:
     """Refuse an image without a backend the archive needs, or a default model it lacks."""
     missing = set(manifest["image"]["backends_needed"]) - backends_for_tag(tag)
     if missing:
-        raise UsageError(f"image {tag} lacks the {', '.join(sorted(missing))} backend(s) the "
-                         "archive needs", hint=f"use --image-tag {DEFAULT_TAG}")
+        raise UsageError(
+            f"image {tag} lacks the {', '.join(sorted(missing))} backend(s) the archive needs",
+            hint=f"use --image-tag {DEFAULT_TAG}",
+        )
     default = env.get(DEFAULT_MODEL_VAR)
     if default not in manifest["directories"]:
-        raise UsageError(f"{DEFAULT_MODEL_VAR}={default} names no model folder of the archive",
-                         hint="fix container/sagemaker.env and package again")
+        raise UsageError(
+            f"{DEFAULT_MODEL_VAR}={default} names no model folder of the archive",
+            hint="fix container/sagemaker.env and package again",
+        )
 
 
 def resource_names(endpoint: str, sha256: str, options: PromoteOptions) -> tuple[str, str]:
@@ -160,11 +181,19 @@ def build_plan(options: PromoteOptions, region: str) -> Plan:
     sha = manifest["archive"]["sha256"]
     tags = toolkit_tags(options.endpoint, sha)
     key = f"{options.prefix.strip('/')}/{options.endpoint}/{sha[:16]}/{options.archive.name}"
-    upload = UploadSpec(options.archive, options.bucket, key, sha, manifest["archive"]["bytes"],
-                        options.kms_key, tags)
+    upload = UploadSpec(
+        options.archive,
+        options.bucket,
+        key,
+        sha,
+        manifest["archive"]["bytes"],
+        options.kms_key,
+        tags,
+    )
     model, config = resource_names(options.endpoint, sha, options)
-    return Plan(options, region, image_uri(region, options.image_tag), upload, env, model,
-                config, tags)
+    return Plan(
+        options, region, image_uri(region, options.image_tag), upload, env, model, config, tags
+    )
 
 
 def _args(params: dict[str, Any]) -> str:
@@ -203,16 +232,22 @@ def _tail_lines(plan: Plan) -> list[str]:
     lines = []
     if o.smoke_test:
         photo = o.photo or "scikit-image's cat photo"
-        lines.append(f"sagemaker-runtime.invoke_endpoint(EndpointName={name}, {photo} as "
-                     "JSON)  -> OUTPUT must be [1,1001] summing to 1")
+        lines.append(
+            f"sagemaker-runtime.invoke_endpoint(EndpointName={name}, {photo} as "
+            "JSON)  -> OUTPUT must be [1,1001] summing to 1"
+        )
     if o.autoscale:
         register = autoscaling.register_request(name, o.autoscale, plan.tags)
         policy = autoscaling.policy_request(name, o.autoscale_target)
-        lines += [f"application-autoscaling.register_scalable_target({_args(register)})",
-                  f"application-autoscaling.put_scaling_policy({_args(policy)})"]
-    lines += ["on failure: sagemaker.update_endpoint back to the previous config, or "
-              "delete_endpoint; then delete the config and model this run created",
-              "tags on every resource: " + ", ".join(f"{k}={v}" for k, v in plan.tags.items())]
+        lines += [
+            f"application-autoscaling.register_scalable_target({_args(register)})",
+            f"application-autoscaling.put_scaling_policy({_args(policy)})",
+        ]
+    lines += [
+        "on failure: sagemaker.update_endpoint back to the previous config, or "
+        "delete_endpoint; then delete the config and model this run created",
+        "tags on every resource: " + ", ".join(f"{k}={v}" for k, v in plan.tags.items()),
+    ]
     return lines
 
 
@@ -248,8 +283,10 @@ def _existing_endpoint(sagemaker: Any, endpoint: str) -> dict[str, Any] | None:
     if found is None:
         return None
     if not is_managed(sagemaker.list_tags(ResourceArn=found["EndpointArn"])["Tags"], endpoint):
-        raise TritonshipError(f"endpoint {endpoint} exists but was not created by tritonship",
-                              hint="choose another --endpoint name")
+        raise TritonshipError(
+            f"endpoint {endpoint} exists but was not created by tritonship",
+            hint="choose another --endpoint name",
+        )
     status = found["EndpointStatus"]
     if status != "InService":
         fix = "tritonship teardown --endpoint " + endpoint if status == "Failed" else "wait"
@@ -260,10 +297,20 @@ def _existing_endpoint(sagemaker: Any, endpoint: str) -> dict[str, Any] | None:
 def _ensure_resources(plan: Plan, sagemaker: Any, run: _Run, say: Reporter) -> None:
     """Create the model and endpoint config unless they exist (same archive, same shape)."""
     for kind, name, describe, create, request in (
-        ("model", plan.model_name, sagemaker.describe_model, sagemaker.create_model,
-         plan.model_request()),
-        ("config", plan.config_name, sagemaker.describe_endpoint_config,
-         sagemaker.create_endpoint_config, plan.config_request()),
+        (
+            "model",
+            plan.model_name,
+            sagemaker.describe_model,
+            sagemaker.create_model,
+            plan.model_request(),
+        ),
+        (
+            "config",
+            plan.config_name,
+            sagemaker.describe_endpoint_config,
+            sagemaker.create_endpoint_config,
+            plan.config_request(),
+        ),
     ):
         argument = "ModelName" if kind == "model" else "EndpointConfigName"
         if exists(describe, **{argument: name}):
@@ -277,7 +324,8 @@ def _ensure_resources(plan: Plan, sagemaker: Any, run: _Run, say: Reporter) -> N
 def _pause_scaling(plan: Plan, clients: AwsClients, run: _Run) -> None:
     """Deregister autoscaling when the update changes the instance type (AWS requires it)."""
     old = clients.sagemaker.describe_endpoint_config(
-        EndpointConfigName=run.previous["EndpointConfigName"])  # type: ignore[index]
+        EndpointConfigName=run.previous["EndpointConfigName"]
+    )  # type: ignore[index]
     if old["ProductionVariants"][0].get("InstanceType") == plan.options.instance_type:
         return
     run.paused_scaling = autoscaling.current_bounds(clients.autoscaling, plan.endpoint)
@@ -285,25 +333,30 @@ def _pause_scaling(plan: Plan, clients: AwsClients, run: _Run) -> None:
         autoscaling.disable(clients.autoscaling, plan.endpoint)
 
 
-def _deploy(plan: Plan, clients: AwsClients, run: _Run, waiting: Waiting, progress: bool,
-            say: Reporter) -> None:
+def _deploy(
+    plan: Plan, clients: AwsClients, run: _Run, waiting: Waiting, progress: bool, say: Reporter
+) -> None:
     """Create or update the endpoint and wait until it serves the new config."""
     sagemaker, name = clients.sagemaker, plan.endpoint
     if run.previous is None:
-        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=plan.config_name,
-                                  Tags=tag_list(plan.tags))
+        sagemaker.create_endpoint(
+            EndpointName=name, EndpointConfigName=plan.config_name, Tags=tag_list(plan.tags)
+        )
         run.created.append(("endpoint", name))
     else:
         _pause_scaling(plan, clients, run)
-        sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=plan.config_name,
-                                  DeploymentConfig=BLUE_GREEN)
+        sagemaker.update_endpoint(
+            EndpointName=name, EndpointConfigName=plan.config_name, DeploymentConfig=BLUE_GREEN
+        )
         run.updated = True
     say(f"{'updating' if run.updated else 'creating'} endpoint {name} ({plan.config_name})")
     final = wait_in_service(sagemaker, name, waiting, progress, say)
     if final.get("EndpointConfigName") != plan.config_name:
         reason = final.get("FailureReason") or "no reason given"
-        raise DeployError(f"the update of {name} failed and SageMaker kept "
-                          f"{final.get('EndpointConfigName')}: {reason}")
+        raise DeployError(
+            f"the update of {name} failed and SageMaker kept "
+            f"{final.get('EndpointConfigName')}: {reason}"
+        )
 
 
 def _smoke(plan: Plan, clients: AwsClients, say: Reporter) -> SmokeResult | None:
@@ -320,13 +373,19 @@ def _autoscale(plan: Plan, clients: AwsClients, run: _Run | None) -> tuple[int, 
     """Apply --autoscale, or restore the registration an instance-type change removed."""
     bounds = plan.options.autoscale or (run.paused_scaling if run else None)
     if bounds:
-        autoscaling.enable(clients.autoscaling, plan.endpoint, bounds,
-                           plan.options.autoscale_target, plan.tags)
+        autoscaling.enable(
+            clients.autoscaling, plan.endpoint, bounds, plan.options.autoscale_target, plan.tags
+        )
     return bounds
 
 
-def apply(plan: Plan, clients: AwsClients, waiting: Waiting = DEFAULT_WAITING,
-          progress: bool = True, say: Reporter = _quiet) -> PromoteResult:
+def apply(
+    plan: Plan,
+    clients: AwsClients,
+    waiting: Waiting = DEFAULT_WAITING,
+    progress: bool = True,
+    say: Reporter = _quiet,
+) -> PromoteResult:
     """Carry the plan out; on a failed deployment roll back and raise :class:`DeployError`."""
     manifest = manifest_path_for(plan.options.archive).read_bytes()
     with aws_errors("promote"):
@@ -350,30 +409,41 @@ def apply(plan: Plan, clients: AwsClients, waiting: Waiting = DEFAULT_WAITING,
         ) from None
     except TritonshipError as err:
         undone = rollback(plan, clients, run, waiting, progress, say)
-        raise DeployError(f"promote of {plan.endpoint} failed: {err}; {undone}",
-                          hint=f"CloudWatch log group /aws/sagemaker/Endpoints/{plan.endpoint}"
-                          ) from err
+        raise DeployError(
+            f"promote of {plan.endpoint} failed: {err}; {undone}",
+            hint=f"CloudWatch log group /aws/sagemaker/Endpoints/{plan.endpoint}",
+        ) from err
     with aws_errors("autoscaling"):
         bounds = _autoscale(plan, clients, run)
     action = "updated" if run.updated else "created"
     return _result(plan, action, uploaded, smoke, bounds)
 
 
-def _result(plan: Plan, action: str, uploaded: bool, smoke: SmokeResult | None,
-            bounds: tuple[int, int] | None) -> PromoteResult:
+def _result(
+    plan: Plan,
+    action: str,
+    uploaded: bool,
+    smoke: SmokeResult | None,
+    bounds: tuple[int, int] | None,
+) -> PromoteResult:
     """The PromoteResult of a run."""
-    return PromoteResult(plan.endpoint, action, uploaded, plan.model_name, plan.config_name,
-                         smoke, bounds)
+    return PromoteResult(
+        plan.endpoint, action, uploaded, plan.model_name, plan.config_name, smoke, bounds
+    )
 
 
 def summary_lines(result: PromoteResult, plan: Plan) -> list[str]:
     """What a promote did, for the terminal."""
-    lines = [f"endpoint {result.endpoint} ({plan.region}): {result.action}",
-             f"  model {result.model_name}, endpoint config {result.config_name}",
-             f"  archive {plan.upload.uri} ({'uploaded' if result.uploaded else 'already there'})"]
+    lines = [
+        f"endpoint {result.endpoint} ({plan.region}): {result.action}",
+        f"  model {result.model_name}, endpoint config {result.config_name}",
+        f"  archive {plan.upload.uri} ({'uploaded' if result.uploaded else 'already there'})",
+    ]
     if result.smoke is not None:
         lines.append(f"  smoke test: {result.smoke.detail}")
     if result.autoscale:
-        lines.append(f"  autoscaling: {result.autoscale[0]}..{result.autoscale[1]} instances, "
-                     f"target {plan.options.autoscale_target:g} invocations/instance/minute")
+        lines.append(
+            f"  autoscaling: {result.autoscale[0]}..{result.autoscale[1]} instances, "
+            f"target {plan.options.autoscale_target:g} invocations/instance/minute"
+        )
     return lines

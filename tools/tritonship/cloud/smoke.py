@@ -56,15 +56,18 @@ def smoke_test(runtime: Any, endpoint: str, photo: bytes) -> SmokeResult:
     """Send one photo as JSON; check the answer, or say it could not be checked."""
     request = encode_request([photo], binary=False)
     try:
-        response = runtime.invoke_endpoint(EndpointName=endpoint, Body=request.body,
-                                           ContentType=request.content_type)
+        response = runtime.invoke_endpoint(
+            EndpointName=endpoint, Body=request.body, ContentType=request.content_type
+        )
         body = response["Body"].read()
     except Exception as err:
         raise SmokeTestFailed(f"InvokeEndpoint failed: {describe(err)}") from err
     content_type = response.get("ContentType")
     if (body, content_type) == MOTO_PLACEHOLDER:
-        return SmokeResult(False, "NOT VERIFIED: the endpoint answered moto's canned "
-                                  "placeholder, not a model's output")
+        return SmokeResult(
+            False,
+            "NOT VERIFIED: the endpoint answered moto's canned placeholder, not a model's output",
+        )
     try:
         output = decode_response(body, content_type)
     except ResponseError as err:

@@ -68,8 +68,10 @@ def _own_endpoint(sagemaker: Any, endpoint: str) -> bool:
     if found is None:
         return False
     if not is_managed(sagemaker.list_tags(ResourceArn=found["EndpointArn"])["Tags"], endpoint):
-        raise TritonshipError(f"endpoint {endpoint} was not created by tritonship (no "
-                              "tritonship:managed tag)", hint="delete it yourself if you mean to")
+        raise TritonshipError(
+            f"endpoint {endpoint} was not created by tritonship (no tritonship:managed tag)",
+            hint="delete it yourself if you mean to",
+        )
     return True
 
 
@@ -77,14 +79,21 @@ def _delete_endpoint(sagemaker: Any, endpoint: str, waiting: Waiting) -> list[st
     """Delete the endpoint and wait until it is gone."""
     if not delete(sagemaker, "endpoint", endpoint):
         return []
-    sagemaker.get_waiter("endpoint_deleted").wait(EndpointName=endpoint,
-                                                  WaiterConfig=waiting.config())
+    sagemaker.get_waiter("endpoint_deleted").wait(
+        EndpointName=endpoint, WaiterConfig=waiting.config()
+    )
     return [f"endpoint {endpoint}"]
 
 
-def teardown(clients: AwsClients, endpoint: str, delete_artifacts: bool = False,
-             bucket: str | None = None, prefix: str = "tritonship",
-             waiting: Waiting = DEFAULT_WAITING, say: Reporter = _quiet) -> TeardownReport:
+def teardown(
+    clients: AwsClients,
+    endpoint: str,
+    delete_artifacts: bool = False,
+    bucket: str | None = None,
+    prefix: str = "tritonship",
+    waiting: Waiting = DEFAULT_WAITING,
+    say: Reporter = _quiet,
+) -> TeardownReport:
     """Delete the endpoint, its autoscaling, configs and models (and archives if asked)."""
     sagemaker = clients.sagemaker
     with aws_errors("teardown"):

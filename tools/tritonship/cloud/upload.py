@@ -21,8 +21,12 @@ from tritonship.errors import ChecksumError, TritonshipError
 PART_SIZE = 8 << 20
 SHA256_METADATA = "archive-sha256"
 MANIFEST_OBJECT = "model.manifest.json"
-_BLOCK_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
-                   "RestrictPublicBuckets")
+_BLOCK_SETTINGS = (
+    "BlockPublicAcls",
+    "IgnorePublicAcls",
+    "BlockPublicPolicy",
+    "RestrictPublicBuckets",
+)
 
 Reporter = Callable[[str], None]
 
@@ -54,16 +58,21 @@ class UploadSpec:
         encryption: dict[str, Any] = {"ServerSideEncryption": "AES256"}
         if self.kms_key:
             encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key}
-        return {**encryption, "ChecksumAlgorithm": "SHA256", "Tagging": tag_query(self.tags),
-                "Metadata": {SHA256_METADATA: self.sha256}}
+        return {
+            **encryption,
+            "ChecksumAlgorithm": "SHA256",
+            "Tagging": tag_query(self.tags),
+            "Metadata": {SHA256_METADATA: self.sha256},
+        }
 
 
 def transfer_config() -> Any:
     """Multipart above one part size, parts of ``PART_SIZE``."""
     from boto3.s3.transfer import TransferConfig
 
-    return TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE,
-                          max_concurrency=4)
+    return TransferConfig(
+        multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, max_concurrency=4
+    )
 
 
 def check_bucket_private(s3: Any, bucket: str) -> None:
@@ -79,7 +88,8 @@ def check_bucket_private(s3: Any, bucket: str) -> None:
         raise TritonshipError(
             f"bucket {bucket} does not block public access ({', '.join(off)} off)",
             hint=f"aws s3api put-public-access-block --bucket {bucket} "
-                 "--public-access-block-configuration " + ",".join(f"{n}=true" for n in off))
+            "--public-access-block-configuration " + ",".join(f"{n}=true" for n in off),
+        )
 
 
 def head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -113,17 +123,23 @@ def _digest_part(checksum: str) -> str:
 def verify(meta: dict[str, Any], spec: UploadSpec) -> str:
     """Check size, recorded SHA-256 and S3's checksum; return how it was verified."""
     if meta.get("ContentLength") != spec.size:
-        raise ChecksumError(f"{spec.uri} holds {meta.get('ContentLength')} bytes, "
-                            f"expected {spec.size}", hint="promote again to re-upload")
+        raise ChecksumError(
+            f"{spec.uri} holds {meta.get('ContentLength')} bytes, expected {spec.size}",
+            hint="promote again to re-upload",
+        )
     if meta.get("Metadata", {}).get(SHA256_METADATA) != spec.sha256:
-        raise ChecksumError(f"{spec.uri} is not this archive (archive-sha256 metadata differs)",
-                            hint="promote again to re-upload")
+        raise ChecksumError(
+            f"{spec.uri} is not this archive (archive-sha256 metadata differs)",
+            hint="promote again to re-upload",
+        )
     reported = meta.get("ChecksumSHA256")
     if not reported:
         return "size and recorded archive-sha256 match (the server reports no SHA-256 checksum)"
     if _digest_part(reported) != _digest_part(expected_checksum(spec.path, spec.size)):
-        raise ChecksumError(f"{spec.uri}: S3's SHA-256 checksum differs from the local file",
-                            hint="promote again to re-upload")
+        raise ChecksumError(
+            f"{spec.uri}: S3's SHA-256 checksum differs from the local file",
+            hint="promote again to re-upload",
+        )
     return f"S3's SHA-256 checksum matches the local file ({reported})"
 
 
@@ -131,21 +147,40 @@ def upload(s3: Any, spec: UploadSpec, progress: bool) -> None:
     """Managed multipart upload with a progress bar."""
     from tqdm import tqdm
 
-    with tqdm(total=spec.size, unit="B", unit_scale=True, desc=f"uploading {spec.path.name}",
-              disable=not progress, leave=False) as bar:
-        s3.upload_file(str(spec.path), spec.bucket, spec.key, ExtraArgs=spec.extra_args(),
-                       Config=transfer_config(), Callback=bar.update)
+    with tqdm(
+        total=spec.size,
+        unit="B",
+        unit_scale=True,
+        desc=f"uploading {spec.path.name}",
+        disable=not progress,
+        leave=False,
+    ) as bar:
+        s3.upload_file(
+            str(spec.path),
+            spec.bucket,
+            spec.key,
+            ExtraArgs=spec.extra_args(),
+            Config=transfer_config(),
+            Callback=bar.update,
+        )
 
 
 def upload_manifest(s3: Any, spec: UploadSpec, manifest: bytes) -> None:
     """Store the package manifest beside the archive, encrypted and tagged the same way."""
     args = {k: v for k, v in spec.extra_args().items() if k != "ChecksumAlgorithm"}
-    s3.put_object(Bucket=spec.bucket, Key=spec.manifest_key, Body=manifest,
-                  ContentType="application/json", ChecksumAlgorithm="SHA256", **args)
+    s3.put_object(
+        Bucket=spec.bucket,
+        Key=spec.manifest_key,
+        Body=manifest,
+        ContentType="application/json",
+        ChecksumAlgorithm="SHA256",
+        **args,
+    )
 
 
-def ensure_uploaded(s3: Any, spec: UploadSpec, manifest: bytes, progress: bool,
-                    say: Reporter) -> bool:
+def ensure_uploaded(
+    s3: Any, spec: UploadSpec, manifest: bytes, progress: bool, say: Reporter
+) -> bool:
     """Upload unless the same archive is already there; return whether bytes were sent."""
     existing = head(s3, spec.bucket, spec.key)
     if existing is not None:

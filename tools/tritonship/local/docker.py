@@ -87,8 +87,10 @@ def is_sagemaker_image(image: str) -> bool:
 def serve_command(repository: Path, env_file: Path = SAGEMAKER_ENV_FILE) -> list[str]:
     """The tritonserver command ``serve`` would run for ``repository`` at /opt/ml/model."""
     args = serve_args(load_env_file(env_file), repository)
-    mounted = [f"--model-repository={CONTAINER_MODEL_DIR}" if a.startswith("--model-repository=")
-               else a for a in args]
+    mounted = [
+        f"--model-repository={CONTAINER_MODEL_DIR}" if a.startswith("--model-repository=") else a
+        for a in args
+    ]
     return ["tritonserver", *mounted]
 
 

@@ -22,8 +22,11 @@ class LocalEndpoint:
         """``runtime_port`` None: serve the container API only."""
         self.engine = engine
         log_hint = f"the container log ({getattr(engine, 'log_path', 'docker compose logs')})"
-        self.runtime = (RuntimeProxy(engine.url, runtime_port, detach=detach, log_hint=log_hint)
-                        if runtime_port else None)
+        self.runtime = (
+            RuntimeProxy(engine.url, runtime_port, detach=detach, log_hint=log_hint)
+            if runtime_port
+            else None
+        )
 
     def start(self, timeout: float, status: Status = _no_status) -> float:
         """Start everything and wait until ready; on any failure stop what started."""
@@ -65,8 +68,10 @@ class LocalEndpoint:
         lines = [f"SageMaker container API: {url}/invocations  (health: {url}/ping)"]
         if self.runtime:
             lines.append(f"SageMaker runtime API:   {self.runtime.invocations_url}")
-            lines.append(f"  boto3: AWS_ENDPOINT_URL={self.runtime.url} "
-                         f"invoke_endpoint(EndpointName='{self.runtime.endpoint_name}', ...)")
+            lines.append(
+                f"  boto3: AWS_ENDPOINT_URL={self.runtime.url} "
+                f"invoke_endpoint(EndpointName='{self.runtime.endpoint_name}', ...)"
+            )
         log = getattr(self.engine, "log_path", None)
         lines.append(f"server log: {log}" if log else "server log: docker compose logs")
         return lines

@@ -153,9 +153,6 @@ def assemble_backends(target: Path, dist: TritonDistribution, sources: Path) -> 
     return target
 
 
-
-
-
 class NativeEngine:
     """One tritonserver process serving a repository on the SageMaker port."""
 
@@ -355,14 +352,13 @@ def stop_recorded(run_dir: Path | None = None, timeout: float = DEFAULT_STOP_TIM
     if state is None:
         return False
     pid = int(state["pid"])
+
     def wait(seconds: float) -> None:
         wait_gone(pid, seconds, lambda: _is_tritonserver(pid))
 
     terminate(pid, timeout, wait, "tritonserver")
     _remove_shm(str(state.get("shm_prefix", "")))
     return True
-
-
 
 
 def _remove_shm(prefix: str) -> None:

@@ -15,8 +15,9 @@ from tritonship.local.engine import EngineError
 
 _PR_SET_PDEATHSIG = 1
 #: Credentials a local server never needs (on SageMaker the container gets a role).
-SECRET_VARIABLES = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                              "AWS_SECURITY_TOKEN"})
+SECRET_VARIABLES = frozenset(
+    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"}
+)
 
 
 def scrubbed_environ() -> dict[str, str]:

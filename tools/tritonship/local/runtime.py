@@ -67,10 +67,16 @@ def model_error(config: RuntimeConfig, status: int | None, message: str) -> Repl
         summary, payload = message, {"Message": message}
     else:
         kind = "client" if status < 500 else "server"
-        summary = (f'Received {kind} error ({status}) from primary with message "{message}". '
-                   f"See {config.log_hint} for more information.")
-        payload = {"ErrorCode": f"{kind.upper()}_ERROR_FROM_MODEL", "Message": summary,
-                   "OriginalStatusCode": status, "OriginalMessage": message}
+        summary = (
+            f'Received {kind} error ({status}) from primary with message "{message}". '
+            f"See {config.log_hint} for more information."
+        )
+        payload = {
+            "ErrorCode": f"{kind.upper()}_ERROR_FROM_MODEL",
+            "Message": summary,
+            "OriginalStatusCode": status,
+            "OriginalMessage": message,
+        }
     payload["LogStreamArn"] = f"arn:aws:logs:{config.region}:{LOCAL_ACCOUNT}:log-group:{group}"
     return error_reply(424, "ModelError", payload)
 
@@ -104,8 +110,12 @@ class Forwarder:
     def invoke(self, body: bytes, headers: dict[str, str]) -> Reply:
         """POST ``/invocations`` upstream and translate the answer."""
         try:
-            answer = self._session().post(f"{self.config.upstream}/invocations", data=body,
-                                          headers=headers, timeout=(5, CONTAINER_TIMEOUT_SECONDS))
+            answer = self._session().post(
+                f"{self.config.upstream}/invocations",
+                data=body,
+                headers=headers,
+                timeout=(5, CONTAINER_TIMEOUT_SECONDS),
+            )
         except requests.Timeout:
             return model_error(self.config, None, _TIMEOUT_MESSAGE)
         except requests.ConnectionError:
@@ -114,8 +124,11 @@ class Forwarder:
         if answer.status_code >= 300:
             return model_error(self.config, answer.status_code, answer.text)
         content_type = answer.headers.get("Content-Type", "application/octet-stream")
-        return Reply(200, {"Content-Type": content_type,
-                           "x-Amzn-Invoked-Production-Variant": "AllTraffic"}, answer.content)
+        return Reply(
+            200,
+            {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": "AllTraffic"},
+            answer.content,
+        )
 
 
 class RuntimeHandler(BaseHTTPRequestHandler):
@@ -169,14 +182,17 @@ class RuntimeServer(ThreadingHTTPServer):
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m tritonship.local.runtime")
-    parser.add_argument("--upstream", required=True, help="the container, e.g. http://127.0.0.1:8080")
+    parser.add_argument(
+        "--upstream", required=True, help="the container, e.g. http://127.0.0.1:8080"
+    )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT_NAME)
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--log-hint", default="the container log")
     args = parser.parse_args(argv)
-    config = RuntimeConfig(args.upstream.rstrip("/"), args.endpoint_name, args.region,
-                           args.log_hint)
+    config = RuntimeConfig(
+        args.upstream.rstrip("/"), args.endpoint_name, args.region, args.log_hint
+    )
     server = RuntimeServer(("127.0.0.1", args.port), config)
     with server, contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -28,9 +28,15 @@ _MARKER = b"tritonship.local.runtime"
 class RuntimeProxy:
     """``python -m tritonship.local.runtime`` in front of a container URL."""
 
-    def __init__(self, upstream: str, port: int, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
-                 detach: bool = False, log_hint: str = "the container log",
-                 run_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        port: int,
+        endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+        detach: bool = False,
+        log_hint: str = "the container log",
+        run_dir: Path | None = None,
+    ) -> None:
         """Describe the proxy; nothing starts before :meth:`start`."""
         self.upstream, self.port, self.detach = upstream, port, detach
         self.endpoint_name, self.log_hint = endpoint_name, log_hint
@@ -48,14 +54,28 @@ class RuntimeProxy:
         """Start the proxy process (its log: ``runtime.log`` in the run folder)."""
         ensure_port_free(self.port)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "tritonship.local.runtime", "--upstream", self.upstream,
-                   "--port", str(self.port), "--endpoint-name", self.endpoint_name,
-                   "--log-hint", self.log_hint]
+        command = [
+            sys.executable,
+            "-m",
+            "tritonship.local.runtime",
+            "--upstream",
+            self.upstream,
+            "--port",
+            str(self.port),
+            "--endpoint-name",
+            self.endpoint_name,
+            "--log-hint",
+            self.log_hint,
+        ]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
-                command, env=scrubbed_environ(), stdin=subprocess.DEVNULL, stdout=log,
+                command,
+                env=scrubbed_environ(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=None if self.detach else die_with_parent,  # noqa: PLW1509
+                start_new_session=True,
+                preexec_fn=None if self.detach else die_with_parent,  # noqa: PLW1509
             )
         state = {"pid": self._process.pid, "port": self.port, "url": self.url}
         (self.run_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
@@ -101,5 +121,3 @@ def stop_recorded_runtime() -> bool:
 
     terminate(pid, 10.0, wait, "local runtime")
     return True
-
-

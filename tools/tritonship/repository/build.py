@@ -78,19 +78,29 @@ def build_labels(repo: Path) -> dict[str, Any]:
     dest = repo / INCEPTION_MODEL / LABELS_FILE
     names = labels.inception_labels()
     write_text_atomic(dest, "\n".join(names) + "\n")
-    return {"file": f"{INCEPTION_MODEL}/{LABELS_FILE}", "lines": len(names),
-            "source": labels.labels_source(), "sha256": sha256_file(dest)}
+    return {
+        "file": f"{INCEPTION_MODEL}/{LABELS_FILE}",
+        "lines": len(names),
+        "source": labels.labels_source(),
+        "sha256": sha256_file(dest),
+    }
 
 
 def repository_files(repo: Path) -> dict[str, str]:
     """SHA-256 of every file except the manifest and Python caches, by relative path."""
-    files = sorted(p for p in repo.rglob("*") if p.is_file() and p.name != MANIFEST_NAME
-                   and "__pycache__" not in p.parts)
+    files = sorted(
+        p
+        for p in repo.rglob("*")
+        if p.is_file() and p.name != MANIFEST_NAME and "__pycache__" not in p.parts
+    )
     return {p.relative_to(repo).as_posix(): sha256_file(p) for p in files}
 
 
 def build_repository(
-    repo: Path, weights: str = "random", device: str = "auto", progress: bool = True,
+    repo: Path,
+    weights: str = "random",
+    device: str = "auto",
+    progress: bool = True,
     say: Reporter = _quiet,
 ) -> dict[str, Any]:
     """Build the DALI pipeline, the Inception graph and the labels into ``repo``."""

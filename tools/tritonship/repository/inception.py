@@ -31,6 +31,7 @@ OFFICIAL_SHA256 = "7045b72a954af4dce36346f478610acdccbf149168fa25c78e54e32f0c723
 OFFICIAL_SIZE = 88_668_554
 OFFICIAL_MEMBER = "inception_v3_2016_08_28_frozen.pb"
 
+
 @dataclass
 class Provenance:
     """Where a graph came from, for the build manifest."""
@@ -38,6 +39,7 @@ class Provenance:
     source: str
     graph_sha256: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
 
 def download_official(cache_dir: Path, progress: bool = True, url: str = OFFICIAL_URL) -> Path:
     """Download the official archive into ``cache_dir`` (verified, atomic, cached)."""
@@ -53,14 +55,18 @@ def download_official(cache_dir: Path, progress: bool = True, url: str = OFFICIA
             hint="no network? build offline with --weights random",
         ) from err
     total = int(response.headers.get("Content-Length") or OFFICIAL_SIZE)
-    with atomic_writer(archive) as handle, tqdm(
-        total=total, unit="B", unit_scale=True, desc="inception_v3", disable=not progress
-    ) as bar:
+    with (
+        atomic_writer(archive) as handle,
+        tqdm(
+            total=total, unit="B", unit_scale=True, desc="inception_v3", disable=not progress
+        ) as bar,
+    ):
         for chunk in response.iter_content(chunk_size=1 << 20):
             handle.write(chunk)
             bar.update(len(chunk))
     _verify_archive(archive)
     return archive
+
 
 def _reason(err: requests.RequestException) -> str:
     """A short cause: the HTTP status, or which host could not be reached."""
@@ -84,6 +90,7 @@ def _verify_archive(archive: Path) -> None:
             hint="the download was corrupted or replaced; run the build again",
         )
 
+
 def official_graph_bytes(archive: Path) -> bytes:
     """Extract the frozen graph from the official archive."""
     with tarfile.open(archive, "r:gz") as tar:
@@ -93,6 +100,7 @@ def official_graph_bytes(archive: Path) -> bytes:
                 if handle is not None:
                     return handle.read()
     raise ContractError(f"{archive.name} has no {OFFICIAL_MEMBER}")
+
 
 def random_graph_bytes(seed: int = 0) -> bytes:
     """Export Inception V3 from Keras with random weights, as the official graph's contract.
@@ -124,6 +132,7 @@ def random_graph_bytes(seed: int = 0) -> bytes:
         pruned = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [OUTPUT_NAME])
     return pruned.SerializeToString(deterministic=True)
 
+
 def check_contract(graph_bytes: bytes, run: bool = True) -> None:
     """Raise ContractError unless the graph has the declared input and output tensors.
 
@@ -143,6 +152,7 @@ def check_contract(graph_bytes: bytes, run: bool = True) -> None:
     if run:
         _check_forward(graph_def)
 
+
 def _check_input_node(node: Any) -> None:
     """The input must be a float32 placeholder of shape [?, 299, 299, 3]."""
     if node is None or node.op != "Placeholder":
@@ -151,10 +161,12 @@ def _check_input_node(node: Any) -> None:
     if dims and dims[1:] != [IMAGE_SIZE, IMAGE_SIZE, 3]:
         raise ContractError(f"input {INPUT_NAME!r} has shape {dims}, expected [-1, 299, 299, 3]")
 
+
 def run_graph(graph_def: Any, batch: Any) -> Any:
     """Run a frozen graph on one batch (numpy in, numpy out)."""
     with GraphSession(graph_def) as session:
         return session.run(batch)
+
 
 class GraphSession:
     """A frozen graph imported once into one TF session, to run many batches."""
@@ -166,8 +178,9 @@ class GraphSession:
         graph = tf.Graph()
         with graph.as_default():
             tf.compat.v1.import_graph_def(graph_def, name="")
-        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra_threads,
-                                          inter_op_parallelism_threads=inter_threads)
+        config = tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=intra_threads, inter_op_parallelism_threads=inter_threads
+        )
         self._session = tf.compat.v1.Session(graph=graph, config=config)
 
     def run(self, batch: Any) -> Any:
@@ -186,6 +199,7 @@ class GraphSession:
         """Close the session."""
         self.close()
 
+
 def _check_forward(graph_def: Any) -> None:
     """Feed a batch of two images and check the softmax rows."""
     import numpy as np
@@ -195,6 +209,7 @@ def _check_forward(graph_def: Any) -> None:
     if out.shape != (2, NUM_CLASSES) or not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
         raise ContractError(f"output {OUTPUT_NAME!r} gave shape {out.shape}, not rows of a softmax")
 
+
 def install_graph(graph_bytes: bytes, dest: Path, provenance: Provenance) -> Provenance:
     """Check the contract, then write ``dest`` atomically and record its digest."""
     check_contract(graph_bytes)
@@ -202,6 +217,7 @@ def install_graph(graph_bytes: bytes, dest: Path, provenance: Provenance) -> Pro
     provenance.graph_sha256 = sha256_file(dest)
     provenance.details["bytes"] = dest.stat().st_size
     return provenance
+
 
 def build_graph(dest: Path, weights: str, cache_dir: Path, progress: bool = True) -> Provenance:
     """Produce ``dest`` from the official graph or a random-weight export."""

@@ -59,9 +59,16 @@ class HttpTransport:
         from urllib3.util.retry import Retry
 
         self.url, self.timeout = url.rstrip("/"), timeout
-        retry = Retry(total=retries, connect=retries, read=0, status=retries,
-                      status_forcelist=(429, 503), allowed_methods=frozenset({"POST"}),
-                      backoff_factor=0.2, raise_on_status=False)
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=0,
+            status=retries,
+            status_forcelist=(429, 503),
+            allowed_methods=frozenset({"POST"}),
+            backoff_factor=0.2,
+            raise_on_status=False,
+        )
         self.session = requests.Session()
         self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.session.mount("https://", HTTPAdapter(max_retries=retry))
@@ -77,8 +84,12 @@ class HttpTransport:
 
         started = time.perf_counter()
         try:
-            response = self.session.post(self.target, data=request.body, timeout=self.timeout,
-                                         headers={"Content-Type": request.content_type})
+            response = self.session.post(
+                self.target,
+                data=request.body,
+                timeout=self.timeout,
+                headers={"Content-Type": request.content_type},
+            )
         except requests.ConnectionError as err:
             raise _connection_error(self.target, err) from err
         except requests.Timeout as err:
@@ -86,8 +97,10 @@ class HttpTransport:
             raise InvocationError(message) from err
         seconds = time.perf_counter() - started
         if response.status_code != 200:
-            raise InvocationError(f"{self.target} answered {response.status_code}: "
-                                  f"{error_text(response.text)}", status=response.status_code)
+            raise InvocationError(
+                f"{self.target} answered {response.status_code}: {error_text(response.text)}",
+                status=response.status_code,
+            )
         return Answer(response.content, response.headers.get("Content-Type"), seconds)
 
 
@@ -100,8 +113,9 @@ def _connection_error(target: str, err: Exception) -> InvocationError:
             hint="not retried automatically, since the server may have started on it; "
             "check the server log and send it again",
         )
-    return InvocationError(f"cannot reach {target}",
-                           hint="is the endpoint running? start it with: tritonship serve")
+    return InvocationError(
+        f"cannot reach {target}", hint="is the endpoint running? start it with: tritonship serve"
+    )
 
 
 class SageMakerTransport:
@@ -128,9 +142,9 @@ class SageMakerTransport:
 
         started = time.perf_counter()
         try:
-            response = self.client.invoke_endpoint(EndpointName=self.endpoint_name,
-                                                   ContentType=request.content_type,
-                                                   Body=request.body)
+            response = self.client.invoke_endpoint(
+                EndpointName=self.endpoint_name, ContentType=request.content_type, Body=request.body
+            )
             body = response["Body"].read()
         except ClientError as err:
             raise _invocation_error(err) from err
@@ -142,10 +156,12 @@ class SageMakerTransport:
 def _invocation_error(err: Any) -> InvocationError:
     """Turn a botocore ClientError (ModelError, ValidationError, ...) into one line."""
     error = err.response.get("Error", {})
-    status = err.response.get("OriginalStatusCode") or err.response.get(
-        "ResponseMetadata", {}).get("HTTPStatusCode")
-    return InvocationError(f"{error.get('Code', 'error')}: {error.get('Message', err)}",
-                           status=status)
+    status = err.response.get("OriginalStatusCode") or err.response.get("ResponseMetadata", {}).get(
+        "HTTPStatusCode"
+    )
+    return InvocationError(
+        f"{error.get('Code', 'error')}: {error.get('Message', err)}", status=status
+    )
 
 
 def runtime_client(timeout: float = 70.0) -> Any:
@@ -155,10 +171,12 @@ def runtime_client(timeout: float = 70.0) -> Any:
     from botocore.config import Config
 
     session = boto3.Session()
-    config = Config(retries={"max_attempts": 5, "mode": "standard"}, read_timeout=timeout,
-                    connect_timeout=10)
+    config = Config(
+        retries={"max_attempts": 5, "mode": "standard"}, read_timeout=timeout, connect_timeout=10
+    )
     endpoint = os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME") or os.environ.get(
-        "AWS_ENDPOINT_URL", "")
+        "AWS_ENDPOINT_URL", ""
+    )
     if _is_loopback(endpoint) and session.get_credentials() is None:
         config = config.merge(Config(signature_version=UNSIGNED))
     region = session.region_name or "us-east-1"
@@ -196,8 +214,10 @@ class Classification:
 def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[Prediction]:
     """The ``k`` most probable classes, labelled (``#i`` where the labels run short)."""
     order = np.argsort(probabilities)[::-1][:k]
-    return [Prediction(int(i), labels[i] if i < len(labels) else f"#{i}",
-                       float(probabilities[i])) for i in order]
+    return [
+        Prediction(int(i), labels[i] if i < len(labels) else f"#{i}", float(probabilities[i]))
+        for i in order
+    ]
 
 
 def request_batches(images: Sequence[bytes], binary: bool) -> list[list[int]]:
@@ -213,9 +233,13 @@ def request_batches(images: Sequence[bytes], binary: bool) -> list[list[int]]:
     return groups
 
 
-def classify(transport: HttpTransport | SageMakerTransport,
-             images: Sequence[tuple[str, bytes]] | Mapping[str, bytes], binary: bool = True,
-             k: int = 5, labels: Sequence[str] = ()) -> list[Classification]:
+def classify(
+    transport: HttpTransport | SageMakerTransport,
+    images: Sequence[tuple[str, bytes]] | Mapping[str, bytes],
+    binary: bool = True,
+    k: int = 5,
+    labels: Sequence[str] = (),
+) -> list[Classification]:
     """Classify ``(name, bytes)`` images: as few padded-batch requests as the limit allows."""
     pairs = list(images.items()) if isinstance(images, Mapping) else list(images)
     names, blobs = [name for name, _ in pairs], [blob for _, blob in pairs]
@@ -226,6 +250,8 @@ def classify(transport: HttpTransport | SageMakerTransport,
         output = decode_response(answer.body, answer.content_type)
         if output.shape[0] != len(group):
             raise ResponseError(f"asked for {len(group)} images, got {output.shape[0]} rows")
-        results += [Classification(names[i], top_k(row, labels, k), answer.seconds,
-                                   len(request.body)) for i, row in zip(group, output, strict=True)]
+        results += [
+            Classification(names[i], top_k(row, labels, k), answer.seconds, len(request.body))
+            for i, row in zip(group, output, strict=True)
+        ]
     return results
