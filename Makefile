@@ -13,7 +13,7 @@ IMAGE     ?= .tritonship/samples/chelsea.jpg
 PROFILE   ?= gpu
 PYTEST_ARGS ?=
 
-.PHONY: help setup artifacts validate serve stop up down demo invoke test lint audit clean
+.PHONY: help setup artifacts validate serve stop up down demo invoke test test-fast lint audit clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -97,14 +97,19 @@ promote: setup  ## deploy ARCHIVE to ENDPOINT (BUCKET=, ROLE=; PROMOTE_ARGS=--dr
 teardown: setup  ## delete ENDPOINT and what promote made (TEARDOWN_ARGS=--delete-artifacts)
 	$(TS) teardown --endpoint $(ENDPOINT) $(TEARDOWN_ARGS)
 
-test: setup  ## run the test suite (offline; builds its own random-weight repository)
+test: setup  ## every tier, as CI runs it (offline; builds its own random-weight repository)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup  ## unit tests only: no Keras export, no server (under a minute on 2 cores)
+	$(BIN)/python -m pytest -m "not integration and not slow and not soak" $(PYTEST_ARGS) tests/unit
 
 audit: setup  ## dependency audit (pip-audit; accepted findings in .ci/audit-ignore.txt)
 	$(BIN)/python .ci/audit.py
 
-lint: setup  ## ruff
-	$(BIN)/ruff check tools tests dali container
+lint: setup  ## ruff check, ruff format --check, and the flow's import rule (import-linter)
+	$(BIN)/ruff check tools tests dali container models
+	$(BIN)/ruff format --check tools tests dali container models
+	$(BIN)/lint-imports
 
 clean:  ## remove built artifacts and run state (keeps .venv)
 	rm -f $(REPO)/*/1/model.graphdef $(REPO)/*/1/model.dali $(REPO)/dali/1/dali.py

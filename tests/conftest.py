@@ -15,7 +15,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-network", action="store_true", help="run tests marked network")
 
 
+INTEGRATION = ROOT / "tests" / "integration"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(INTEGRATION):
+            item.add_marker(pytest.mark.integration)
     if config.getoption("--run-network") or os.environ.get("TRITONSHIP_NETWORK") == "1":
         return
     skip = pytest.mark.skip(reason="needs the network: pass --run-network")

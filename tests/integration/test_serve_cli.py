@@ -15,7 +15,8 @@ from tritonship import cli
 from tritonship.local.engine import free_port
 from tritonship.local.native import native_run_dir, read_state
 from tritonship.local.runtime_proxy import recorded_runtime
-from tritonship.paths import PROJECT_ROOT
+
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
@@ -119,14 +120,14 @@ def test_busy_port_is_refused_clearly(built_repository: Path, run_dir: Path, cap
 def test_fresh_checkout_is_refused_before_starting(tmp_path: Path, run_dir: Path, capsys):
     tracked = subprocess.run(
         ["git", "ls-files", "model_repository"],
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
     for rel in tracked:  # the repository as a fresh clone has it: configs, no artifacts
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PROJECT_ROOT / rel, tmp_path / rel)
+        shutil.copyfile(CHECKOUT / rel, tmp_path / rel)
     repo = tmp_path / "model_repository"
     assert cli.main(["serve", "--repo", str(repo), "--port", str(free_port())]) == 1
     err = capsys.readouterr().err

@@ -73,3 +73,16 @@ def test_unpacking_is_cached_by_content(tmp_path):
     archive = make_archive(tmp_path / "model.tar.gz", GOOD)
     first = unpack_for_serving(archive, tmp_path / "run")
     assert unpack_for_serving(archive, tmp_path / "run") == first
+
+
+def test_an_archive_that_unpacks_too_big_is_refused_before_extracting(tmp_path, monkeypatch):
+    from tritonship.artifact import unpack
+
+    archive = make_archive(tmp_path / "model.tar.gz", GOOD)  # two 1-byte files
+    monkeypatch.setattr(unpack, "MAX_UNPACKED_BYTES", 2)
+    assert safe_extract(archive, tmp_path / "fits").is_dir()  # the limit itself is allowed
+    monkeypatch.setattr(unpack, "MAX_UNPACKED_BYTES", 1)
+    with pytest.raises(UnsafeArchive, match="would unpack to .* GiB, more than"):
+        safe_extract(archive, tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fits", "model.tar.gz"]  # no staging

@@ -8,12 +8,15 @@ import io
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from tritonship.bench import metrics
+from tritonship.bench import metrics, noise
 from tritonship.bench.ceiling import Ceiling
 from tritonship.bench.load import Reply, SendError, closed_loop
 from tritonship.bench.report import write_report
@@ -142,6 +145,17 @@ def test_format_targets_compare_binary_with_json_at_one_client():
 def test_error_target():
     assert error_check([level("binary", 16, 1.0)]).met is True
     assert error_check([level("binary", 16, 1.0, errors=2)]).met is False
+    assert error_check([]).met is None, "no levels: nothing was measured"
+
+
+def test_targets_are_met_at_their_exact_ratio():
+    ceilings = [Ceiling(1, 25.0, 40.0, 10)]
+    assert throughput_check(level("binary", 1, 22.5), ceilings, 1).met is True  # 0.9
+    json_level = level("json", 1, 10.0, p50=100.0, size=200_000)
+    at_limit = format_checks([level("binary", 1, 20.0, p50=70.0, size=60_000), json_level])
+    assert [check.met for check in at_limit] == [True, True]  # 0.3 and 0.7
+    too_big = format_checks([level("binary", 1, 20.0, p50=10.0, size=60_001), json_level])
+    assert [check.met for check in too_big] == [False, True]
 
 
 PAGE = """# HELP nv_inference_count Number of inferences performed
@@ -245,9 +259,57 @@ def test_report_files_exist_and_parse(tmp_path: Path):
     assert "| binary | 1 | 20.0 | 35 |" in text and "MET" in text
 
 
-def test_foreign_load_counts_only_other_processes():
-    from tritonship.bench.noise import _tree_seconds, foreign_load
+def fake_counters(monkeypatch, busy, ours, clock) -> list[int]:
+    """Feed foreign_load successive readings; return the pids it asked about."""
+    asked: list[int] = []
+    readings = {"busy": iter(busy), "ours": iter(ours), "clock": iter(clock)}
+    monkeypatch.setattr(noise, "_busy_seconds", lambda: next(readings["busy"]))
+    monkeypatch.setattr(
+        noise, "_tree_seconds", lambda pid: asked.append(pid) or next(readings["ours"])
+    )
+    monkeypatch.setattr(noise, "time", SimpleNamespace(monotonic=lambda: next(readings["clock"])))
+    return asked
 
-    with foreign_load() as noise:
-        sum(i * i for i in range(2_000_000))  # our own CPU is not noise
-    assert noise["cores"] >= 0 and _tree_seconds(os.getpid()) > 0
+
+@pytest.mark.parametrize(
+    ("busy", "ours", "clock", "cores"),
+    [
+        ((10.0, 13.0), (5.0, 7.0), (100.0, 102.0), 0.5),  # 3 s busy, 2 of them ours, in 2 s
+        ((10.0, 12.0), (5.0, 7.0), (100.0, 102.0), 0.0),  # all ours: no noise
+        ((10.0, 12.0), (5.0, 7.5), (100.0, 102.0), 0.0),  # tick rounding: never negative
+        ((10.0, 10.6), (5.0, 5.0), (100.0, 100.5), 0.6),  # under a second: per second, not more
+        ((0.0, 7.0), (0.0, 1.0), (0.0, 4.0), 1.5),
+    ],
+)
+def test_foreign_load_subtracts_our_own_cpu(monkeypatch, busy, ours, clock, cores):
+    asked = fake_counters(monkeypatch, busy, ours, clock)
+    with noise.foreign_load() as found:
+        assert found == {}
+    assert found == {"cores": cores}
+    assert asked == [os.getpid(), os.getpid()]
+
+
+#: Burns CPU, says so, then waits for its stdin to close (the test's signal to exit).
+BURN = (
+    "import sys, time\n"
+    "while time.process_time() < 0.5: pass\n"
+    "print('burnt', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def test_tree_seconds_counts_children_and_grandchildren():
+    # this process -> an idle child -> a grandchild that burns 0.5 s of CPU
+    waiter = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {BURN!r}])"
+    child = subprocess.Popen(
+        [sys.executable, "-c", waiter], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline() == "burnt\n"  # the grandchild has burnt, still runs
+        mine = sum(os.times()[:2])  # this process alone (all threads)
+        tree = noise._tree_seconds(os.getpid())
+        assert tree - mine >= 0.45, "the grandchild's CPU time must count"
+        assert noise._tree_seconds(child.pid) >= 0.45
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)

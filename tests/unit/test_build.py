@@ -1,80 +1,73 @@
-"""``tritonship build``: artifacts, manifest, reuse and its command line."""
+"""``tritonship build`` without exporting: sources, early refusals, when a graph is reused.
+
+The real (random-weight) build is tested in tests/integration/test_build.py.
+"""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tritonship import cli
 from tritonship.errors import TritonshipError
 from tritonship.fileio import sha256_file
-from tritonship.paths import DALI_PIPELINE_SOURCE, PROJECT_ROOT
-from tritonship.repository.build import build_repository, read_manifest
+from tritonship.repository import build
+
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def test_manifest_records_provenance_dali_and_every_file(built_repository: Path):
-    manifest = read_manifest(built_repository)
-    assert manifest is not None
-    assert manifest["weights"]["source"] == "random"
-    graph = built_repository / "inception_graphdef/1/model.graphdef"
-    assert manifest["weights"]["graph_sha256"] == sha256_file(graph)
-    dali = manifest["dali"]
-    assert dali["mode"] == "autoserialize"
-    assert dali["build_dali_version"]
-    assert dali["targets"]["cpu"]["verified"] is True
-    assert manifest["device_target"] == "cpu"
-    assert manifest["labels"]["lines"] == 1001
-    for rel, digest in manifest["files"].items():
-        assert sha256_file(built_repository / rel) == digest, rel
-    assert "dali/1/dali.py" in manifest["files"]
-
-
-def test_dali_py_is_the_one_pipeline_definition_unchanged(built_repository: Path):
-    assert (built_repository / "dali/1/dali.py").read_bytes() == DALI_PIPELINE_SOURCE.read_bytes()
-    assert not (built_repository / "dali/1/model.dali").exists(), "it would shadow dali.py"
-
-
-def test_ensemble_version_folder_exists(built_repository: Path):
-    assert (built_repository / "ensemble_dali_inception/1").is_dir()
-
-
-def test_rebuild_reuses_an_intact_graph_and_replaces_a_tampered_one(repo_copy: Path):
-    graph = repo_copy / "inception_graphdef/1/model.graphdef"
-    before = graph.stat().st_mtime_ns
-    messages: list[str] = []
-    build_repository(repo_copy, weights="random", progress=False, say=messages.append)
-    assert graph.stat().st_mtime_ns == before
-    assert any("reusing" in m for m in messages)
-    graph.write_bytes(b"tampered")
-    build_repository(repo_copy, weights="random", progress=False)
-    assert graph.stat().st_size > 50_000_000
-
-
-def test_gpu_target_without_cuda_is_a_clear_error(repo_copy: Path):
+def test_gpu_target_without_cuda_is_a_clear_error(repo_copy: Path, monkeypatch: pytest.MonkeyPatch):
+    exported: list[Path] = []
+    monkeypatch.setattr(build, "build_graph", lambda repo, *a: exported.append(repo))
     with pytest.raises(TritonshipError, match="no CUDA device"):
-        build_repository(repo_copy, weights="random", device="gpu", progress=False)
+        build.build_repository(repo_copy, weights="random", device="gpu", progress=False)
+    assert exported == [], "the device is checked before anything is built"
 
 
-def test_cli_build_prints_a_summary_and_warns_about_random_weights(
-    repo_copy: Path, capsys: pytest.CaptureFixture[str]
-):
-    code = cli.main(["build", "--repo", str(repo_copy), "--weights", "random", "--quiet"])
-    out, err = capsys.readouterr()
-    assert code == 0
-    assert "random weights" in out and "target cpu" in out
-    assert "meaningless" in err
-    assert json.loads((repo_copy / "build-manifest.json").read_text())["weights"]["source"]
+@pytest.fixture()
+def exports(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, str]]:
+    """Record graph exports instead of running them (a new graph is b"exported")."""
+    calls: list[tuple[Path, str]] = []
+
+    def export(dest: Path, weights: str, cache_dir: Path, progress: bool = True):
+        calls.append((dest, weights))
+        dest.write_bytes(b"exported")
+        return SimpleNamespace(source=weights, graph_sha256="sha-of-export", details={})
+
+    monkeypatch.setattr(build.inception, "build_graph", export)
+    return calls
+
+
+def test_an_intact_graph_of_the_same_weights_is_reused(repo_copy: Path, exports):
+    said: list[str] = []
+    record = build.build_graph(repo_copy, "random", False, said.append)
+    assert exports == [] and said == ["inception: reusing the random-weight graph already built"]
+    assert record["graph_sha256"] == sha256_file(repo_copy / "inception_graphdef/1/model.graphdef")
+
+
+def test_a_tampered_graph_is_exported_again(repo_copy: Path, exports):
+    graph = repo_copy / "inception_graphdef/1/model.graphdef"
+    graph.write_bytes(graph.read_bytes() + b"tampered")
+    record = build.build_graph(repo_copy, "random", False, lambda _: None)
+    assert exports == [(graph, "random")] and record["graph_sha256"] == "sha-of-export"
+
+
+def test_other_weights_or_no_manifest_are_exported_again(repo_copy: Path, exports):
+    graph = repo_copy / "inception_graphdef/1/model.graphdef"
+    build.build_graph(repo_copy, "official", False, lambda _: None)
+    (repo_copy / "build-manifest.json").unlink()
+    build.build_graph(repo_copy, "random", False, lambda _: None)
+    assert exports == [(graph, "official"), (graph, "random")]
 
 
 def test_checkout_repository_holds_only_sources():
-    repo = PROJECT_ROOT / "model_repository"
+    repo = CHECKOUT / "model_repository"
     tracked = {p.relative_to(repo).as_posix() for p in repo.rglob("config.pbtxt")}
     assert tracked == {
         "dali/config.pbtxt",
         "inception_graphdef/config.pbtxt",
         "ensemble_dali_inception/config.pbtxt",
     }
-    assert shutil.which("tritonship") or (PROJECT_ROOT / ".venv/bin/tritonship").exists()
+    assert shutil.which("tritonship") or (CHECKOUT / ".venv/bin/tritonship").exists()

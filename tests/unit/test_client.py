@@ -146,6 +146,7 @@ CONFIG = RuntimeConfig("http://127.0.0.1:9", endpoint_name="local")
         ("/endpoints/local/invocations", 10, None, None),
         ("/endpoints/other/invocations", 10, 400, "ValidationError"),
         ("/invocations", 10, 404, "UnknownOperationException"),
+        ("/endpoints/local/invocations", MAX_PAYLOAD_BYTES, None, None),  # the limit is allowed
         ("/endpoints/local/invocations", MAX_PAYLOAD_BYTES + 1, 413, None),
     ],
 )

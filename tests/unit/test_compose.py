@@ -23,10 +23,13 @@ from tritonship.local.docker import (
     rendered_environment,
 )
 from tritonship.local.engine import EngineError
-from tritonship.paths import PROJECT_ROOT, SAGEMAKER_ENV_FILE
+from tritonship.paths import SAGEMAKER_ENV_FILE
 from tritonship.sagemaker.serve import load_env_file
 
 IMAGE = "763104351884.dkr.ecr.us-west-2.amazonaws.com/sagemaker-tritonserver:24.09-py3"
+CHECKOUT = Path(__file__).resolve().parents[2]
+#: The file users run by hand from the checkout (COMPOSE_FILE is the packaged one).
+USER_COMPOSE_FILE = CHECKOUT / "docker-compose.yml"
 
 
 def _runs(command: list[str]) -> bool:
@@ -44,23 +47,29 @@ def compose_binary() -> list[str]:
     pytest.skip("neither docker-compose nor the docker compose plugin is installed")
 
 
-def render(profile: str, **env: str) -> dict[str, Any]:
-    """``compose config`` for one profile: the file as Compose itself resolves it."""
+def render(
+    profile: str, compose_file: Path = USER_COMPOSE_FILE, cwd: Path = CHECKOUT, **env: str
+) -> dict[str, Any]:
+    """``compose config`` for one profile: the file as Compose itself resolves it.
+
+    Only ``env`` sets TRITONSHIP_* variables (none leak in from the test's environment).
+    """
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TRITONSHIP_")}
     result = subprocess.run(
         [
             *compose_binary(),
             "-p",
             "tritonship",
             "-f",
-            str(COMPOSE_FILE),
+            str(compose_file),
             "--profile",
             profile,
             "config",
         ],
         capture_output=True,
         text=True,
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **env},
+        cwd=cwd,
+        env={**clean, **env},
         check=True,
     )
     return yaml.safe_load(result.stdout)
@@ -72,7 +81,7 @@ def test_service_runs_serve_like_sagemaker(profile: str, service: str):
     assert svc["command"] in ("serve", ["serve"])
     [volume] = svc["volumes"]
     assert volume["target"] == "/opt/ml/model" and volume["read_only"] is True
-    assert Path(volume["source"]) == PROJECT_ROOT / "model_repository"
+    assert Path(volume["source"]) == CHECKOUT / "model_repository"
     [port] = svc["ports"]
     published = port if isinstance(port, str) else f"{port['host_ip']}:{port['published']}"
     assert published.startswith("127.0.0.1:8080"), "loopback only"
@@ -95,12 +104,19 @@ def test_gpu_profile_reserves_gpus_and_cpu_profile_does_not():
 
 
 def test_image_port_and_repository_come_from_the_engine(tmp_path: Path):
+    """The engine renders the packaged file from anywhere: every path it passes is absolute."""
     ngc = "nvcr.io/nvidia/tritonserver:24.09-py3"
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
     for model in ("dali", "inception_graphdef", "ensemble_dali_inception"):
-        (tmp_path / model).mkdir()
-    engine = DockerEngine(repository=tmp_path, port=18080, image=ngc)
+        (repo / model).mkdir(parents=True)
+    elsewhere.mkdir()
+    engine = DockerEngine(repository=repo, port=18080, image=ngc)
+    assert engine.compose_file == COMPOSE_FILE
     env = {k: v for k, v in engine.compose_env().items() if k.startswith("TRITONSHIP_")}
-    svc = render("cpu", **env)["services"]["triton-cpu"]
+    assert Path(env["TRITONSHIP_ENV_FILE"]).is_absolute()
+    assert Path(env["TRITONSHIP_REPO"]).is_absolute()
+    config = render("cpu", compose_file=engine.compose_file, cwd=elsewhere, **env)
+    svc = config["services"]["triton-cpu"]
     assert svc["image"] == ngc, "an NGC image runs the tritonserver command serve would run"
     command = svc["command"] if isinstance(svc["command"], list) else svc["command"].split()
     assert command[:4] == [
@@ -111,9 +127,17 @@ def test_image_port_and_repository_come_from_the_engine(tmp_path: Path):
     ]
     assert "--model-repository=/opt/ml/model" in command
     assert "--load-model=ensemble_dali_inception" in command
-    assert svc["volumes"][0]["source"] == str(tmp_path.resolve())
+    assert svc["volumes"][0]["source"] == str(repo.resolve())
+    assert rendered_environment(config, "triton-cpu") == load_env_file(SAGEMAKER_ENV_FILE)
     port = svc["ports"][0]
     assert "18080" in (port if isinstance(port, str) else str(port["published"]))
+
+
+def test_the_packaged_compose_file_is_the_one_users_run():
+    link = CHECKOUT / "container" / "docker-compose.yml"
+    assert link.is_symlink() and link.readlink() == Path("../docker-compose.yml")
+    assert COMPOSE_FILE.read_bytes() == USER_COMPOSE_FILE.read_bytes()
+    assert COMPOSE_FILE.parent == SAGEMAKER_ENV_FILE.parent, "package data beside sagemaker.env"
 
 
 def test_ecr_registry_is_recognised():
@@ -208,7 +232,7 @@ def test_no_docker_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 def test_compose_file_parses_as_yaml_with_two_profiles():
-    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    data = yaml.safe_load(USER_COMPOSE_FILE.read_text())
     assert {s: v["profiles"] for s, v in data["services"].items()} == {
         "triton": ["gpu"],
         "triton-cpu": ["cpu"],

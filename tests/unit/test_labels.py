@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tritonship.fileio import sha256_file
+from tritonship.repository.build import build_labels
 from tritonship.repository.labels import inception_labels
 
 
@@ -18,6 +20,11 @@ def test_labels_are_background_then_imagenet_in_class_order():
     assert all(label and "\n" not in label for label in labels)
 
 
-def test_built_labels_file_has_one_line_per_output(built_repository: Path):
-    lines = (built_repository / "inception_graphdef/inception_labels.txt").read_text().splitlines()
+def test_built_labels_file_has_one_line_per_output(tmp_path: Path):
+    record = build_labels(tmp_path)
+    path = tmp_path / "inception_graphdef/inception_labels.txt"
+    lines = path.read_text().splitlines()
     assert lines == inception_labels()
+    assert record["lines"] == len(lines) == 1001
+    assert record["file"] == "inception_graphdef/inception_labels.txt"
+    assert record["sha256"] == sha256_file(path)

@@ -30,6 +30,8 @@ PLANTED = {
     "dali/1/.dali.py.swp": "vim swap",
     "inception_graphdef/credentials": "planted",
     "inception_graphdef/notes.bak": "planted",
+    "dali/1/tls.pem": "planted",
+    "dali/1/server.key": "planted",
 }
 
 
@@ -49,14 +51,14 @@ def repository_files(repo: Path) -> set[str]:
 
 
 def test_cli_package_gives_identical_bytes(
-    packaged: PackageResult, built_repository: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    packaged: PackageResult, staged_repository: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     out = tmp_path / "again" / "model.tar.gz"
     code = main(
         [
             "package",
             "--repo",
-            str(built_repository),
+            str(staged_repository),
             "--out",
             str(out),
             "--allow-random-weights",
@@ -88,7 +90,7 @@ def test_gzip_and_tar_headers_are_fixed(packaged: PackageResult) -> None:
 
 
 def test_extracted_archive_validates_and_holds_exactly_the_repository(
-    packaged: PackageResult, built_repository: Path, tmp_path: Path
+    packaged: PackageResult, staged_repository: Path, tmp_path: Path
 ) -> None:
     with tarfile.open(packaged.archive, "r:gz") as tar:
         tar.extractall(tmp_path / "opt-ml-model", filter="data")
@@ -96,9 +98,9 @@ def test_extracted_archive_validates_and_holds_exactly_the_repository(
     assert not (extracted / "config.pbtxt").exists(), "model folders sit at the archive root"
     assert (extracted / "ensemble_dali_inception" / "1").is_dir()
     assert validate_repository(extracted, image_tag="24.09-py3") == []
-    assert repository_files(extracted) == repository_files(built_repository)
+    assert repository_files(extracted) == repository_files(staged_repository)
     for rel, digest in packaged.manifest["files"].items():
-        assert sha256_file(extracted / rel) == digest == sha256_file(built_repository / rel)
+        assert sha256_file(extracted / rel) == digest == sha256_file(staged_repository / rel)
 
 
 def test_manifest_records_provenance(packaged: PackageResult) -> None:
@@ -137,9 +139,39 @@ def test_text_that_looks_like_a_credential_is_refused(repo_copy: Path, tmp_path:
     assert not (tmp_path / "model.tar.gz").exists()
 
 
-def test_random_weights_need_the_flag(built_repository: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "key = AKIA" + "ABCDEFGHIJKLMNOP\n",  # split: no key id in this file
+        "token: ASIA" + "QRSTUVWXYZ234567\n",
+        "-----BEGIN RSA PRIVATE" + " KEY-----\nMIIE\n",
+        "-----BEGIN OPENSSH PRIVATE" + " KEY-----\n",
+        "-----BEGIN PRIVATE" + " KEY-----\n",
+    ],
+)
+def test_every_kind_of_credential_is_refused(repo_copy: Path, tmp_path: Path, secret: str):
+    (repo_copy / "inception_graphdef" / "readme.txt").write_text(secret)
+    with pytest.raises(PackageError, match="readme.txt looks like it holds a credential"):
+        package_repository(repo_copy, tmp_path / "model.tar.gz", allow_random_weights=True)
+
+
+@pytest.mark.parametrize(
+    "harmless",
+    ["AKIA" + "ABCDEFGHIJKLMNO\n", "xAKIA" + "ABCDEFGHIJKLMNOP\n", "-----BEGIN PUBLIC KEY-----\n"],
+)
+def test_text_that_only_resembles_a_credential_is_packaged(
+    repo_copy: Path, tmp_path: Path, harmless: str
+):
+    (repo_copy / "inception_graphdef" / "readme.txt").write_text(harmless)
+    result = package_repository(
+        repo_copy, tmp_path / "model.tar.gz", allow_random_weights=True, progress=False
+    )
+    assert "inception_graphdef/readme.txt" in result.manifest["files"]
+
+
+def test_random_weights_need_the_flag(staged_repository: Path, tmp_path: Path) -> None:
     with pytest.raises(PackageError, match="--allow-random-weights"):
-        package_repository(built_repository, tmp_path / "model.tar.gz")
+        package_repository(staged_repository, tmp_path / "model.tar.gz")
     assert not any(tmp_path.iterdir())
 
 
@@ -160,10 +192,10 @@ def test_validation_findings_are_refused(repo_copy: Path, tmp_path: Path) -> Non
     assert not (tmp_path / "m.tar.gz").exists()
 
 
-def test_an_image_without_tensorflow_is_refused(built_repository: Path, tmp_path: Path) -> None:
+def test_an_image_without_tensorflow_is_refused(staged_repository: Path, tmp_path: Path) -> None:
     with pytest.raises(PackageError, match="tensorflow"):
         package_repository(
-            built_repository,
+            staged_repository,
             tmp_path / "m.tar.gz",
             image_tag="25.04-py3",
             allow_random_weights=True,
@@ -177,9 +209,9 @@ def test_files_changed_since_the_build_are_refused(repo_copy: Path, tmp_path: Pa
         package_repository(repo_copy, tmp_path / "m.tar.gz", allow_random_weights=True)
 
 
-def test_an_archive_inside_the_repository_is_refused(built_repository: Path) -> None:
+def test_an_archive_inside_the_repository_is_refused(staged_repository: Path) -> None:
     with pytest.raises(PackageError, match="inside the repository"):
-        package_repository(built_repository, built_repository / "model.tar.gz")
+        package_repository(staged_repository, staged_repository / "model.tar.gz")
 
 
 def test_symlinks_are_refused(repo_copy: Path, tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from tritonship.artifact.package import PackageResult
 from tritonship.cli import main
 from tritonship.cloud.aws import make_clients
 from tritonship.cloud.endpoints import Waiting
-from tritonship.cloud.promote import PromoteOptions, apply, build_plan
+from tritonship.cloud.promote import apply, build_plan
+from tritonship.cloud.state import PromoteOptions
 from tritonship.cloud.teardown import teardown
 from tritonship.errors import DeployError, TritonshipError
 

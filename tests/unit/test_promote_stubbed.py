@@ -22,14 +22,8 @@ from tritonship.artifact.package import PackageResult
 from tritonship.cli import main
 from tritonship.cloud.aws import AwsClients, tag_list
 from tritonship.cloud.endpoints import EndpointTimeout, Waiting
-from tritonship.cloud.promote import (
-    BLUE_GREEN,
-    Plan,
-    PromoteInterrupted,
-    PromoteOptions,
-    apply,
-    build_plan,
-)
+from tritonship.cloud.promote import BLUE_GREEN, PromoteInterrupted, apply, build_plan
+from tritonship.cloud.state import Plan, PromoteOptions
 from tritonship.errors import DeployError, TritonshipError
 
 ROLE = "arn:aws:iam::123456789012:role/tritonship-endpoint"
@@ -49,14 +43,21 @@ class Stubs:
     aas: Stubber
 
 
+@pytest.fixture(scope="module")
+def session() -> boto3.session.Session:
+    """One session for the module: botocore loads each service model once (~0.5 s)."""
+    return boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
 @pytest.fixture()
-def stubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubs]:
+def stubs(monkeypatch: pytest.MonkeyPatch, session: boto3.session.Session) -> Iterator[Stubs]:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    session = boto3.session.Session(region_name="us-east-1")
     clients = AwsClients(
         *(
             session.client(name)

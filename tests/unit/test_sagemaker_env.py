@@ -137,6 +137,24 @@ def test_refuses_an_empty_repository(tmp_path: Path):
         serve_args({}, tmp_path)
 
 
+@pytest.mark.parametrize("kind", ["infer", "generate", "generate_stream"])
+def test_known_inference_types_are_accepted(model_dir: Path, kind: str):
+    assert f"--load-model={NAME}" in args_for(model_dir, SAGEMAKER_TRITON_INFERENCE_TYPE=kind)
+
+
+def test_refuses_an_unknown_inference_type(model_dir: Path):
+    with pytest.raises(ServeRefused, match="invalid SAGEMAKER_TRITON_INFERENCE_TYPE 'chat'"):
+        args_for(model_dir, SAGEMAKER_TRITON_INFERENCE_TYPE="chat")
+
+
+def test_a_symlinked_folder_is_not_a_model_folder(tmp_path: Path):
+    # find -maxdepth 1 -type d does not follow links: one real folder is the only model
+    (tmp_path / "model" / "only_model" / "1").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "model" / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert "--load-model=only_model" in serve_args({}, tmp_path / "model")
+
+
 def test_committed_env_file_names_the_ensemble_and_holds_no_secrets():
     env = load_env_file(SAGEMAKER_ENV_FILE)
     assert env["SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"] == NAME
@@ -145,8 +163,8 @@ def test_committed_env_file_names_the_ensemble_and_holds_no_secrets():
 
 def test_env_file_parsing(tmp_path: Path):
     path = tmp_path / "x.env"
-    path.write_text("# comment\n\nexport A=1\nB='two words'\nC=\"3\"\n")
-    assert load_env_file(path) == {"A": "1", "B": "two words", "C": "3"}
+    path.write_text('# comment\n\nexport A=1\nB=\'two words\'\nC="3"\nD=\'4"\nE="\n')
+    assert load_env_file(path) == {"A": "1", "B": "two words", "C": "3", "D": "'4\"", "E": '"'}
     path.write_text("A=1\nnot a pair\n")
     with pytest.raises(TritonshipError, match=":2: expected KEY=VALUE"):
         load_env_file(path)

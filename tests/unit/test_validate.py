@@ -30,7 +30,7 @@ DEFAULT_ENV = f"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME={ENSEMBLE}\n"
 
 @pytest.fixture()
 def repo(repo_copy: Path) -> Path:
-    """A private copy of the repository as ``tritonship build`` produces it."""
+    """A private copy of the repository as a build lays it out (placeholder graph)."""
     return repo_copy
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tritonship.errors import UsageError
+
 #: Colour photographs in skimage/data: an astronaut (512x512), a coffee cup (400x600),
 #: a tabby cat (300x451) and a rocket (427x640).
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
@@ -21,7 +23,7 @@ def photo_array(name: str) -> np.ndarray:
     import skimage.data
 
     if name not in PHOTOS:
-        raise ValueError(f"unknown sample photo {name!r}: choose from {', '.join(PHOTOS)}")
+        raise UsageError(f"unknown sample photo {name!r}", hint=f"choose from {', '.join(PHOTOS)}")
     return np.asarray(getattr(skimage.data, name)())
 
 

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import tarfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -25,12 +24,11 @@ from typing import Any, BinaryIO
 from tritonship import __version__
 from tritonship.errors import ChecksumError, TritonshipError
 from tritonship.fileio import atomic_writer, sha256_file, write_text_atomic
-from tritonship.paths import PROJECT_ROOT, SAGEMAKER_ENV_FILE
+from tritonship.paths import DEFAULT_ARCHIVE, SAGEMAKER_ENV_FILE
 from tritonship.repository.build import read_manifest
 from tritonship.sagemaker.images import DEFAULT_TAG, SERVER_VERSIONS, parse_tag
 from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, load_env_file
 
-DEFAULT_ARCHIVE = PROJECT_ROOT / "dist" / "model.tar.gz"
 FILE_MODE, DIR_MODE = 0o644, 0o755
 #: gzip's default level: the float weights barely compress, higher levels only cost time.
 COMPRESS_LEVEL = 6
@@ -56,8 +54,6 @@ _SECRET = re.compile(
     rb"-----BEGIN [A-Z ]*PRIVATE KEY-----"
 )
 _SCAN_LIMIT = 1 << 20
-
-Reporter = Callable[[str], None]
 
 
 class PackageError(TritonshipError):

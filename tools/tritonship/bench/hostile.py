@@ -1,7 +1,8 @@
 """A corpus of hostile requests, and a runner that checks the endpoint survives each one.
 
-``python -m tritonship.bench.hostile --url URL [--runtime URL]`` prints the results as a
-markdown table (the README's table comes from it).
+``python -m tritonship.bench.hostile --url URL [--runtime URL] [--results DIR]`` prints the
+results as a markdown table (the docs' table comes from it) and keeps it, stamped with the
+machine and the date, in ``--results`` (default ``docs/results/`` in a checkout).
 """
 
 from __future__ import annotations
@@ -11,10 +12,17 @@ import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import requests
 
+from tritonship.bench.report import (
+    default_results_dir,
+    machine_stamp,
+    server_version,
+    write_results,
+)
 from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME
 from tritonship.sagemaker.wire import BINARY_CONTENT_TYPE, MAX_PAYLOAD_BYTES, encode_request
 from tritonship.samples import encode, photo_array, photo_jpeg
@@ -153,10 +161,17 @@ def markdown_table(rows: Sequence[tuple[str, Result, Result | None]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the corpus against an endpoint and print the table."""
+    """Run the corpus against an endpoint, print the table and keep it stamped in ``--results``."""
     parser = argparse.ArgumentParser(prog="python -m tritonship.bench.hostile")
     parser.add_argument("--url", required=True, help="container API base URL")
     parser.add_argument("--runtime", help="local runtime base URL")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=default_results_dir(),
+        help="folder for the stamped table (default: docs/results in a checkout)",
+    )
+    parser.add_argument("--no-results", action="store_true", help="only print the table")
     args = parser.parse_args(argv)
     direct = http_sender(f"{args.url.rstrip('/')}/invocations")
     via = (
@@ -172,7 +187,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         for case in corpus()
     ]
-    print(markdown_table(rows))
+    table = markdown_table(rows)
+    print(table)
+    if args.results is not None and not args.no_results:
+        print(f"wrote {write_hostile_results(args.results, args.url, table)}")
+
+
+def write_hostile_results(results_dir: Path, url: str, table: str) -> Path:
+    """Keep the table in ``results_dir``, stamped with the machine, the server and the date."""
+    title = f"# tritonship hardening: hostile requests against {url}"
+    stamp = machine_stamp(server=server_version(url))
+    return write_results(results_dir, "hardening", f"{title}\n\n{table}", stamp)
 
 
 if __name__ == "__main__":

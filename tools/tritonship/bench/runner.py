@@ -11,7 +11,6 @@ import io
 import os
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,12 +39,12 @@ from tritonship.bench.targets import (
 )
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.paths import DEFAULT_REPOSITORY
+from tritonship.reporting import Reporter, quiet
 from tritonship.sagemaker.wire import EncodedRequest, decode_response, encode_request
 
 FORMATS = {"binary": ("binary",), "json": ("json",), "both": ("binary", "json")}
 #: The bench photo: scikit-image's rocket (427x640) resized to 640x480.
 PHOTO_SIZE = (640, 480)
-Say = Callable[[str], None]
 
 
 @dataclass
@@ -217,7 +216,7 @@ def _meta(config: BenchConfig, image_name: str) -> dict[str, Any]:
     }
 
 
-def run_bench(config: BenchConfig, say: Say = lambda _: None) -> BenchResult:
+def run_bench(config: BenchConfig, say: Reporter = quiet) -> BenchResult:
     """Run every level, then the in-process ceiling; check the targets."""
     image, name = _image(config)
     meta = _meta(config, name)

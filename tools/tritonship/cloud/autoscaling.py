@@ -85,23 +85,29 @@ def current_bounds(client: Any, endpoint: str) -> tuple[int, int] | None:
 
 def disable(client: Any, endpoint: str) -> bool:
     """Delete the variant's scaling policies and registration; False when there was none."""
-    rid = resource_id(endpoint)
-    policies = client.describe_scaling_policies(
-        ServiceNamespace=NAMESPACE, ResourceId=rid, ScalableDimension=DIMENSION
-    )["ScalingPolicies"]
-    for policy in policies:
-        client.delete_scaling_policy(
-            PolicyName=policy["PolicyName"],
-            ServiceNamespace=NAMESPACE,
-            ResourceId=rid,
-            ScalableDimension=DIMENSION,
-        )
+    had_policies = _delete_policies(client, endpoint)
     try:
-        client.deregister_scalable_target(
-            ServiceNamespace=NAMESPACE, ResourceId=rid, ScalableDimension=DIMENSION
-        )
+        client.deregister_scalable_target(**_target(endpoint))
     except Exception as err:
         if not is_missing(err):
             raise
-        return bool(policies)
+        return had_policies
     return True
+
+
+def _target(endpoint: str) -> dict[str, str]:
+    """The arguments that name the endpoint variant's scalable target."""
+    return {
+        "ServiceNamespace": NAMESPACE,
+        "ResourceId": resource_id(endpoint),
+        "ScalableDimension": DIMENSION,
+    }
+
+
+def _delete_policies(client: Any, endpoint: str) -> bool:
+    """Delete the variant's scaling policies; whether there were any."""
+    target = _target(endpoint)
+    policies = client.describe_scaling_policies(**target)["ScalingPolicies"]
+    for policy in policies:
+        client.delete_scaling_policy(PolicyName=policy["PolicyName"], **target)
+    return bool(policies)

@@ -9,8 +9,10 @@ from typing import Any
 
 from tritonship.cloud.aws import is_managed, is_missing
 from tritonship.errors import DeployError, TritonshipTimeout, UsageError
+from tritonship.reporting import Reporter
 
-Reporter = Callable[[str], None]
+#: How messages name each kind of resource :func:`delete` takes.
+KIND_NAMES = {"model": "model", "config": "endpoint config", "endpoint": "endpoint"}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Applying it: refuse a bucket that does not block public access; upload the archi
 (encrypted, checksummed); create a model ``<endpoint>-<archive sha>`` and an endpoint
 config, both reused when they exist; create the endpoint or update it blue/green; wait
 with the boto3 waiter; smoke-test one photo; on any failure roll back (update back to the
-previous config, or delete what a first deployment created); then autoscaling.
+previous config, or delete what a first deployment created); then autoscaling. What the
+plan names and what a run has done so far live in :mod:`tritonship.cloud.state`.
 """
 
 from __future__ import annotations
@@ -12,33 +13,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from tritonship.artifact.package import DEFAULT_ARCHIVE, load_package, manifest_path_for
+from tritonship.artifact.package import load_package, manifest_path_for
 from tritonship.cloud import autoscaling
 from tritonship.cloud.aws import AwsClients, aws_errors, is_managed, tag_list, toolkit_tags
-from tritonship.cloud.endpoints import (
-    DEFAULT_WAITING,
-    Waiting,
-    exists,
-    find_endpoint,
-    wait_in_service,
-)
+from tritonship.cloud.endpoints import DEFAULT_WAITING, KIND_NAMES, Waiting, exists, find_endpoint
 from tritonship.cloud.rollback import rollback
 from tritonship.cloud.smoke import SmokeResult, photo_bytes, smoke_test
+from tritonship.cloud.state import DEFAULT_INSTANCE_TYPE, Plan, PromoteOptions, Run
 from tritonship.cloud.upload import PART_SIZE, UploadSpec, check_bucket_private, ensure_uploaded
 from tritonship.errors import DeployError, TritonshipError, UsageError
-from tritonship.paths import SAGEMAKER_ENV_FILE
+from tritonship.reporting import Reporter, quiet
 from tritonship.sagemaker.images import DEFAULT_TAG, backends_for_tag, image_uri
 from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, load_env_file
 
-#: A GPU type the 24.09 GPU image runs on (moto's list rejects ml.g5.*; AWS accepts both).
-DEFAULT_INSTANCE_TYPE = "ml.g4dn.xlarge"
-DEFAULT_PREFIX = "tritonship"
-VARIANT = autoscaling.VARIANT
 #: Blue/green: shift all traffic at once to the new fleet, then retire the old one.
 BLUE_GREEN = {
     "BlueGreenUpdatePolicy": {
@@ -46,11 +36,13 @@ BLUE_GREEN = {
         "TerminationWaitInSeconds": 0,
     }
 }
-_KINDS = {"model": "model", "config": "endpoint config", "endpoint": "endpoint"}
+#: Describe and create calls of the resources a run may reuse, and their name argument.
+_RESOURCE_CALLS = {
+    "model": ("describe_model", "create_model", "ModelName"),
+    "config": ("describe_endpoint_config", "create_endpoint_config", "EndpointConfigName"),
+}
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
-
-Reporter = Callable[[str], None]
 
 
 class PromoteInterrupted(TritonshipError):
@@ -58,73 +50,15 @@ class PromoteInterrupted(TritonshipError):
 
     exit_code = 130
 
-
-def _quiet(_: str) -> None:
-    """A reporter that says nothing."""
-
-
-@dataclass(frozen=True)
-class PromoteOptions:
-    """What the command line asks for."""
-
-    endpoint: str
-    bucket: str
-    role: str
-    archive: Path = DEFAULT_ARCHIVE
-    instance_type: str = DEFAULT_INSTANCE_TYPE
-    instance_count: int = 1
-    image_tag: str = DEFAULT_TAG
-    autoscale: tuple[int, int] | None = None
-    autoscale_target: float = autoscaling.DEFAULT_TARGET
-    kms_key: str | None = None
-    prefix: str = DEFAULT_PREFIX
-    smoke_test: bool = True
-    photo: Path | None = None
-    env_file: Path = SAGEMAKER_ENV_FILE
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Every name and request promote will use, computed without calling AWS."""
-
-    options: PromoteOptions
-    region: str
-    image: str
-    upload: UploadSpec
-    env: dict[str, str]
-    model_name: str
-    config_name: str
-    tags: dict[str, str]
-
-    @property
-    def endpoint(self) -> str:
-        """The endpoint's name."""
-        return self.options.endpoint
-
-    def model_request(self) -> dict[str, Any]:
-        """CreateModel's arguments."""
-        container = {"Image": self.image, "ModelDataUrl": self.upload.uri, "Environment": self.env}
-        return {
-            "ModelName": self.model_name,
-            "PrimaryContainer": container,
-            "ExecutionRoleArn": self.options.role,
-            "Tags": tag_list(self.tags),
-        }
-
-    def config_request(self) -> dict[str, Any]:
-        """CreateEndpointConfig's arguments: one variant on the chosen instances."""
-        variant = {
-            "VariantName": VARIANT,
-            "ModelName": self.model_name,
-            "InstanceType": self.options.instance_type,
-            "InitialInstanceCount": self.options.instance_count,
-            "InitialVariantWeight": 1.0,
-        }
-        return {
-            "EndpointConfigName": self.config_name,
-            "ProductionVariants": [variant],
-            "Tags": tag_list(self.tags),
-        }
+    @classmethod
+    def during(cls, plan: Plan) -> PromoteInterrupted:
+        """The error for an interrupt while ``plan`` was being deployed."""
+        return cls(
+            f"interrupted while deploying {plan.endpoint}: SageMaker goes on with "
+            f"{plan.config_name} (model {plan.model_name}), all tagged for teardown",
+            hint=f"resume by running the same promote again (it reuses the archive, model and "
+            f"config), or remove everything: tritonship teardown --endpoint {plan.endpoint}",
+        )
 
 
 # --- the plan -----------------------------------------------------------------------------
@@ -172,6 +106,17 @@ def resource_names(endpoint: str, sha256: str, options: PromoteOptions) -> tuple
     return model, f"{endpoint[:50]}-{hashlib.sha256(shape.encode()).hexdigest()[:12]}"
 
 
+def _upload_spec(
+    options: PromoteOptions, archive: dict[str, Any], tags: dict[str, str]
+) -> UploadSpec:
+    """Where the archive goes: ``<prefix>/<endpoint>/<sha16>/<file name>``."""
+    sha = archive["sha256"]
+    key = f"{options.prefix.strip('/')}/{options.endpoint}/{sha[:16]}/{options.archive.name}"
+    return UploadSpec(
+        options.archive, options.bucket, key, sha, archive["bytes"], options.kms_key, tags
+    )
+
+
 def build_plan(options: PromoteOptions, region: str) -> Plan:
     """Check the options and the packaged archive; name everything. No AWS call."""
     _check_options(options)
@@ -180,16 +125,7 @@ def build_plan(options: PromoteOptions, region: str) -> Plan:
     _check_package(manifest, env, options.image_tag)
     sha = manifest["archive"]["sha256"]
     tags = toolkit_tags(options.endpoint, sha)
-    key = f"{options.prefix.strip('/')}/{options.endpoint}/{sha[:16]}/{options.archive.name}"
-    upload = UploadSpec(
-        options.archive,
-        options.bucket,
-        key,
-        sha,
-        manifest["archive"]["bytes"],
-        options.kms_key,
-        tags,
-    )
+    upload = _upload_spec(options, manifest["archive"], tags)
     model, config = resource_names(options.endpoint, sha, options)
     return Plan(
         options, region, image_uri(region, options.image_tag), upload, env, model, config, tags
@@ -251,17 +187,7 @@ def _tail_lines(plan: Plan) -> list[str]:
     return lines
 
 
-# --- applying it --------------------------------------------------------------------------
-
-
-@dataclass
-class _Run:
-    """What this run changed, so that a failure can undo it."""
-
-    previous: dict[str, Any] | None
-    created: list[tuple[str, str]] = field(default_factory=list)
-    updated: bool = False
-    paused_scaling: tuple[int, int] | None = None
+# --- applying it ---
 
 
 @dataclass(frozen=True)
@@ -275,6 +201,36 @@ class PromoteResult:
     config_name: str
     smoke: SmokeResult | None
     autoscale: tuple[int, int] | None
+
+
+def apply(
+    plan: Plan,
+    clients: AwsClients,
+    waiting: Waiting = DEFAULT_WAITING,
+    progress: bool = True,
+    say: Reporter = quiet,
+) -> PromoteResult:
+    """Carry the plan out; on a failed deployment roll back and raise :class:`DeployError`."""
+    run = Run(plan, clients, waiting, progress, say)
+    with aws_errors("promote"):
+        uploaded = _upload(run)
+        run.previous = _existing_endpoint(clients.sagemaker, plan.endpoint)
+        if run.previous_config == plan.config_name:
+            say(f"endpoint {plan.endpoint} already serves {plan.config_name}: nothing to deploy")
+            return _result(run, "unchanged", uploaded, None, _autoscale(run))
+        _ensure_resources(run)
+    smoke = _deploy_or_roll_back(run)
+    with aws_errors("autoscaling"):
+        bounds = _autoscale(run)
+    return _result(run, "updated" if run.updated else "created", uploaded, smoke, bounds)
+
+
+def _upload(run: Run) -> bool:
+    """Refuse a public bucket, then upload the archive unless it is there already."""
+    manifest = manifest_path_for(run.plan.options.archive).read_bytes()
+    s3, spec = run.clients.s3, run.plan.upload
+    check_bucket_private(s3, spec.bucket)
+    return ensure_uploaded(s3, spec, manifest, run.progress, run.say)
 
 
 def _existing_endpoint(sagemaker: Any, endpoint: str) -> dict[str, Any] | None:
@@ -294,139 +250,116 @@ def _existing_endpoint(sagemaker: Any, endpoint: str) -> dict[str, Any] | None:
     return found
 
 
-def _ensure_resources(plan: Plan, sagemaker: Any, run: _Run, say: Reporter) -> None:
+def _ensure_resources(run: Run) -> None:
     """Create the model and endpoint config unless they exist (same archive, same shape)."""
-    for kind, name, describe, create, request in (
-        (
-            "model",
-            plan.model_name,
-            sagemaker.describe_model,
-            sagemaker.create_model,
-            plan.model_request(),
-        ),
-        (
-            "config",
-            plan.config_name,
-            sagemaker.describe_endpoint_config,
-            sagemaker.create_endpoint_config,
-            plan.config_request(),
-        ),
-    ):
-        argument = "ModelName" if kind == "model" else "EndpointConfigName"
-        if exists(describe, **{argument: name}):
-            say(f"reusing {_KINDS[kind]} {name}")
-            continue
-        create(**request)
-        run.created.append((kind, name))
-        say(f"created {_KINDS[kind]} {name}")
+    _ensure(run, "model", run.plan.model_request())
+    _ensure(run, "config", run.plan.config_request())
 
 
-def _pause_scaling(plan: Plan, clients: AwsClients, run: _Run) -> None:
-    """Deregister autoscaling when the update changes the instance type (AWS requires it)."""
-    old = clients.sagemaker.describe_endpoint_config(
-        EndpointConfigName=run.previous["EndpointConfigName"]
-    )  # type: ignore[index]
-    if old["ProductionVariants"][0].get("InstanceType") == plan.options.instance_type:
+def _ensure(run: Run, kind: str, request: dict[str, Any]) -> None:
+    """Create one resource from ``request`` unless it exists; record it in ``run.created``."""
+    describe, create, argument = _RESOURCE_CALLS[kind]
+    sagemaker, name = run.clients.sagemaker, request[argument]
+    if exists(getattr(sagemaker, describe), **{argument: name}):
+        run.say(f"reusing {KIND_NAMES[kind]} {name}")
         return
-    run.paused_scaling = autoscaling.current_bounds(clients.autoscaling, plan.endpoint)
-    if run.paused_scaling:
-        autoscaling.disable(clients.autoscaling, plan.endpoint)
+    getattr(sagemaker, create)(**request)
+    run.created.append((kind, name))
+    run.say(f"created {KIND_NAMES[kind]} {name}")
 
 
-def _deploy(
-    plan: Plan, clients: AwsClients, run: _Run, waiting: Waiting, progress: bool, say: Reporter
-) -> None:
+def _deploy_or_roll_back(run: Run) -> SmokeResult | None:
+    """Deploy and smoke-test; on a failure roll back and raise :class:`DeployError`."""
+    plan = run.plan
+    try:
+        with aws_errors("deploy"):
+            _deploy(run)
+            return _smoke(run)
+    except KeyboardInterrupt:
+        raise PromoteInterrupted.during(plan) from None
+    except TritonshipError as err:
+        raise DeployError(
+            f"promote of {plan.endpoint} failed: {err}; {rollback(run)}",
+            hint=f"CloudWatch log group /aws/sagemaker/Endpoints/{plan.endpoint}",
+        ) from err
+
+
+def _deploy(run: Run) -> None:
     """Create or update the endpoint and wait until it serves the new config."""
-    sagemaker, name = clients.sagemaker, plan.endpoint
+    plan = run.plan
     if run.previous is None:
-        sagemaker.create_endpoint(
-            EndpointName=name, EndpointConfigName=plan.config_name, Tags=tag_list(plan.tags)
-        )
-        run.created.append(("endpoint", name))
+        _create_endpoint(run)
     else:
-        _pause_scaling(plan, clients, run)
-        sagemaker.update_endpoint(
-            EndpointName=name, EndpointConfigName=plan.config_name, DeploymentConfig=BLUE_GREEN
-        )
-        run.updated = True
-    say(f"{'updating' if run.updated else 'creating'} endpoint {name} ({plan.config_name})")
-    final = wait_in_service(sagemaker, name, waiting, progress, say)
-    if final.get("EndpointConfigName") != plan.config_name:
+        _update_endpoint(run)
+    action = "updating" if run.updated else "creating"
+    run.say(f"{action} endpoint {plan.endpoint} ({plan.config_name})")
+    _check_serves(plan, run.wait_in_service())
+
+
+def _check_serves(plan: Plan, final: dict[str, Any]) -> None:
+    """Raise unless the endpoint serves the new config (SageMaker undoes a failed update)."""
+    kept = final.get("EndpointConfigName")
+    if kept != plan.config_name:
         reason = final.get("FailureReason") or "no reason given"
         raise DeployError(
-            f"the update of {name} failed and SageMaker kept "
-            f"{final.get('EndpointConfigName')}: {reason}"
+            f"the update of {plan.endpoint} failed and SageMaker kept {kept}: {reason}"
         )
 
 
-def _smoke(plan: Plan, clients: AwsClients, say: Reporter) -> SmokeResult | None:
+def _create_endpoint(run: Run) -> None:
+    """CreateEndpoint with the new config; record the endpoint as created by this run."""
+    plan = run.plan
+    run.clients.sagemaker.create_endpoint(
+        EndpointName=plan.endpoint, EndpointConfigName=plan.config_name, Tags=tag_list(plan.tags)
+    )
+    run.created.append(("endpoint", plan.endpoint))
+
+
+def _update_endpoint(run: Run) -> None:
+    """UpdateEndpoint blue/green to the new config (autoscaling paused if it must be)."""
+    plan = run.plan
+    _pause_scaling(run)
+    run.clients.sagemaker.update_endpoint(
+        EndpointName=plan.endpoint, EndpointConfigName=plan.config_name, DeploymentConfig=BLUE_GREEN
+    )
+    run.updated = True
+
+
+def _pause_scaling(run: Run) -> None:
+    """Deregister autoscaling when the update changes the instance type (AWS requires it)."""
+    clients, endpoint = run.clients, run.plan.endpoint
+    old = clients.sagemaker.describe_endpoint_config(EndpointConfigName=run.previous_config)
+    if old["ProductionVariants"][0].get("InstanceType") == run.plan.options.instance_type:
+        return
+    run.paused_scaling = autoscaling.current_bounds(clients.autoscaling, endpoint)
+    if run.paused_scaling:
+        autoscaling.disable(clients.autoscaling, endpoint)
+
+
+def _smoke(run: Run) -> SmokeResult | None:
     """Run the smoke test unless it was turned off."""
-    if not plan.options.smoke_test:
-        say("smoke test skipped (--skip-smoke-test)")
+    options = run.plan.options
+    if not options.smoke_test:
+        run.say("smoke test skipped (--skip-smoke-test)")
         return None
-    result = smoke_test(clients.runtime, plan.endpoint, photo_bytes(plan.options.photo))
-    say(f"smoke test: {result.detail}")
+    result = smoke_test(run.clients.runtime, run.plan.endpoint, photo_bytes(options.photo))
+    run.say(f"smoke test: {result.detail}")
     return result
 
 
-def _autoscale(plan: Plan, clients: AwsClients, run: _Run | None) -> tuple[int, int] | None:
+def _autoscale(run: Run) -> tuple[int, int] | None:
     """Apply --autoscale, or restore the registration an instance-type change removed."""
-    bounds = plan.options.autoscale or (run.paused_scaling if run else None)
+    bounds = run.plan.options.autoscale or run.paused_scaling
     if bounds:
-        autoscaling.enable(
-            clients.autoscaling, plan.endpoint, bounds, plan.options.autoscale_target, plan.tags
-        )
+        run.enable_autoscaling(bounds)
     return bounds
 
 
-def apply(
-    plan: Plan,
-    clients: AwsClients,
-    waiting: Waiting = DEFAULT_WAITING,
-    progress: bool = True,
-    say: Reporter = _quiet,
-) -> PromoteResult:
-    """Carry the plan out; on a failed deployment roll back and raise :class:`DeployError`."""
-    manifest = manifest_path_for(plan.options.archive).read_bytes()
-    with aws_errors("promote"):
-        check_bucket_private(clients.s3, plan.upload.bucket)
-        uploaded = ensure_uploaded(clients.s3, plan.upload, manifest, progress, say)
-        run = _Run(_existing_endpoint(clients.sagemaker, plan.endpoint))
-        if run.previous and run.previous["EndpointConfigName"] == plan.config_name:
-            say(f"endpoint {plan.endpoint} already serves {plan.config_name}: nothing to deploy")
-            return _result(plan, "unchanged", uploaded, None, _autoscale(plan, clients, None))
-        _ensure_resources(plan, clients.sagemaker, run, say)
-    try:
-        with aws_errors("deploy"):
-            _deploy(plan, clients, run, waiting, progress, say)
-            smoke = _smoke(plan, clients, say)
-    except KeyboardInterrupt:
-        raise PromoteInterrupted(
-            f"interrupted while deploying {plan.endpoint}: SageMaker goes on with "
-            f"{plan.config_name} (model {plan.model_name}), all tagged for teardown",
-            hint=f"resume by running the same promote again (it reuses the archive, model and "
-            f"config), or remove everything: tritonship teardown --endpoint {plan.endpoint}",
-        ) from None
-    except TritonshipError as err:
-        undone = rollback(plan, clients, run, waiting, progress, say)
-        raise DeployError(
-            f"promote of {plan.endpoint} failed: {err}; {undone}",
-            hint=f"CloudWatch log group /aws/sagemaker/Endpoints/{plan.endpoint}",
-        ) from err
-    with aws_errors("autoscaling"):
-        bounds = _autoscale(plan, clients, run)
-    action = "updated" if run.updated else "created"
-    return _result(plan, action, uploaded, smoke, bounds)
-
-
 def _result(
-    plan: Plan,
-    action: str,
-    uploaded: bool,
-    smoke: SmokeResult | None,
-    bounds: tuple[int, int] | None,
+    run: Run, action: str, uploaded: bool, smoke: SmokeResult | None, bounds: tuple[int, int] | None
 ) -> PromoteResult:
     """The PromoteResult of a run."""
+    plan = run.plan
     return PromoteResult(
         plan.endpoint, action, uploaded, plan.model_name, plan.config_name, smoke, bounds
     )

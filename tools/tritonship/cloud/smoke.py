@@ -54,15 +54,7 @@ def check_output(output: Any) -> str:
 
 def smoke_test(runtime: Any, endpoint: str, photo: bytes) -> SmokeResult:
     """Send one photo as JSON; check the answer, or say it could not be checked."""
-    request = encode_request([photo], binary=False)
-    try:
-        response = runtime.invoke_endpoint(
-            EndpointName=endpoint, Body=request.body, ContentType=request.content_type
-        )
-        body = response["Body"].read()
-    except Exception as err:
-        raise SmokeTestFailed(f"InvokeEndpoint failed: {describe(err)}") from err
-    content_type = response.get("ContentType")
+    body, content_type = _invoke(runtime, endpoint, photo)
     if (body, content_type) == MOTO_PLACEHOLDER:
         return SmokeResult(
             False,
@@ -73,3 +65,15 @@ def smoke_test(runtime: Any, endpoint: str, photo: bytes) -> SmokeResult:
     except ResponseError as err:
         raise SmokeTestFailed(str(err)) from err
     return SmokeResult(True, check_output(output))
+
+
+def _invoke(runtime: Any, endpoint: str, photo: bytes) -> tuple[bytes, str | None]:
+    """InvokeEndpoint with the photo as KServe v2 JSON: the answer's body and Content-Type."""
+    request = encode_request([photo], binary=False)
+    try:
+        response = runtime.invoke_endpoint(
+            EndpointName=endpoint, Body=request.body, ContentType=request.content_type
+        )
+        return response["Body"].read(), response.get("ContentType")
+    except Exception as err:
+        raise SmokeTestFailed(f"InvokeEndpoint failed: {describe(err)}") from err

@@ -7,7 +7,6 @@ what is already gone is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,19 +14,16 @@ from tritonship.cloud import autoscaling
 from tritonship.cloud.aws import AwsClients, aws_errors, is_managed
 from tritonship.cloud.endpoints import (
     DEFAULT_WAITING,
+    KIND_NAMES,
     Waiting,
     delete,
     find_endpoint,
     managed_names,
 )
+from tritonship.cloud.state import DEFAULT_PREFIX
 from tritonship.cloud.upload import MANIFEST_OBJECT, delete_object
 from tritonship.errors import TritonshipError
-
-Reporter = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    """A reporter that says nothing."""
+from tritonship.reporting import Reporter, quiet
 
 
 @dataclass(frozen=True)
@@ -75,14 +71,30 @@ def _own_endpoint(sagemaker: Any, endpoint: str) -> bool:
     return True
 
 
-def _delete_endpoint(sagemaker: Any, endpoint: str, waiting: Waiting) -> list[str]:
-    """Delete the endpoint and wait until it is gone."""
-    if not delete(sagemaker, "endpoint", endpoint):
-        return []
-    sagemaker.get_waiter("endpoint_deleted").wait(
-        EndpointName=endpoint, WaiterConfig=waiting.config()
-    )
-    return [f"endpoint {endpoint}"]
+def _delete_serving(clients: AwsClients, endpoint: str, waiting: Waiting) -> list[str]:
+    """Remove the endpoint's autoscaling, then the endpoint, waiting until it is gone."""
+    sagemaker = clients.sagemaker
+    exists = _own_endpoint(sagemaker, endpoint)
+    deleted = []
+    if autoscaling.disable(clients.autoscaling, endpoint):
+        deleted.append(f"autoscaling of {autoscaling.resource_id(endpoint)}")
+    if exists and delete(sagemaker, "endpoint", endpoint):
+        sagemaker.get_waiter("endpoint_deleted").wait(
+            EndpointName=endpoint, WaiterConfig=waiting.config()
+        )
+        deleted.append(f"endpoint {endpoint}")
+    return deleted
+
+
+def _delete_tagged(sagemaker: Any, endpoint: str, models: list[str]) -> list[str]:
+    """Delete the endpoint configs promote tagged for ``endpoint``, then ``models``."""
+    configs = managed_names(sagemaker, endpoint, "config")
+    return [
+        f"{KIND_NAMES[kind]} {name}"
+        for kind, names in (("config", configs), ("model", models))
+        for name in names
+        if delete(sagemaker, kind, name)
+    ]
 
 
 def teardown(
@@ -90,31 +102,22 @@ def teardown(
     endpoint: str,
     delete_artifacts: bool = False,
     bucket: str | None = None,
-    prefix: str = "tritonship",
+    prefix: str = DEFAULT_PREFIX,
     waiting: Waiting = DEFAULT_WAITING,
-    say: Reporter = _quiet,
+    say: Reporter = quiet,
 ) -> TeardownReport:
     """Delete the endpoint, its autoscaling, configs and models (and archives if asked)."""
-    sagemaker = clients.sagemaker
     with aws_errors("teardown"):
-        exists = _own_endpoint(sagemaker, endpoint)
-        deleted = []
-        if autoscaling.disable(clients.autoscaling, endpoint):
-            deleted.append(f"autoscaling of {autoscaling.resource_id(endpoint)}")
-        if exists:
-            deleted += _delete_endpoint(sagemaker, endpoint, waiting)
-        models = managed_names(sagemaker, endpoint, "model")
-        archives = _artifacts(sagemaker, models)
-        archives += _swept(clients.s3, bucket, f"{prefix.strip('/')}/{endpoint}/")
-        for config in managed_names(sagemaker, endpoint, "config"):
-            deleted += [f"endpoint config {config}"] if delete(sagemaker, "config", config) else []
-        for model in models:
-            deleted += [f"model {model}"] if delete(sagemaker, "model", model) else []
+        deleted = _delete_serving(clients, endpoint, waiting)
+        models = managed_names(clients.sagemaker, endpoint, "model")
+        swept = _swept(clients.s3, bucket, f"{prefix.strip('/')}/{endpoint}/")
+        archives = sorted({*_artifacts(clients.sagemaker, models), *swept})
+        deleted += _delete_tagged(clients.sagemaker, endpoint, models)
         if delete_artifacts:
-            deleted += _delete_archives(clients.s3, sorted(set(archives)))
+            deleted += _delete_archives(clients.s3, archives)
     for line in deleted:
         say(f"deleted {line}")
-    return TeardownReport(endpoint, deleted, [] if delete_artifacts else sorted(set(archives)))
+    return TeardownReport(endpoint, deleted, [] if delete_artifacts else archives)
 
 
 def _delete_archives(s3: Any, uris: list[str]) -> list[str]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tritonship.cloud.aws import error_code, is_missing, tag_query
 from tritonship.errors import ChecksumError, TritonshipError
+from tritonship.reporting import Reporter
 
 PART_SIZE = 8 << 20
 SHA256_METADATA = "archive-sha256"
@@ -27,8 +27,6 @@ _BLOCK_SETTINGS = (
     "BlockPublicPolicy",
     "RestrictPublicBuckets",
 )
-
-Reporter = Callable[[str], None]
 
 
 @dataclass(frozen=True)

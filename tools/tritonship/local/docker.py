@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from tritonship.local.engine import EngineError, ensure_port_free, wait_for_ping
-from tritonship.paths import DEFAULT_REPOSITORY, PROJECT_ROOT, SAGEMAKER_ENV_FILE
+from tritonship.paths import COMPOSE_FILE, DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE
 from tritonship.sagemaker.images import DEFAULT_TAG, REPOSITORY, image_uri
 from tritonship.sagemaker.serve import load_env_file, serve_args
 
-COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 PROJECT_NAME = "tritonship"
 SERVICES = {"gpu": "triton", "cpu": "triton-cpu"}
 CONTAINER_MODEL_DIR = "/opt/ml/model"
@@ -122,6 +121,7 @@ class DockerEngine:
             **os.environ,
             "TRITONSHIP_IMAGE": self.image,
             "TRITONSHIP_REPO": str(self.repository),
+            "TRITONSHIP_ENV_FILE": str(Path(SAGEMAKER_ENV_FILE).resolve()),
             "TRITONSHIP_PORT": str(self.port),
         }
         if not is_sagemaker_image(self.image):
@@ -196,6 +196,15 @@ class DockerEngine:
         """Whether the service's container is running."""
         result = self.compose("ps", "--services", "--filter", "status=running", check=False)
         return self.service in result.stdout.split()
+
+    def health_problem(self) -> str | None:
+        """None while the container runs, else "the container exited" (one ``compose ps``)."""
+        return None if self.is_alive() else "the container exited"
+
+    @property
+    def log_location(self) -> str:
+        """The command that shows the container's whole log."""
+        return f"docker compose -p {PROJECT_NAME} logs {self.service}"
 
     def logs(self, n: int = 50) -> str:
         """The container's last ``n`` log lines."""

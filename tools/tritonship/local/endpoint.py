@@ -1,18 +1,95 @@
-"""A local endpoint: an engine (the container API) plus the local SageMaker runtime."""
+"""A local endpoint: an engine (the container API) plus the local SageMaker runtime.
+
+This module owns the serving policy: :meth:`LocalEndpoint.open` unpacks an archive
+safely, validates the repository before any server starts, then starts the engine and
+the runtime and waits until they answer; :meth:`LocalEndpoint.serve_forever` supervises
+them as SageMaker supervises an instance; :func:`stop_detached` stops what a detached
+``serve`` left running.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
 
+from tritonship import paths
+from tritonship.errors import TritonshipError, UsageError
 from tritonship.local.engine import Engine
 from tritonship.local.runtime_proxy import RuntimeProxy, stop_recorded_runtime
+from tritonship.paths import DEFAULT_REPOSITORY
+from tritonship.reporting import Reporter, quiet
 
 Status = Callable[[str], AbstractContextManager[object]]
+ENGINES = ("native", "docker")
+#: One health check per tick while serving in the foreground.
+SUPERVISE_INTERVAL_SECONDS = 1.0
+#: How long a restarted server may take to answer ``/ping`` again.
+RESTART_TIMEOUT_SECONDS = 300.0
+#: Server log lines shown when the server dies while serving.
+DEATH_LOG_LINES = 30
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What ``tritonship serve`` asks for (the local counterpart of ``PromoteOptions``)."""
+
+    repo: Path = DEFAULT_REPOSITORY
+    archive: Path | None = None  # a model.tar.gz to serve instead of ``repo``
+    engine: str = "native"
+    port: int = 8080
+    runtime_port: int = 8081  # 0: the container API only
+    detach: bool = False
+    timeout: float = 300.0
+    profile: str = "gpu"
+    image: str | None = None
 
 
 def _no_status(_: str) -> AbstractContextManager[object]:
     return nullcontext()
+
+
+EngineFactory = Callable[[ServeOptions, Path], Engine]
+
+
+def make_engine(options: ServeOptions, repository: Path) -> Engine:
+    """The engine ``options`` ask for, serving ``repository``; nothing starts yet."""
+    if options.engine == "docker":
+        from tritonship.local.docker import DockerEngine
+
+        return DockerEngine(
+            repository, port=options.port, image=options.image, profile=options.profile
+        )
+    if options.engine == "native":
+        from tritonship.local.native import NativeEngine
+
+        return NativeEngine(repository, port=options.port, detach=options.detach)
+    raise UsageError(f"unknown engine {options.engine!r}", hint=f"use {' or '.join(ENGINES)}")
+
+
+def serving_repository(options: ServeOptions, say: Reporter = quiet) -> Path:
+    """``options.repo``, or ``options.archive`` unpacked safely into the run folder."""
+    if options.archive is None:
+        return options.repo
+    from tritonship.artifact.unpack import unpack_for_serving
+
+    repository = unpack_for_serving(options.archive, paths.run_dir())
+    say(f"serving the unpacked archive {options.archive} from {repository}")
+    return repository
+
+
+def refuse_findings(repository: Path) -> None:
+    """Raise with every validation finding, so no server starts on a broken repository."""
+    from tritonship.repository.validate import format_findings, validate_repository
+
+    findings = validate_repository(repository)
+    if findings:
+        raise TritonshipError(
+            f"{repository} has {len(findings)} problem(s):\n{format_findings(findings)}",
+            hint="fix them (tritonship validate) or rebuild (tritonship build)",
+        )
 
 
 class LocalEndpoint:
@@ -21,12 +98,32 @@ class LocalEndpoint:
     def __init__(self, engine: Engine, runtime_port: int | None, detach: bool = False) -> None:
         """``runtime_port`` None: serve the container API only."""
         self.engine = engine
-        log_hint = f"the container log ({getattr(engine, 'log_path', 'docker compose logs')})"
+        self.ready_seconds: float | None = None
+        log_hint = f"the container log ({engine.log_location})"
         self.runtime = (
             RuntimeProxy(engine.url, runtime_port, detach=detach, log_hint=log_hint)
             if runtime_port
             else None
         )
+
+    @classmethod
+    def open(
+        cls,
+        options: ServeOptions,
+        status: Status = _no_status,
+        say: Reporter = quiet,
+        engines: EngineFactory = make_engine,
+    ) -> LocalEndpoint:
+        """Unpack, validate, start the engine and the runtime, wait until both answer.
+
+        A repository with findings is refused before any server starts; a failed start
+        stops whatever did start. ``ready_seconds`` says how long the server took.
+        """
+        repository = serving_repository(options, say)
+        refuse_findings(repository)
+        endpoint = cls(engines(options, repository), options.runtime_port or None, options.detach)
+        endpoint.start(options.timeout, status)
+        return endpoint
 
     def start(self, timeout: float, status: Status = _no_status) -> float:
         """Start everything and wait until ready; on any failure stop what started."""
@@ -40,21 +137,62 @@ class LocalEndpoint:
         except BaseException:
             self.stop()
             raise
+        self.ready_seconds = seconds
         return seconds
 
     def is_alive(self) -> bool:
         """Whether the engine (and the runtime, if any) still run."""
-        return self.engine.is_alive() and (self.runtime is None or self.runtime.is_alive())
+        return self.engine.is_alive() and self._runtime_alive()
 
-    def heal(self, timeout: float = 300.0) -> str | None:
-        """Restart the engine if it reports a health problem; return that problem or None."""
-        check = getattr(self.engine, "health_problem", None)
-        problem = check() if check else None
-        if problem and self.engine.is_alive():
-            self.engine.stop()
-            self.engine.start()
-            self.engine.wait_ready(timeout)
-        return problem if problem and self.engine.is_alive() else None
+    def _runtime_alive(self) -> bool:
+        return self.runtime is None or self.runtime.is_alive()
+
+    def heal(self, timeout: float = RESTART_TIMEOUT_SECONDS) -> str | None:
+        """Restart the engine if it runs but reports a health problem; return that problem."""
+        problem = self.engine.health_problem()
+        if problem is None or not self.engine.is_alive():
+            return None
+        self._restart(timeout)
+        return problem
+
+    def _restart(self, timeout: float = RESTART_TIMEOUT_SECONDS) -> None:
+        """Replace the server, as SageMaker replaces an unhealthy instance."""
+        self.engine.stop()
+        self.engine.start()
+        self.engine.wait_ready(timeout)
+
+    def serve_forever(self, say: Reporter, interval: float = SUPERVISE_INTERVAL_SECONDS) -> int:
+        """Supervise until Ctrl-C (stop cleanly, return 0) or until the server dies (return 1).
+
+        One health check every ``interval`` s: a server that runs but reports a problem
+        (a dead backend stub) is restarted; a dead server or runtime ends the loop with
+        the server's last log lines. Everything is stopped on the way out.
+        """
+        try:
+            death = self._supervise(say, interval)
+        except KeyboardInterrupt:
+            say("stopping ...")
+            self.stop()
+            return 0
+        except BaseException:
+            self.stop()
+            raise
+        say(death)
+        self.stop()
+        return 1
+
+    def _supervise(self, say: Reporter, interval: float) -> str:
+        """Restart an unhealthy engine; return what died, once the engine or runtime has."""
+        while True:
+            time.sleep(interval)
+            problem = self.engine.health_problem()
+            if problem and self.engine.is_alive():
+                self._restart()
+                say(f"{problem}: restarted the server (as SageMaker replaces an instance)")
+            elif problem:
+                return f"the server exited:\n{self.engine.logs(DEATH_LOG_LINES)}"
+            elif self.runtime is not None and not self.runtime.is_alive():
+                return f"the local SageMaker runtime exited (its log: {self.runtime.log_path})"
 
     def stop(self) -> None:
         """Stop the runtime, then the engine."""
@@ -72,11 +210,21 @@ class LocalEndpoint:
                 f"  boto3: AWS_ENDPOINT_URL={self.runtime.url} "
                 f"invoke_endpoint(EndpointName='{self.runtime.endpoint_name}', ...)"
             )
-        log = getattr(self.engine, "log_path", None)
-        lines.append(f"server log: {log}" if log else "server log: docker compose logs")
+        lines.append(f"server log: {self.engine.log_location}")
         return lines
 
 
-def stop_runtime() -> bool:
-    """Stop a detached local runtime; False if none ran."""
-    return stop_recorded_runtime()
+def stop_detached(engine_name: str) -> list[str]:
+    """Stop a detached runtime and the native or docker server; the lines to print."""
+    lines = ["stopped the local SageMaker runtime"] if stop_recorded_runtime() else []
+    if engine_name == "docker":
+        from tritonship.local.docker import DockerEngine
+
+        DockerEngine().stop()
+        return [*lines, "stopped the tritonship Docker Compose project"]
+    from tritonship.local.native import read_state, stop_recorded
+
+    state = read_state()
+    if not stop_recorded():
+        return [*lines, "no native server is running"]
+    return [*lines, f"stopped the native server (pid {state['pid'] if state else '?'})"]

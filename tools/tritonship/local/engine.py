@@ -53,6 +53,13 @@ class Engine(Protocol):
     def is_alive(self) -> bool:
         """Whether the server is still running."""
 
+    def health_problem(self) -> str | None:
+        """Why the server can no longer answer correctly (it exited, ...), or None."""
+
+    @property
+    def log_location(self) -> str:
+        """Where the user reads the whole log: a file path, or the command that shows it."""
+
     def logs(self, n: int = 50) -> str:
         """The server's last ``n`` log lines."""
 

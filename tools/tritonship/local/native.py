@@ -41,10 +41,9 @@ from tritonship.local.process import (
     terminate,
     wait_gone,
 )
-from tritonship.paths import DEFAULT_REPOSITORY, PROJECT_ROOT, SAGEMAKER_ENV_FILE
+from tritonship.paths import BACKEND_SOURCES, DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE
 from tritonship.sagemaker.serve import load_env_file, serve_args, serve_env
 
-BACKEND_SOURCES = PROJECT_ROOT / "container" / "backends"
 STANDIN_BACKENDS = ("dali", "tensorflow")
 STATE_FILE = "server.json"
 STUB_MARKER = b"triton_python_backend_stub"
@@ -147,7 +146,7 @@ def assemble_backends(target: Path, dist: TritonDistribution, sources: Path) -> 
         if not (sources / name / "model.py").is_file():
             raise EngineError(
                 f"{sources / name / 'model.py'} is missing",
-                hint="restore container/backends from git",
+                hint="reinstall tritonship (in a checkout: git checkout container/backends)",
             )
         (target / name).symlink_to(sources.resolve() / name, target_is_directory=True)
     return target
@@ -263,6 +262,11 @@ class NativeEngine:
     def pid(self) -> int | None:
         """The server's process id while it runs."""
         return self._process.pid if self.is_alive() and self._process else None
+
+    @property
+    def log_location(self) -> str:
+        """The server log file."""
+        return str(self.log_path)
 
     def logs(self, n: int = 50) -> str:
         """The last ``n`` lines of the server log."""

@@ -6,14 +6,14 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tritonship import __version__
 from tritonship.errors import NetworkError
 from tritonship.fileio import sha256_file, write_text_atomic
-from tritonship.paths import DALI_PIPELINE_SOURCE, MANIFEST_NAME, MODELS_CACHE
+from tritonship.paths import DALI_PIPELINE_SOURCE, MANIFEST_NAME, models_cache
+from tritonship.reporting import Reporter, quiet
 from tritonship.repository import inception, labels
 from tritonship.repository.dali import build_dali, resolve_device
 
@@ -24,12 +24,6 @@ INCEPTION_MODEL = "inception_graphdef"
 ENSEMBLE_MODEL = "ensemble_dali_inception"
 LABELS_FILE = "inception_labels.txt"
 GRAPH_FILE = "model.graphdef"
-
-Reporter = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    """A reporter that says nothing."""
 
 
 def read_manifest(repo: Path) -> dict[str, Any] | None:
@@ -69,7 +63,7 @@ def build_graph(repo: Path, weights: str, progress: bool, say: Reporter) -> dict
     how = "downloading the official" if weights == "official" else "exporting a random-weight"
     say(f"inception: {how} graph")
     dest = repo / INCEPTION_MODEL / "1" / GRAPH_FILE
-    record = inception.build_graph(dest, weights, MODELS_CACHE, progress=progress)
+    record = inception.build_graph(dest, weights, models_cache(), progress=progress)
     return {"source": record.source, "graph_sha256": record.graph_sha256, **record.details}
 
 
@@ -101,7 +95,7 @@ def build_repository(
     weights: str = "random",
     device: str = "auto",
     progress: bool = True,
-    say: Reporter = _quiet,
+    say: Reporter = quiet,
 ) -> dict[str, Any]:
     """Build the DALI pipeline, the Inception graph and the labels into ``repo``."""
     started = time.monotonic()

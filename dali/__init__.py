@@ -1,0 +1,1 @@
+"""The DALI preprocessing pipeline (``pipeline.py``), packaged as ``tritonship.assets.dali``."""

@@ -1,0 +1,1 @@
+"""The classifier's own definition (``inception_v3.py``); downloads go to ``cache/``."""

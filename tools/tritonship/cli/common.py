@@ -1,0 +1,72 @@
+"""What every command group shares: progress lines, shared options, options objects."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tritonship.paths import DEFAULT_REPOSITORY
+
+Command = Callable[[argparse.Namespace], int]
+Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse has no public name for it
+T = TypeVar("T")
+LOCAL_URL = "http://127.0.0.1:8080"
+
+
+def say(message: str) -> None:
+    """Progress lines go to stderr so stdout stays machine-readable."""
+    print(f"tritonship: {message}", file=sys.stderr, flush=True)
+
+
+def _shared_options() -> argparse.ArgumentParser:
+    """Options every command accepts after its name too (``tritonship serve --debug``)."""
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
+    return shared
+
+
+def add_command(sub: Subparsers, name: str, func: Command, summary: str) -> argparse.ArgumentParser:
+    """A subcommand that runs ``func`` and accepts the shared options."""
+    parser = sub.add_parser(name, help=summary, parents=[_shared_options()])
+    parser.set_defaults(func=func)
+    return parser
+
+
+def add_repo(parser: argparse.ArgumentParser) -> None:
+    """``--repo DIR``: the model repository."""
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=DEFAULT_REPOSITORY,
+        help="model repository (default: %(default)s)",
+    )
+
+
+def add_quiet(parser: argparse.ArgumentParser, text: str = "no progress bars") -> None:
+    """``--quiet``: no progress display."""
+    parser.add_argument("--quiet", action="store_true", help=text)
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    """``--json``: machine-readable output on stdout."""
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def add_target(parser: argparse.ArgumentParser, endpoint_help: str) -> None:
+    """``--url URL | --endpoint NAME``: the container API or a SageMaker endpoint."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--url", help=f"container API base URL (default {LOCAL_URL})")
+    where.add_argument("--endpoint", metavar="NAME", help=endpoint_help)
+
+
+def from_args(cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:
+    """An options dataclass from the parsed arguments of the same names (and ``overrides``)."""
+    names = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    return cls(**{**values, **overrides})
