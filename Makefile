@@ -41,11 +41,24 @@ serve: setup $(REPO)/build-manifest.json  ## serve natively on PORT like SageMak
 stop: setup  ## stop a native server started with serve --detach
 	$(TS) stop --engine native
 
-up: setup $(REPO)/build-manifest.json  ## Docker Compose with the SageMaker image (PROFILE=gpu|cpu)
-	$(TS) serve --engine docker --profile $(PROFILE) --repo $(REPO) --port $(PORT) --detach
+# make up: IMAGE= on the command line picks the image (else SageMaker's); COMPOSE_FILES=
+# adds Compose files (TRITONSHIP_COMPOSE_FILES), e.g. with the stand-in image:
+#   make sim-image && make up PROFILE=cpu IMAGE=$(SIM_IMAGE) \
+#     COMPOSE_FILES=compose.local.yml:compose.sim.yml
+SIM_IMAGE     ?= tritonship/sagemaker-tritonserver-sim:24.09-py3
+COMPOSE_FILES ?= $(TRITONSHIP_COMPOSE_FILES)
+UP_IMAGE      := $(if $(filter command line,$(origin IMAGE)),--image $(IMAGE))
+.PHONY: sim-image
 
-down: setup  ## stop the Docker Compose service
-	$(TS) stop --engine docker
+up: setup $(REPO)/build-manifest.json  ## Docker Compose with the SageMaker image (PROFILE=gpu|cpu, IMAGE=, COMPOSE_FILES=)
+	TRITONSHIP_COMPOSE_FILES='$(COMPOSE_FILES)' $(TS) serve --engine docker --profile $(PROFILE) \
+	  $(UP_IMAGE) --repo $(REPO) --port $(PORT) --runtime-port $(RUNTIME_PORT) --detach
+
+down: setup  ## stop the Docker Compose service (no container, no network left)
+	TRITONSHIP_COMPOSE_FILES='$(COMPOSE_FILES)' $(TS) stop --engine docker
+
+sim-image:  ## build the local stand-in of the SageMaker image (not NVIDIA's: CPU only; root, Docker)
+	SIM_IMAGE='$(SIM_IMAGE)' container/sim/build.sh
 
 demo: setup  ## build, serve natively, classify a sample photo, stop (the README's first command)
 	$(TS) build --repo $(REPO) --weights auto --device $(DEVICE)
@@ -72,6 +85,17 @@ bench: setup $(REPO)/build-manifest.json  ## serve natively on a free port, benc
 	$(TS) serve --repo $(REPO) --port $$port --runtime-port 0 --detach && \
 	$(TS) bench --url http://127.0.0.1:$$port --repo $(REPO) --concurrency $(CONCURRENCY) \
 	  --duration $(DURATION) --format $(FORMAT) --out $(BENCH_OUT)
+
+# make bench-formats: the ONNX build beside the TensorFlow repository, both served natively
+# in turn (alternating rounds) and compared; ROUNDS, CONCURRENCY, DURATION apply.
+ONNX_REPO ?= $(REPO)_onnx
+ROUNDS    ?= 2
+.PHONY: bench-formats
+
+bench-formats: setup $(REPO)/build-manifest.json  ## TensorFlow vs its ONNX build, served natively, alternating
+	$(TS) build --format onnx --repo $(ONNX_REPO) --source $(REPO) --weights auto --device $(DEVICE)
+	$(TS) bench --compare $(REPO),$(ONNX_REPO) --rounds $(ROUNDS) --concurrency $(CONCURRENCY) \
+	  --duration $(DURATION) --out $(BENCH_OUT)
 
 # make package promote teardown: ship to a SageMaker endpoint. AWS_REGION, AWS_PROFILE and
 # AWS_ENDPOINT_URL apply (a local moto server: see the README).
@@ -102,6 +126,30 @@ test: setup  ## every tier, as CI runs it (offline; builds its own random-weight
 
 test-fast: setup  ## unit tests only: no Keras export, no server (under a minute on 2 cores)
 	$(BIN)/python -m pytest -m "not integration and not slow and not soak" $(PYTEST_ARGS) tests/unit
+
+# make test-endpoint: after promote, the acceptance tests through boto3 InvokeEndpoint
+# against TRITONSHIP_ENDPOINT (AWS_REGION and AWS_PROFILE apply). TRITONSHIP_REPO=<the
+# promoted repository> adds the in-process comparison and, for official weights, the labels.
+# Tests that need the container port skip, each with its reason.
+LOCAL_ENDPOINT_NAME := tritonship-acceptance
+export TRITONSHIP_ENDPOINT TRITONSHIP_REPO
+.PHONY: test-endpoint test-endpoint-local
+
+test-endpoint: setup  ## the integration suite through InvokeEndpoint (TRITONSHIP_ENDPOINT=NAME)
+	@test -n "$(TRITONSHIP_ENDPOINT)" || \
+	  { echo "make test-endpoint: set TRITONSHIP_ENDPOINT=<endpoint name>" >&2; exit 2; }
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+test-endpoint-local: setup $(REPO)/build-manifest.json  ## test-endpoint against the local runtime (serve, run, stop)
+	@export TRITONSHIP_RUN_DIR=.tritonship/test-endpoint-run; \
+	trap '$(TS) stop >/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	set -- $$($(BIN)/python -c 'from tritonship.local.engine import free_port as f; print(f(), f())'); \
+	$(TS) serve --repo $(REPO) --port $$1 --runtime-port $$2 --endpoint-name $(LOCAL_ENDPOINT_NAME) \
+	  --detach && \
+	TRITONSHIP_ENDPOINT=$(LOCAL_ENDPOINT_NAME) TRITONSHIP_REPO=$(REPO) AWS_REGION=us-east-1 \
+	  AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:$$2 \
+	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+	  $(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 audit: setup  ## dependency audit (pip-audit; accepted findings in .ci/audit-ignore.txt)
 	$(BIN)/python .ci/audit.py

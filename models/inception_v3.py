@@ -3,7 +3,9 @@
 The repository's ``inception_graphdef/config.pbtxt`` declares this contract: a frozen
 TensorFlow GraphDef whose float32 placeholder ``input`` takes [-1, 299, 299, 3] images in
 [-1, 1] and whose ``InceptionV3/Predictions/Softmax`` gives 1001 class probabilities
-(class 0 is "background", then the 1000 ImageNet classes).
+(class 0 is "background", then the 1000 ImageNet classes). The ONNX build of the same
+graph (``inception_onnx``, for images without TensorFlow) has the same contract with the
+tensors named ``input`` and ``probabilities``.
 
 ``tritonship build`` installs either the official graph (TF-slim's 2016 export, verified
 against the digest below) or :func:`random_graph_bytes`, a random-weight export with the
@@ -18,6 +20,18 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "InceptionV3/Predictions/Softmax"
 IMAGE_SIZE = 299
 NUM_CLASSES = 1001
+
+#: The ONNX build (``tritonship build --format onnx``) converts the same frozen graph with
+#: tf2onnx, renaming TensorFlow's tensors (``input:0``, ``InceptionV3/Predictions/Softmax:0``)
+#: to these clean names; its ``inception_onnx/config.pbtxt`` declares them.
+ONNX_INPUT_NAME = "input"
+ONNX_OUTPUT_NAME = "probabilities"
+#: The symbolic batch dimension of both ONNX tensors (Triton reads it as -1).
+ONNX_BATCH_DIM = "batch"
+#: ONNX opset 17: converted fully by tf2onnx 1.17 (which supports up to 18) and run by
+#: ONNX Runtime >= 1.12, older than any SageMaker Triton image from 23.12 on (24.09 ships
+#: ONNX Runtime 1.19). IR version 8 is what opset 17 needs (onnx.helper.VERSION_TABLE).
+ONNX_OPSET = 17
 
 OFFICIAL_URL = (
     "https://storage.googleapis.com/download.tensorflow.org/models/"

@@ -42,6 +42,16 @@ def built_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
+@pytest.fixture(scope="session")
+def onnx_repository(built_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built repository converted once to ONNX (build --format onnx; read-only use)."""
+    from tritonship.repository.build import build_repository
+
+    repo = tmp_path_factory.mktemp("built-onnx") / "model_repository_onnx"
+    build_repository(repo, weights="random", progress=False, fmt="onnx", source=built_repository)
+    return repo
+
+
 @pytest.fixture()
 def repo_copy(built_repository: Path, tmp_path: Path) -> Path:
     """A private, mutable copy of the built repository."""

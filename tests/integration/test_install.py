@@ -151,6 +151,8 @@ def test_the_wheel_holds_the_assets(installed: Installed):
     assert {
         f"{assets}/container/sagemaker.env",
         f"{assets}/container/docker-compose.yml",
+        f"{assets}/container/compose.local.yml",
+        f"{assets}/container/compose.sim.yml",
         f"{assets}/container/backends/dali/model.py",
         f"{assets}/container/backends/tensorflow/model.py",
         f"{assets}/dali/pipeline.py",

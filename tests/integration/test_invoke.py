@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from tests.integration.conftest import RUNTIME_ENDPOINT, Endpoint
 from tritonship import cli
+from tritonship.bench.hostile import corrupt_jpeg
 from tritonship.repository.labels import load_labels
 from tritonship.sagemaker.client import HttpTransport, SageMakerTransport, classify
 from tritonship.sagemaker.wire import decode_response, encode_request
@@ -75,7 +76,7 @@ def test_oversized_payload_is_refused_like_sagemaker(sagemaker_runtime, endpoint
 
 
 def test_container_error_reaches_boto3_as_model_error(sagemaker_runtime):
-    request = encode_request([b"this is not an image" * 20])
+    request = encode_request([corrupt_jpeg()])  # past the guard step, refused by DALI
     with pytest.raises(sagemaker_runtime.exceptions.ModelError) as info:
         sagemaker_runtime.invoke_endpoint(
             EndpointName=NAME, Body=request.body, ContentType=request.content_type

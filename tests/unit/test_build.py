@@ -69,5 +69,7 @@ def test_checkout_repository_holds_only_sources():
         "dali/config.pbtxt",
         "inception_graphdef/config.pbtxt",
         "ensemble_dali_inception/config.pbtxt",
+        "guard/config.pbtxt",
     }
+    assert (repo / "guard" / "1" / "model.py").is_file(), "the guard step is a committed source"
     assert shutil.which("tritonship") or (CHECKOUT / ".venv/bin/tritonship").exists()

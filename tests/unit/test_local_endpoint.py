@@ -176,7 +176,8 @@ def test_engines_say_where_their_log_is(tmp_path: Path, monkeypatch: pytest.Monk
     native = NativeEngine(tmp_path, port=18080, run_dir=tmp_path / "run")
     assert native.log_location == str(tmp_path / "run" / "server.log")
     docker = DockerEngine(tmp_path, port=18080, image="img:1", profile="cpu")
-    assert docker.log_location == "docker compose -p tritonship logs triton-cpu"
+    assert " -p tritonship -f " in docker.log_location  # the command the engine itself runs
+    assert docker.log_location.endswith(" --profile cpu logs triton-cpu")
     monkeypatch.setattr(DockerEngine, "is_alive", lambda self: False)
     assert docker.health_problem() == "the container exited"
     monkeypatch.setattr(DockerEngine, "is_alive", lambda self: True)

@@ -1,19 +1,28 @@
-"""promote and teardown against a local moto server: the real code, boto3 and HTTP.
+"""promote, traffic and teardown against a local moto server: the real code, boto3 and HTTP.
 
-moto runs S3, SageMaker and Application Auto Scaling; a new endpoint is InService at once,
-InvokeEndpoint answers a canned placeholder unless an answer is queued, and UpdateEndpoint
-is not implemented (those paths are in test_promote_stubbed.py).
+moto runs S3, IAM, SageMaker, Application Auto Scaling and CloudWatch Logs; a new endpoint
+is InService at once, InvokeEndpoint answers a canned placeholder unless an answer is
+queued, and UpdateEndpoint is not implemented (those paths are in test_promote_stubbed.py
+and test_promote_contract.py). moto lacks Service Quotas' ListServiceQuotas: promote's
+quota check gets a stubbed client (botocore's Stubber) beside the moto ones.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
 import boto3
 import pytest
+from botocore.stub import Stubber
 
 from tests.support.aws import queue_invoke_answer, triton_answer
 from tritonship.artifact.package import PackageResult
 from tritonship.cli import main
-from tritonship.cloud.aws import make_clients
+from tritonship.cloud import aws
+from tritonship.cloud.aws import AwsClients, make_clients
 from tritonship.cloud.endpoints import Waiting
 from tritonship.cloud.promote import apply, build_plan
 from tritonship.cloud.state import PromoteOptions
@@ -34,19 +43,74 @@ ALL_BLOCKED = {
 }
 
 
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
 @pytest.fixture()
-def bucket(aws_env: str) -> str:
+def role(aws_env: str) -> str:
+    """The endpoint's role in moto's IAM, trusting SageMaker."""
+    boto3.client("iam", region_name="us-east-1").create_role(
+        RoleName="tritonship-endpoint", AssumeRolePolicyDocument=json.dumps(TRUST)
+    )
+    return ROLE
+
+
+@pytest.fixture()
+def bucket(role: str) -> str:
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration=ALL_BLOCKED)
     return BUCKET
 
 
-def promote(packaged: PackageResult, endpoint: str = "demo", **options):
+@pytest.fixture()
+def quotas() -> Iterator[list[Stubber]]:
+    """Every Service Quotas client handed out must have been asked exactly what it answers."""
+    handed: list[Stubber] = []
+    yield handed
+    for stubber in handed:
+        stubber.assert_no_pending_responses()
+
+
+def with_quotas(clients: AwsClients, handed: list[Stubber], value: float = 4.0) -> AwsClients:
+    """``clients`` with a stubbed Service Quotas client answering one ListServiceQuotas."""
+    client = boto3.client("service-quotas", region_name="us-east-1")
+    stubber = Stubber(client)
+    quota = {
+        "ServiceCode": "sagemaker",
+        "QuotaCode": "L-1234ABCD",
+        "QuotaName": "ml.g4dn.xlarge for endpoint usage",
+        "Value": value,
+    }
+    stubber.add_response("list_service_quotas", {"Quotas": [quota]}, {"ServiceCode": "sagemaker"})
+    stubber.activate()
+    handed.append(stubber)
+    return replace(clients, quotas=client)
+
+
+@pytest.fixture()
+def cli_quotas(quotas: list[Stubber], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's clients get a stubbed Service Quotas client too (one answer per promote)."""
+    real = aws.make_clients
+    monkeypatch.setattr(
+        aws, "make_clients", lambda region, attempts=5: with_quotas(real(region, attempts), quotas)
+    )
+
+
+def promote(packaged: PackageResult, handed: list[Stubber], endpoint: str = "demo", **options):
     plan = build_plan(
         PromoteOptions(endpoint, BUCKET, ROLE, archive=packaged.archive, **options), "us-east-1"
     )
-    clients = make_clients("us-east-1")
+    clients = with_quotas(make_clients("us-east-1"), handed)
     return plan, apply(plan, clients, FAST, progress=False), clients
 
 
@@ -54,8 +118,10 @@ def tags_of(sagemaker, arn: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn)["Tags"]}
 
 
-def test_first_promote_creates_everything_tagged(packaged: PackageResult, bucket: str) -> None:
-    plan, result, clients = promote(packaged)
+def test_first_promote_creates_everything_tagged(
+    packaged: PackageResult, bucket: str, quotas: list[Stubber]
+) -> None:
+    plan, result, clients = promote(packaged, quotas)
     sm, s3 = clients.sagemaker, clients.s3
     assert (result.action, result.uploaded) == ("created", True)
     endpoint = sm.describe_endpoint(EndpointName="demo")
@@ -84,11 +150,11 @@ def test_first_promote_creates_everything_tagged(packaged: PackageResult, bucket
 
 
 def test_second_promote_of_the_same_archive_uploads_nothing(
-    packaged: PackageResult, bucket: str
+    packaged: PackageResult, bucket: str, quotas: list[Stubber]
 ) -> None:
-    plan, first, clients = promote(packaged)
+    plan, first, clients = promote(packaged, quotas)
     before = clients.s3.head_object(Bucket=BUCKET, Key=plan.upload.key)
-    _, second, _ = promote(packaged)
+    _, second, _ = promote(packaged, quotas)
     after = clients.s3.head_object(Bucket=BUCKET, Key=plan.upload.key)
     assert (second.action, second.uploaded) == ("unchanged", False)
     assert (after["ETag"], after["LastModified"]) == (before["ETag"], before["LastModified"])
@@ -96,28 +162,30 @@ def test_second_promote_of_the_same_archive_uploads_nothing(
 
 
 def test_smoke_test_decodes_a_real_answer(
-    packaged: PackageResult, aws_env: str, bucket: str
+    packaged: PackageResult, aws_env: str, bucket: str, quotas: list[Stubber]
 ) -> None:
     queue_invoke_answer(aws_env, triton_answer())
-    _, result, _ = promote(packaged)
+    _, result, _ = promote(packaged, quotas)
     assert result.smoke.verified
     assert "OUTPUT [1,1001] sums to 1.0000" in result.smoke.detail
 
 
 def test_failed_smoke_test_deletes_the_first_deployment(
-    packaged: PackageResult, aws_env: str, bucket: str
+    packaged: PackageResult, aws_env: str, bucket: str, quotas: list[Stubber]
 ) -> None:
     queue_invoke_answer(aws_env, triton_answer(classes=10))
     with pytest.raises(DeployError, match=r"shape \[1, 10\].*deleted endpoint demo"):
-        promote(packaged)
+        promote(packaged, quotas)
     sm = boto3.client("sagemaker", region_name="us-east-1")
     assert sm.list_endpoints()["Endpoints"] == []
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
     assert sm.list_models()["Models"] == []
 
 
-def test_autoscale_registers_target_tracking(packaged: PackageResult, bucket: str) -> None:
-    _, result, clients = promote(packaged, autoscale=(1, 3), autoscale_target=500.0)
+def test_autoscale_registers_target_tracking(
+    packaged: PackageResult, bucket: str, quotas: list[Stubber]
+) -> None:
+    _, result, clients = promote(packaged, quotas, autoscale=(1, 3), autoscale_target=500.0)
     assert result.autoscale == (1, 3)
     aas = clients.autoscaling
     (target,) = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
@@ -134,18 +202,20 @@ def test_autoscale_registers_target_tracking(packaged: PackageResult, bucket: st
     )
 
 
-def test_a_bucket_open_to_the_public_is_refused(packaged: PackageResult, aws_env: str) -> None:
+def test_a_bucket_open_to_the_public_is_refused(
+    packaged: PackageResult, role: str, quotas: list[Stubber]
+) -> None:
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
     with pytest.raises(TritonshipError, match="does not block public access.*put-public-access"):
-        promote(packaged)
+        promote(packaged, quotas)
     listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=BUCKET)
     assert listed["KeyCount"] == 0
 
 
 def test_teardown_removes_everything_and_twice_is_fine(
-    packaged: PackageResult, bucket: str
+    packaged: PackageResult, bucket: str, quotas: list[Stubber]
 ) -> None:
-    _, _, clients = promote(packaged, autoscale=(1, 2))
+    _, _, clients = promote(packaged, quotas, autoscale=(1, 2))
     report = teardown(clients, "demo", delete_artifacts=True, waiting=FAST)
     assert len(report.deleted) == 6  # autoscaling, endpoint, config, model, archive, manifest
     sm, s3 = clients.sagemaker, clients.s3
@@ -163,8 +233,10 @@ def test_teardown_removes_everything_and_twice_is_fine(
     assert again.deleted == []
 
 
-def test_teardown_keeps_archives_unless_asked(packaged: PackageResult, bucket: str) -> None:
-    plan, _, clients = promote(packaged)
+def test_teardown_keeps_archives_unless_asked(
+    packaged: PackageResult, bucket: str, quotas: list[Stubber]
+) -> None:
+    plan, _, clients = promote(packaged, quotas)
     report = teardown(clients, "demo", waiting=FAST)
     assert plan.upload.uri in report.kept
     swept = teardown(clients, "demo", delete_artifacts=True, bucket=BUCKET, waiting=FAST)
@@ -195,7 +267,11 @@ def test_teardown_refuses_an_endpoint_it_did_not_create(aws_env: str) -> None:
 
 
 def test_cli_package_promote_teardown(
-    packaged: PackageResult, bucket: str, capsys: pytest.CaptureFixture
+    packaged: PackageResult,
+    bucket: str,
+    capsys: pytest.CaptureFixture,
+    cli_quotas: None,
+    quotas: list[Stubber],
 ) -> None:
     common = ["--endpoint", "cli-demo"]
     promote_args = [
@@ -217,11 +293,58 @@ def test_cli_package_promote_teardown(
     assert "deleted 5 resource(s)" in capsys.readouterr().out
     assert main(["teardown", *common]) == 0
     assert "nothing left to delete" in capsys.readouterr().out
+    unasked = quotas[1:]  # the teardowns' clients: teardown never asks Service Quotas
+    del quotas[1:]
+    for stubber in unasked:
+        with pytest.raises(AssertionError, match="1 responses remaining"):
+            stubber.assert_no_pending_responses()
 
 
-def test_kms_key_encrypts_the_archive(packaged: PackageResult, aws_env: str, bucket: str) -> None:
+def test_kms_key_encrypts_the_archive(
+    packaged: PackageResult, aws_env: str, bucket: str, quotas: list[Stubber]
+) -> None:
     key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
-    plan, result, clients = promote(packaged, kms_key=key, smoke_test=False)
+    plan, result, clients = promote(packaged, quotas, kms_key=key, smoke_test=False)
     head = clients.s3.head_object(Bucket=BUCKET, Key=plan.upload.key)
     assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key)
     assert result.smoke is None
+
+
+def test_the_dry_run_shows_what_a_new_environment_and_image_change(
+    packaged: PackageResult, bucket: str, quotas: list[Stubber], tmp_path: Path
+) -> None:
+    """Issue 11 item 2: against what moto serves, the plan names every difference."""
+    from tritonship.cloud.planning import preview
+
+    plan, _, clients = promote(packaged, quotas, smoke_test=False)
+    env = tmp_path / "sagemaker.env"
+    env.write_text(
+        "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME=ensemble_dali_inception\n"
+        "SAGEMAKER_TRITON_LOG_VERBOSE=1\nSAGEMAKER_TRITON_THREAD_COUNT=16\n"
+    )
+    options = PromoteOptions(
+        "demo", BUCKET, ROLE, archive=packaged.archive, env_file=env, image_tag="24.05-py3"
+    )
+    changed = build_plan(options, "us-east-1")
+    assert (changed.model_name, changed.config_name) != (plan.model_name, plan.config_name)
+    lines, calls = preview(changed, clients, FAST)
+    assert lines[0] == f"endpoint demo is InService, serving {plan.config_name}"
+    assert "variant AllTraffic: Image: " in lines[1] and lines[1].endswith(":24.05-py3")
+    assert "variant AllTraffic: Environment SAGEMAKER_TRITON_LOG_VERBOSE: 0 -> 1" in lines
+    assert "variant AllTraffic: Environment SAGEMAKER_TRITON_THREAD_COUNT: (unset) -> 16" in lines
+    assert any(c.startswith('sagemaker.update_endpoint(EndpointName="demo"') for c in calls)
+    same, _ = preview(plan, clients, FAST)
+    assert same[-1] == f"it serves {plan.config_name} already: nothing to deploy"
+
+
+def test_a_role_that_does_not_exist_fails_before_any_write(
+    packaged: PackageResult, aws_env: str
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration=ALL_BLOCKED)
+    plan = build_plan(PromoteOptions("demo", BUCKET, ROLE, archive=packaged.archive), "us-east-1")
+    with pytest.raises(TritonshipError, match="role .*tritonship-endpoint does not exist"):
+        apply(plan, make_clients("us-east-1"), FAST, progress=False)
+    assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
+    assert boto3.client("sagemaker", region_name="us-east-1").list_models()["Models"] == []

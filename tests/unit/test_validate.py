@@ -25,6 +25,7 @@ from tritonship.sagemaker.images import backends_for_tag
 
 ENSEMBLE = "ensemble_dali_inception"
 INCEPTION = "inception_graphdef"
+GUARD = "guard"
 DEFAULT_ENV = f"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME={ENSEMBLE}\n"
 
 
@@ -75,6 +76,11 @@ def steps(config: mc.ModelConfig) -> list[mc.ModelEnsembling.Step]:
     return list(config.ensemble_scheduling.step)
 
 
+def step(config: mc.ModelConfig, model: str) -> mc.ModelEnsembling.Step:
+    """The ensemble step that runs ``model``."""
+    return next(s for s in config.ensemble_scheduling.step if s.model_name == model)
+
+
 def rename_map_key(mapping, old: str, new: str) -> None:
     mapping[new] = mapping.pop(old)
 
@@ -100,12 +106,11 @@ def add_duplicate_input(config: mc.ModelConfig) -> None:
 
 
 def cycle(config: mc.ModelConfig) -> None:
-    dali, inception = steps(config)
-    dali.input_map["DALI_INPUT_0"] = "OUTPUT"
+    step(config, "dali").input_map["DALI_INPUT_0"] = "OUTPUT"
 
 
 def unmap_dali_input(config: mc.ModelConfig) -> None:
-    steps(config)[0].ClearField("input_map")
+    step(config, "dali").ClearField("input_map")
 
 
 def copy_root_config(repo: Path) -> None:
@@ -168,6 +173,13 @@ CASES = [
         id="missing-dali-artifact",
     ),
     pytest.param(
+        remove(f"{GUARD}/1/model.py"),
+        f"{GUARD}/1/model.py",
+        ["backend 'python'", "1/model.py"],
+        None,
+        id="missing-guard-model",
+    ),
+    pytest.param(
         edit(INCEPTION, lambda c: setattr(c, "default_model_filename", "inception.pb")),
         f"{INCEPTION}/1/inception.pb",
         ["1/inception.pb"],
@@ -175,21 +187,21 @@ CASES = [
         id="default-model-filename",
     ),
     pytest.param(
-        edit(ENSEMBLE, lambda c: setattr(steps(c)[1], "model_name", "inception_onnx")),
+        edit(ENSEMBLE, lambda c: setattr(step(c, INCEPTION), "model_name", "inception_onnx")),
         f"{ENSEMBLE}/config.pbtxt",
         ["model_name", "inception_onnx"],
         'model_name: "inception_onnx"',
         id="step-model-missing",
     ),
     pytest.param(
-        edit(ENSEMBLE, lambda c: setattr(steps(c)[1], "model_version", 3)),
+        edit(ENSEMBLE, lambda c: setattr(step(c, INCEPTION), "model_version", 3)),
         f"{ENSEMBLE}/config.pbtxt",
         ["model_version 3"],
         "model_version: 3",
         id="step-version-missing",
     ),
     pytest.param(
-        edit(ENSEMBLE, lambda c: rename_map_key(steps(c)[0].input_map, "DALI_INPUT_0", "IMG")),
+        edit(ENSEMBLE, lambda c: rename_map_key(step(c, "dali").input_map, "DALI_INPUT_0", "IMG")),
         f"{ENSEMBLE}/config.pbtxt",
         ["input_map key 'IMG'", "dali"],
         'key: "IMG"',
@@ -199,7 +211,7 @@ CASES = [
         edit(
             ENSEMBLE,
             lambda c: rename_map_key(
-                steps(c)[1].output_map, "InceptionV3/Predictions/Softmax", "Softmax"
+                step(c, INCEPTION).output_map, "InceptionV3/Predictions/Softmax", "Softmax"
             ),
         ),
         f"{ENSEMBLE}/config.pbtxt",
@@ -215,7 +227,7 @@ CASES = [
         id="step-input-unmapped",
     ),
     pytest.param(
-        edit(ENSEMBLE, lambda c: steps(c)[1].input_map.update(input="preprocessed")),
+        edit(ENSEMBLE, lambda c: step(c, INCEPTION).input_map.update(input="preprocessed")),
         f"{ENSEMBLE}/config.pbtxt",
         ["tensor 'preprocessed'", "never produced"],
         'value: "preprocessed"',
@@ -231,7 +243,7 @@ CASES = [
     pytest.param(
         edit(ENSEMBLE, cycle),
         f"{ENSEMBLE}/config.pbtxt",
-        ["cycle", "step 1 (dali) -> step 2 (inception_graphdef) -> step 1 (dali)"],
+        ["cycle", "step 2 (dali) -> step 3 (inception_graphdef) -> step 2 (dali)"],
         'model_name: "dali"',
         id="cycle",
     ),
@@ -245,7 +257,7 @@ CASES = [
     pytest.param(
         edit(INCEPTION, lambda c: setattr(c.input[0], "data_type", mc.TYPE_FP16)),
         f"{ENSEMBLE}/config.pbtxt",
-        ["data_type", "TYPE_FP32", "TYPE_FP16", "step 2 (inception_graphdef) input 'input'"],
+        ["data_type", "TYPE_FP32", "TYPE_FP16", "step 3 (inception_graphdef) input 'input'"],
         'value: "preprocessed_image"',
         id="dtype-step-to-step",
     ),
@@ -273,7 +285,7 @@ CASES = [
     pytest.param(
         edit("dali", lambda c: setattr(c, "max_batch_size", 8)),
         f"{ENSEMBLE}/config.pbtxt",
-        ["max_batch_size 256", "step 1 (dali)", "max_batch_size 8"],
+        ["max_batch_size 256", "step 2 (dali)", "max_batch_size 8"],
         "max_batch_size: 256",
         id="ensemble-batch-larger",
     ),
@@ -332,13 +344,14 @@ def test_real_repository_is_clean(repo: Path, env_file: Path) -> None:
 def test_summary_names_the_chain(repo: Path) -> None:
     line = summary(load_repository(repo))
     assert line == (
-        "model_repository: 3 models OK (ensemble_dali_inception -> dali -> inception_graphdef)"
+        "model_repository: 4 models OK "
+        "(ensemble_dali_inception -> guard -> dali -> inception_graphdef)"
     )
 
 
 def test_loader_returns_typed_models(repo: Path) -> None:
     loaded = load_repository(repo)
-    assert loaded.folders == ("dali", ENSEMBLE, INCEPTION)
+    assert loaded.folders == ("dali", ENSEMBLE, GUARD, INCEPTION)
     inception = loaded.models[INCEPTION]
     assert isinstance(inception.config, mc.ModelConfig)
     assert inception.kind == "tensorflow_graphdef" and inception.backend == "tensorflow"
@@ -378,7 +391,7 @@ def test_config_comments_do_not_mislead_line_numbers(repo: Path, env_file: Path)
     text = path.read_text().replace('model_name: "inception_graphdef"', 'model_name: "incept"')
     path.write_text('# model_name: "incept" was renamed\n' + text)
     [finding] = validate(repo, env_file)
-    assert finding.line == 29 and "model_name 'incept'" in finding.message
+    assert finding.line == 42 and "model_name 'incept'" in finding.message
 
 
 def test_default_model_filename_is_honoured(repo: Path, env_file: Path) -> None:
@@ -452,7 +465,7 @@ def test_missing_env_file_requires_the_default_model(repo: Path, tmp_path: Path)
     [finding] = validate(repo, missing)
     assert finding.path == missing
     assert "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME is not set" in finding.message
-    assert "3 model folders" in finding.message and ENSEMBLE in finding.message
+    assert "4 model folders" in finding.message and ENSEMBLE in finding.message
 
 
 def test_env_without_the_variable(repo: Path, tmp_path: Path) -> None:
@@ -473,7 +486,7 @@ def test_default_model_must_be_a_folder(repo: Path, tmp_path: Path) -> None:
 
 
 def test_folders_are_counted_as_serve_counts_them(repo: Path, tmp_path: Path) -> None:
-    for name in ("dali", ENSEMBLE):
+    for name in ("dali", ENSEMBLE, GUARD):
         shutil.rmtree(repo / name)
     (repo / ".ipynb_checkpoints").mkdir()  # serve's `find -type d` sees hidden folders too
     [finding] = validate(repo, tmp_path / "absent.env")
@@ -487,7 +500,7 @@ def test_multi_model_mode_needs_no_default(repo: Path, tmp_path: Path) -> None:
 
 
 def test_single_model_repository_needs_no_default(repo: Path, tmp_path: Path) -> None:
-    for name in ("dali", ENSEMBLE):
+    for name in ("dali", ENSEMBLE, GUARD):
         shutil.rmtree(repo / name)
     assert validate(repo, tmp_path / "absent.env") == []
 

@@ -1,14 +1,13 @@
 """The DALI stand-in's pure helpers: no ``triton_python_backend_utils``, so tests import them.
 
 ``model.py`` (loaded by the Python backend stub) imports this sibling module; the unit tests
-load it by file path (tests/unit/test_standins.py).
+load it by file path (tests/unit/test_standins.py). Every behaviour imitated here names the
+real backend's source (dali_backend r24.09); docs/standins.md lists them with their tests.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import io
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,10 +15,6 @@ from typing import Any
 
 import numpy as np
 
-#: Largest image (width x height) decoded; TRITONSHIP_MAX_IMAGE_PIXELS overrides.
-MAX_PIXELS = int(os.environ.get("TRITONSHIP_MAX_IMAGE_PIXELS", 40_000_000))
-#: What DALI's image decoder reads (GIF, for one, is not among them).
-SUPPORTED_FORMATS = "JPEG, PNG, BMP, TIFF, WebP, JPEG 2000, PNM"
 #: Per-request samples: one list of 1-D uint8 arrays per config input.
 Samples = dict[str, list[np.ndarray]]
 
@@ -43,64 +38,71 @@ def load_pipeline_factory(path: Path) -> Callable[..., Any]:
     raise ValueError(f"{path} must define exactly one @autoserialize pipeline_def")
 
 
-def describe_dali_error(error: Exception) -> str:
-    """Reduce a multi-line DALI error to the operator and the cause."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    operator = next((line for line in lines if line.startswith("Error in ")), "")
-    causes = [line for line in lines if "no longer valid" not in line and line != "encountered:"]
-    cause = causes[-1] if causes else type(error).__name__
-    return f"{operator.rstrip(',')}: {cause}" if operator else cause
+def pipeline_overrides(config: dict[str, Any]) -> dict[str, Any]:
+    """What the backend overrides in the serialized pipeline: batch size and threads.
+
+    dali_backend r24.09 ``src/dali_model_instance.h`` L62-65: the batch size is the
+    config's ``max_batch_size`` (-1, "keep the pipeline's", when below 1) and the thread
+    count is the ``num_threads`` parameter (``src/parameters.h`` L55-57: -1, "keep the
+    pipeline's", when absent), both passed to ``daliCreatePipeline``
+    (``src/dali_executor/dali_pipeline.h`` L226-229). The device is the instance's GPU
+    there; this CPU stand-in always builds a CPU-only pipeline (``device_id=None``).
+    """
+    overrides: dict[str, Any] = {}
+    max_batch_size = int(config.get("max_batch_size", 0))
+    if max_batch_size >= 1:
+        overrides["batch_size"] = max_batch_size
+    threads = config.get("parameters", {}).get("num_threads", {}).get("string_value", "-1")
+    if int(threads) > 0:
+        overrides["num_threads"] = int(threads)
+    return overrides
+
+
+def backend_error_text(error: BaseException) -> str:
+    """The message the real backend sends for an exception raised while running a batch.
+
+    dali_backend r24.09 maps exceptions in ``ErrorHandler`` (``src/dali_model_instance.cc``
+    L32-56), all with TRITONSERVER_ERROR_UNKNOWN. A failed pipeline run is caught in
+    ``DaliExecutor::Run`` (``src/dali_executor/dali_executor.cc`` L168-175), which resets
+    the pipeline and rethrows with ``throw e;`` on a ``std::runtime_error&``: the copy is a
+    plain ``std::runtime_error`` whatever was thrown, so ``ErrorHandler`` takes its
+    ``std::runtime_error`` branch, "Runtime error: " (L45-47), never "DALI error: "
+    (L42-44, a ``DALIException`` that reaches it unsliced). A dali_backend user's log of a
+    corrupt JPEG shows that branch (issue #287: ``dali_model_instance.cc:46`` at r23.07,
+    the same branch). DALI's Python API raises those errors as ``RuntimeError``; other
+    exception types (DALI's ``DaliError`` family, not ``std::runtime_error``) fall to the
+    ``std::exception`` branch, "Exception: " (L48-50).
+    """
+    prefix = "Runtime error: " if isinstance(error, RuntimeError) else "Exception: "
+    return f"{prefix}{error}"
 
 
 def split_rows(array: np.ndarray, batching: bool) -> list[np.ndarray]:
-    """Split one request's tensor into per-image byte arrays (padded rows or ragged)."""
+    """Split one request's tensor into per-image byte arrays (padded rows or ragged).
+
+    As the real backend does, every row is one sample, zero padding included
+    (``GenerateInputs``, ``src/dali_model_instance.cc`` L234-257).
+    """
     if not batching or array.ndim == 1:
         return [np.ascontiguousarray(array.reshape(-1))]
     return [np.ascontiguousarray(row.reshape(-1)) for row in array]
 
 
-def decode_failure(index: int, count: int, error: Exception) -> str:
-    """The message for an image DALI could not decode (``index`` counts from 0)."""
-    return (
-        f"dali: image {index + 1} of {count} cannot be decoded (corrupt, truncated or "
-        f"not {SUPPORTED_FORMATS}): {describe_dali_error(error)}"
-    )
+def join_requests(samples: list[Samples], names: list[str]) -> tuple[Samples, list[int]]:
+    """All requests' samples as one batch per input, and each request's sample count.
 
-
-def screen_request(samples: Samples) -> str | None:
-    """Refuse a request before decoding: an empty image, or one declaring too many pixels.
-
-    Image headers are read with Pillow (no decoding), so a small file that declares a
-    huge image (a decompression bomb) is refused without allocating its pixels.
+    ``GenerateInputs`` (``src/dali_model_instance.cc`` L204-232) appends every request's
+    inputs into one batch and remembers each request's batch size.
     """
-    for images in samples.values():
-        for index, image in enumerate(images, 1):
-            problem = screen_image(image)
-            if problem:
-                return f"dali: image {index} of {len(images)} {problem}"
-    return None
+    joined = {name: [s for request in samples for s in request[name]] for name in names}
+    counts = [len(request[names[0]]) for request in samples]
+    return joined, counts
 
 
-def screen_image(image: np.ndarray) -> str | None:
-    """Why one encoded image must not be decoded, or None."""
-    if image.size == 0 or not image.any():
-        return "is empty (no bytes)"
-    width, height = declared_size(image.tobytes())
-    if width * height > MAX_PIXELS:
-        return (
-            f"declares {width}x{height} pixels, more than the limit of "
-            f"{MAX_PIXELS // 1_000_000} megapixels (a decompression bomb?)"
-        )
-    return None
-
-
-def declared_size(data: bytes) -> tuple[int, int]:
-    """Width and height from the image header, (0, 0) when Pillow cannot tell."""
-    from PIL import Image
-
-    Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, without Pillow's warning
-    try:
-        with Image.open(io.BytesIO(data)) as header:
-            return header.size
-    except Exception:  # unknown or corrupt: DALI decides and reports it
-        return 0, 0
+def split_outputs(outputs: list[np.ndarray], counts: list[int]) -> list[list[np.ndarray]]:
+    """Cut the batch's outputs back into one slice per request, in request order."""
+    slices, start = [], 0
+    for count in counts:
+        slices.append([out[start : start + count] for out in outputs])
+        start += count
+    return slices

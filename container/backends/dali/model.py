@@ -1,17 +1,28 @@
 """CPU stand-in for Triton's DALI backend, as a Python-based backend (``backend: "dali"``).
 
 Used only by the native engine (the tritonserver of the ``nvidia-pytriton`` wheel has no
-DALI backend). Like the real backend's autoserialization, it loads the model's
-``<version>/dali.py``, takes the ``@autoserialize`` pipeline and overrides its batch size
-(``max_batch_size``), thread count (parameter ``num_threads``) and device (CPU only here).
-Inputs are fed to the external sources named like the config's inputs; outputs are the
-pipeline's outputs in the config's order.
+DALI backend). The rule: it does what the real backend (dali_backend r24.09) does, no more
+and no less; docs/standins.md lists each imitated behaviour, its source and its test.
+
+- Like the real backend's autoserialization, it loads ``<version>/dali.py``, takes the
+  ``@autoserialize`` pipeline and overrides its batch size and thread count
+  (``dali_helpers.pipeline_overrides``); the device is the CPU here.
+- A batching model (``max_batch_size`` > 0) runs all requests of one execute call as ONE
+  pipeline batch inside one try/catch, and an error goes to EVERY request of that batch,
+  with the real backend's text and code UNKNOWN (HTTP 400)
+  (``ExecuteBatched``, ``src/dali_model_instance.cc`` L90-111).
+- A non-batching model runs request by request, each with its own error
+  (``ExecuteUnbatched``, L113-134).
+- After a failed run the pipeline is rebuilt, as ``DaliExecutor::Run`` resets it
+  (``src/dali_executor/dali_executor.cc`` L171-174).
+
+It screens nothing and retries nothing: protections belong in the model repository (the
+ensemble's ``guard`` step), where they run on the SageMaker container too.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,9 +34,11 @@ import triton_python_backend_utils as pb_utils
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dali_helpers import (  # noqa: E402
     Samples,
-    decode_failure,
+    backend_error_text,
+    join_requests,
     load_pipeline_factory,
-    screen_request,
+    pipeline_overrides,
+    split_outputs,
     split_rows,
 )
 
@@ -44,49 +57,37 @@ class TritonPythonModel:
             for spec in config["output"]
         ]
         self._batching = int(config.get("max_batch_size", 0)) > 0
-        self._batch_size = max(1, int(config.get("max_batch_size", 0)))
-        threads = config.get("parameters", {}).get("num_threads", {}).get("string_value", "1")
-        self._threads = max(1, min(int(threads), os.cpu_count() or 1))
+        self._overrides = pipeline_overrides(config)
         source = Path(args["model_repository"]) / args["model_version"] / PIPELINE_FILE
         self._factory = load_pipeline_factory(source)
         self._pipe = self._build()
 
     def execute(self, requests: list[Any]) -> list[Any]:
-        """Preprocess every request; a bad image fails only the request that carries it."""
-        samples = [self._samples(request) for request in requests]
-        refusals = [screen_request(request_samples) for request_samples in samples]
-        accepted = [s for s, refusal in zip(samples, refusals, strict=True) if refusal is None]
-        try:
-            outputs = (
-                self._run({name: [s for r in accepted for s in r[name]] for name in self._inputs})
-                if accepted
-                else []
-            )
-        except Exception:  # one bad image fails the batch: retry request by request
-            self._pipe = self._build()
-            return [
-                self._respond_alone(s) if refusal is None else _refused(refusal)
-                for s, refusal in zip(samples, refusals, strict=True)
-            ]
-        responses, start = [], 0
-        for request_samples, refusal in zip(samples, refusals, strict=True):
-            if refusal is not None:
-                responses.append(_refused(refusal))
-                continue
-            count = len(request_samples[self._inputs[0]])
-            responses.append(self._response([out[start : start + count] for out in outputs]))
-            start += count
-        return responses
+        """One pipeline run for the whole batch; its error fails every request of it."""
+        if not self._batching:
+            return [self._execute_batch([request])[0] for request in requests]
+        return self._execute_batch(requests)
 
     def finalize(self) -> None:
         """Release the pipeline."""
         self._pipe = None
 
+    def _execute_batch(self, requests: list[Any]) -> list[Any]:
+        """Run ``requests`` as one batch: all answered, or all failed with one error."""
+        try:
+            samples, counts = join_requests([self._samples(r) for r in requests], self._inputs)
+            outputs = self._run(samples)
+        except Exception as error:  # ErrorHandler: one error for every request of the batch
+            self._pipe = self._build()  # DaliExecutor::Run resets the pipeline
+            text = backend_error_text(error)
+            pb_utils.Logger.log_error(text)
+            return [pb_utils.InferenceResponse(error=_unknown(text)) for _ in requests]
+        return [self._response(arrays) for arrays in split_outputs(outputs, counts)]
+
     def _build(self) -> Any:
         """Build the CPU pipeline; synchronous so each run consumes exactly one fed batch."""
         pipe = self._factory(
-            batch_size=self._batch_size,
-            num_threads=self._threads,
+            **self._overrides,
             device_id=None,
             prefetch_queue_depth=1,
             exec_async=False,
@@ -105,35 +106,11 @@ class TritonPythonModel:
         }
 
     def _run(self, samples: Samples) -> list[np.ndarray]:
-        """Run the pipeline over ``samples`` in chunks of at most the batch size."""
-        total = len(samples[self._inputs[0]])
-        chunks: list[list[np.ndarray]] = [[] for _ in self._outputs]
-        for start in range(0, total, self._batch_size):
-            for name in self._inputs:
-                self._pipe.feed_input(name, samples[name][start : start + self._batch_size])
-            results = zip(self._pipe.run(), self._outputs, strict=True)
-            for chunk, (out, (_, dtype)) in zip(chunks, results, strict=True):
-                chunk.append(np.asarray(out.as_array(), dtype=dtype))
-        return [np.concatenate(chunk) for chunk in chunks]
-
-    def _respond_alone(self, samples: Samples) -> Any:
-        """Run one request on its own; on failure say which image DALI cannot preprocess."""
-        try:
-            return self._response(self._run(samples))
-        except Exception as error:  # reported to the client, not raised
-            self._pipe = self._build()
-            return _refused(self._culprit(samples) or decode_failure(0, 1, error))
-
-    def _culprit(self, samples: Samples) -> str | None:
-        """Try a failed multi-image request image by image; describe the first failure."""
-        count = len(samples[self._inputs[0]])
-        for index in range(count if count > 1 else 0):
-            try:
-                self._run({name: values[index : index + 1] for name, values in samples.items()})
-            except Exception as error:  # the culprit
-                self._pipe = self._build()
-                return decode_failure(index, count, error)
-        return None
+        """Feed one batch to the external sources and run the pipeline once."""
+        for name in self._inputs:
+            self._pipe.feed_input(name, samples[name])
+        results = zip(self._pipe.run(), self._outputs, strict=True)
+        return [np.asarray(out.as_array(), dtype=dtype) for out, (_, dtype) in results]
 
     def _response(self, outputs: list[np.ndarray]) -> Any:
         """Wrap output arrays (batch dimension kept only for batching models)."""
@@ -144,15 +121,11 @@ class TritonPythonModel:
         return pb_utils.InferenceResponse(output_tensors=tensors)
 
 
-def _refused(message: str) -> Any:
-    """An error response for a request refused before decoding."""
-    pb_utils.Logger.log_warn(message)
-    return pb_utils.InferenceResponse(error=_invalid_argument(message))
+def _unknown(message: str) -> Any:
+    """A TritonError with TRITONSERVER_ERROR_UNKNOWN, as ``ErrorHandler`` builds it.
 
-
-def _invalid_argument(message: str) -> Any:
-    """Return a TritonError with code INVALID_ARG where the stub supports error codes."""
-    code = getattr(pb_utils.TritonError, "INVALID_ARG", None)
-    return (
-        pb_utils.TritonError(message, code) if code is not None else pb_utils.TritonError(message)
-    )
+    Triton's HTTP frontend answers UNKNOWN with 400 (server r24.10 ``src/http_server.cc``
+    ``HttpCodeFromError`` L98-121); the Python backend takes the code as the second
+    argument of ``pb_utils.TritonError`` (python_backend r24.10 README, "Error Handling").
+    """
+    return pb_utils.TritonError(message, pb_utils.TritonError.UNKNOWN)

@@ -2,9 +2,16 @@
 
 Used only by the native engine: the tritonserver of the ``nvidia-pytriton`` wheel has no
 TensorFlow backend, and Triton maps that platform to ``<backend-dir>/tensorflow/model.py``.
-It imports ``<version>/model.graphdef`` (or ``default_model_filename``) into a TF1-style
-graph session and runs all requests of one execute call as one batch. Tensor names come
-from the model config (a node name means its output ``:0``).
+The rule: it does what the real backend (tensorflow_backend r24.09 ``src/tensorflow.cc``)
+does, no more and no less; docs/standins.md lists each imitated behaviour with its test.
+
+- It imports ``<version>/model.graphdef`` (or ``default_model_filename``) into a TF1-style
+  graph session; tensor names come from the model config (a node name means ``:0``).
+- ``TF_NUM_INTRA_THREADS`` / ``TF_NUM_INTER_THREADS`` size the session's pools
+  (``tf_helpers.thread_counts``).
+- All requests of one execute call are concatenated into one batch and run once
+  (``ProcessRequests``, L1919-2346); a failed run sends TensorFlow's message with code
+  INTERNAL (HTTP 500) to every request of the batch (L2328-2342).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import tensorflow as tf  # noqa: E402 - after quieting TF's C++ logging
 
 # The stub loads this file by path: make its sibling helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tf_helpers import load_graph, tensor_name, thread_counts  # noqa: E402
+from tf_helpers import error_message, load_graph, tensor_name, thread_counts  # noqa: E402
 
 DEFAULT_FILENAME = "model.graphdef"
 
@@ -32,29 +39,31 @@ class TritonPythonModel:
     """Serve a frozen TensorFlow GraphDef with a CPU session."""
 
     def initialize(self, args: dict[str, str]) -> None:
-        """Load the graph, open a session with bounded threads and warm it up."""
+        """Load the graph and open a session with the configured thread pools."""
         config = json.loads(args["model_config"])
+        intra, inter = thread_counts(config)
         filename = config.get("default_model_filename") or DEFAULT_FILENAME
         graph = load_graph(Path(args["model_repository"]) / args["model_version"] / filename)
         self._batching = int(config.get("max_batch_size", 0)) > 0
         self._inputs = [self._binding(graph, spec) for spec in config["input"]]
         self._outputs = [self._binding(graph, spec) for spec in config["output"]]
-        intra, inter = thread_counts(config)
         session_config = tf.compat.v1.ConfigProto(
             intra_op_parallelism_threads=intra, inter_op_parallelism_threads=inter
         )
         self._session = tf.compat.v1.Session(graph=graph, config=session_config)
-        self._warm_up(config)
 
     def execute(self, requests: list[Any]) -> list[Any]:
-        """Run all requests as one batch; fall back to one by one if they do not stack."""
+        """Run all requests as one batch; a failure fails every request of it."""
         arrays = [
             [self._input(request, name) for name, _, _ in self._inputs] for request in requests
         ]
         try:
             results = self._run([np.concatenate(column) for column in zip(*arrays, strict=True)])
-        except Exception:  # requests that do not stack: run them one by one
-            return [self._respond_alone(request_arrays) for request_arrays in arrays]
+        except Exception as error:  # L2328-2342: one INTERNAL error for the whole batch
+            message = error_message(error)
+            pb_utils.Logger.log_error(message)
+            failure = pb_utils.TritonError(message, pb_utils.TritonError.INTERNAL)
+            return [pb_utils.InferenceResponse(error=failure) for _ in requests]
         responses, start = [], 0
         for request_arrays in arrays:
             count = len(request_arrays[0])
@@ -94,14 +103,6 @@ class TritonPythonModel:
             for r, (_, _, dtype) in zip(results, self._outputs, strict=True)
         ]
 
-    def _respond_alone(self, arrays: list[np.ndarray]) -> Any:
-        """Run one request; turn a failure into that request's error."""
-        try:
-            return self._response(self._run(arrays))
-        except Exception as error:  # reported to the client, not raised
-            message = f"tensorflow: {type(error).__name__}: {str(error).splitlines()[0]}"
-            return pb_utils.InferenceResponse(error=pb_utils.TritonError(message))
-
     def _response(self, results: list[np.ndarray]) -> Any:
         """Wrap output arrays (batch dimension kept only for batching models)."""
         tensors = [
@@ -109,15 +110,3 @@ class TritonPythonModel:
             for (name, _, _), result in zip(self._outputs, results, strict=True)
         ]
         return pb_utils.InferenceResponse(output_tensors=tensors)
-
-    def _warm_up(self, config: dict[str, Any]) -> None:
-        """Run one zero sample so the first request does not pay for graph optimisation."""
-        shapes = [[int(d) for d in spec.get("dims", [])] for spec in config["input"]]
-        if any(d < 0 for shape in shapes for d in shape):
-            return
-        self._run(
-            [
-                np.zeros([1, *shape], dtype)
-                for shape, (_, _, dtype) in zip(shapes, self._inputs, strict=True)
-            ]
-        )

@@ -22,11 +22,17 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tritonship import __version__
-from tritonship.errors import ChecksumError, TritonshipError
+from tritonship.errors import ChecksumError, TritonshipError, UsageError
 from tritonship.fileio import atomic_writer, sha256_file, write_text_atomic
 from tritonship.paths import DEFAULT_ARCHIVE, SAGEMAKER_ENV_FILE
 from tritonship.repository.build import read_manifest
-from tritonship.sagemaker.images import DEFAULT_TAG, SERVER_VERSIONS, parse_tag
+from tritonship.sagemaker.images import (
+    DEFAULT_TAG,
+    SERVER_VERSIONS,
+    TagChoice,
+    newest_tag,
+    parse_tag,
+)
 from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, load_env_file
 
 FILE_MODE, DIR_MODE = 0o644, 0o755
@@ -151,9 +157,26 @@ def _check_build(
     return build
 
 
+def backends_needed(repo: Path) -> list[str]:
+    """The backends the repository's models run on (the image must carry each)."""
+    from tritonship.repository.validate import load_repository
+
+    return sorted({m.backend for m in load_repository(repo).models.values() if m.backend})
+
+
+def choose_tag(repo: Path, image_tag: str | None) -> TagChoice:
+    """``image_tag`` as given, else the newest SageMaker tag that can serve ``repo``."""
+    if image_tag:
+        return TagChoice(parse_tag(image_tag).text, "given with --image-tag")
+    try:
+        return newest_tag(backends_needed(repo))
+    except UsageError:  # no image has them all: validation against the default says which
+        return TagChoice(DEFAULT_TAG, "the default (no SageMaker Triton image has every backend)")
+
+
 def _validate(repo: Path, image_tag: str) -> list[str]:
     """Refuse on any validation finding; return the backends the repository needs."""
-    from tritonship.repository.validate import format_findings, load_repository, validate_repository
+    from tritonship.repository.validate import format_findings, validate_repository
 
     findings = validate_repository(repo, image_tag=image_tag)
     if findings:
@@ -161,7 +184,7 @@ def _validate(repo: Path, image_tag: str) -> list[str]:
             f"{repo} has {len(findings)} problem(s):\n{format_findings(findings)}",
             hint="fix them (tritonship validate) before packaging",
         )
-    return sorted({m.backend for m in load_repository(repo).models.values() if m.backend})
+    return backends_needed(repo)
 
 
 class _HashingWriter:
@@ -232,22 +255,24 @@ def _manifest(
     build: dict[str, Any],
     selection: Selection,
     digests: dict[str, str],
-    image_tag: str,
+    image: TagChoice,
     backends: list[str],
     env: dict[str, str],
 ) -> dict[str, Any]:
     """Everything promote and a reader need to know about the archive's content."""
-    tag = parse_tag(image_tag)
+    tag = parse_tag(image.tag)
     return {
         "tritonship": __version__,
         "image": {
             "tag": tag.text,
+            "chosen": image.reason,
             "triton_server": SERVER_VERSIONS.get(tag.version),
             "backends_needed": backends,
         },
         "default_model": env.get(DEFAULT_MODEL_VAR),
         "environment": env,
         "weights": build["weights"],
+        "classifier": build.get("classifier"),
         "dali": {
             "version": build["dali"].get("build_dali_version"),
             "mode": build["dali"].get("mode"),
@@ -263,23 +288,29 @@ def _manifest(
 def package_repository(
     repo: Path,
     out: Path = DEFAULT_ARCHIVE,
-    image_tag: str = DEFAULT_TAG,
+    image_tag: str | None = None,
     allow_random_weights: bool = False,
     progress: bool = True,
     env_file: Path = SAGEMAKER_ENV_FILE,
 ) -> PackageResult:
-    """Validate ``repo``, then write ``out`` and its manifest; return what was written."""
+    """Validate ``repo``, then write ``out`` and its manifest; return what was written.
+
+    Without ``image_tag``, the archive targets the newest SageMaker Triton tag that can
+    serve the repository (24.09-py3 for TensorFlow, the newest tag for ONNX); the manifest
+    says which and why (``image.chosen``).
+    """
     if out.resolve().is_relative_to(repo.resolve()):
         raise PackageError(
             f"{out} is inside the repository {repo}",
             hint="write the archive elsewhere, e.g. dist/model.tar.gz",
         )
-    backends = _validate(repo, image_tag)
+    image = choose_tag(repo, image_tag)
+    backends = _validate(repo, image.tag)
     selection = select(repo)
     _scan_secrets(repo, selection.files)
     digests = {rel: sha256_file(repo / rel) for rel in selection.files}
     build = _check_build(read_manifest(repo), digests, allow_random_weights, repo)
-    manifest = _manifest(build, selection, digests, image_tag, backends, load_env_file(env_file))
+    manifest = _manifest(build, selection, digests, image, backends, load_env_file(env_file))
     sha, size = write_archive(repo, selection, out, progress)
     manifest["archive"] = {"name": out.name, "sha256": sha, "bytes": size}
     manifest_path = manifest_path_for(out)

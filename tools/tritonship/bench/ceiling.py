@@ -2,9 +2,10 @@
 
 The repository's own ``dali/1/dali.py`` runs as the native engine's DALI stand-in runs it
 (CPU, synchronous, the config's ``num_threads`` capped at the core count, one pipeline
-built once), then its ``model.graphdef`` runs in one persistent TensorFlow session. The
-two stages run one after the other, as a single thread of work would; served throughput
-is reported as a ratio of this.
+built once), then its classifier runs: ``model.graphdef`` in one persistent TensorFlow
+session, or (an ONNX build) ``model.onnx`` in one ONNX Runtime CPU session. The two stages
+run one after the other, as a single thread of work would; served throughput is reported
+as a ratio of this.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tritonship.repository.inception import GraphSession
 
 PIPELINE = "dali/1/dali.py"
 GRAPH = "inception_graphdef/1/model.graphdef"
+ONNX_MODEL = "inception_onnx/1/model.onnx"
 #: At least this many timed runs per batch size, whatever the duration.
 MIN_RUNS = 3
 
@@ -68,6 +70,9 @@ class InProcess:
             exec_pipelined=False,
         )
         self._pipe.build()
+        if (repository / ONNX_MODEL).is_file():
+            self._graph: Any = OnnxSession(repository / ONNX_MODEL, onnx_threads(repository))
+            return
         graph_def = tf.compat.v1.GraphDef()
         graph_def.ParseFromString((repository / GRAPH).read_bytes())
         self._graph = GraphSession(graph_def)
@@ -82,6 +87,36 @@ class InProcess:
         """Release the session and the pipeline."""
         self._graph.close()
         self._pipe = None
+
+
+def onnx_threads(repository: Path) -> int:
+    """The ONNX classifier's ``intra_op_thread_count`` (0: ONNX Runtime's default)."""
+    from tritonship.repository.validate import load_repository
+
+    model = load_repository(repository).models.get("inception_onnx")
+    parameter = model.config.parameters.get("intra_op_thread_count") if model else None
+    value = parameter.string_value.strip() if parameter is not None else ""
+    return int(value) if value.isdigit() else 0
+
+
+class OnnxSession:
+    """The ONNX build's model in one ONNX Runtime CPU session, as the stand-in opens it."""
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        """Open the session with ``threads`` intra-op threads (0: ONNX Runtime's default)."""
+        from tritonship.repository.onnx import ONNX_INPUT_NAME, ONNX_OUTPUT_NAME, session
+
+        self._names = ONNX_INPUT_NAME, ONNX_OUTPUT_NAME
+        self._session = session(path, threads)
+
+    def run(self, batch: np.ndarray) -> Any:
+        """Softmax rows for a [N, 299, 299, 3] float32 batch."""
+        (rows,) = self._session.run([self._names[1]], {self._names[0]: batch})
+        return rows
+
+    def close(self) -> None:
+        """Release the session."""
+        self._session = None
 
 
 def measure(runner: InProcess, image: bytes, batch: int, duration: float) -> Ceiling:
@@ -99,7 +134,8 @@ def measure(runner: InProcess, image: bytes, batch: int, duration: float) -> Cei
 def ceilings(repository: Path, image: bytes, batches: list[int], duration: float) -> list[Ceiling]:
     """The ceiling at each distinct batch size."""
     sizes = sorted(set(batches))
-    missing = [p for p in (PIPELINE, GRAPH) if not (repository / p).is_file()]
+    classifier = ONNX_MODEL if (repository / ONNX_MODEL).is_file() else GRAPH
+    missing = [p for p in (PIPELINE, classifier) if not (repository / p).is_file()]
     if missing:
         raise TritonshipError(
             f"{repository} has no {', '.join(missing)} for the in-process ceiling",

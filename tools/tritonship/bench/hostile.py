@@ -24,7 +24,12 @@ from tritonship.bench.report import (
     write_results,
 )
 from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME
-from tritonship.sagemaker.wire import BINARY_CONTENT_TYPE, MAX_PAYLOAD_BYTES, encode_request
+from tritonship.sagemaker.wire import (
+    BINARY_CONTENT_TYPE,
+    MAX_PAYLOAD_BYTES,
+    RAW_CONTENT_TYPE,
+    encode_request,
+)
 from tritonship.samples import encode, photo_array, photo_jpeg
 
 Sender = Callable[[bytes, str], "Result"]
@@ -70,6 +75,27 @@ def jpeg_bomb(width: int = 65_500, height: int = 65_500) -> bytes:
     return bytes(data)
 
 
+def corrupt_jpeg() -> bytes:
+    """A JPEG whose header is intact and whose image data is garbage (passes a header check)."""
+    return photo_jpeg("chelsea")[:600] + bytes(range(256)) * 8
+
+
+def noise(size: int = 5000) -> bytes:
+    """Random bytes (seeded): no image format at all."""
+    return np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes()
+
+
+def raw_cases(photo: bytes) -> list[HostileCase]:
+    """Raw requests (json-header-size=0): the body is the image, one per request."""
+    return [
+        HostileCase("raw JPEG", photo, RAW_CONTENT_TYPE, accept=True, note="one image"),
+        HostileCase("raw empty body", b"", RAW_CONTENT_TYPE),
+        HostileCase("raw truncated JPEG", photo[: len(photo) // 2], RAW_CONTENT_TYPE),
+        HostileCase("raw random bytes", noise(), RAW_CONTENT_TYPE),
+        HostileCase("raw decompression bomb", jpeg_bomb(), RAW_CONTENT_TYPE),
+    ]
+
+
 def _cmyk_jpeg(array: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -82,7 +108,6 @@ def corpus() -> list[HostileCase]:
     """At least twenty hostile or unusual requests, in a fixed order."""
     photo, cat = photo_jpeg("chelsea"), photo_array("chelsea")
     body, ctype = _binary([photo])
-    noise = np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()
     header = f"{BINARY_CONTENT_TYPE};json-header-size="
     oversize = _binary([photo + bytes(MAX_PAYLOAD_BYTES)])
     return [
@@ -100,7 +125,8 @@ def corpus() -> list[HostileCase]:
         HostileCase("batch of 257 (> max_batch_size)", *_binary([photo[:64]] * 257)),
         HostileCase("zero-length image", *_uint8([1, 0], [])),
         HostileCase("truncated JPEG", *_binary([photo[: len(photo) // 2]])),
-        HostileCase("random bytes", *_binary([noise])),
+        HostileCase("corrupt JPEG (intact header)", *_binary([corrupt_jpeg()])),
+        HostileCase("random bytes", *_binary([noise()])),
         HostileCase("PNG", *_binary([encode(cat, "PNG")]), accept=True, note="decoded"),
         HostileCase("GIF", *_binary([encode(cat, "GIF")]), note="DALI has no GIF decoder"),
         HostileCase(
@@ -120,6 +146,7 @@ def corpus() -> list[HostileCase]:
             accept=True,
             note="refused by the runtime, as on AWS; the container accepts it",
         ),
+        *raw_cases(photo),
     ]
 
 

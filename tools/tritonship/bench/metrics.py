@@ -12,7 +12,7 @@ import re
 import requests
 
 #: The models whose average batch the report gives.
-MODELS = ("dali", "inception_graphdef")
+MODELS = ("dali", "inception_graphdef", "inception_onnx")
 _LINE = re.compile(r"^(nv_inference_(?:exec_)?count)\{([^}]*)\}\s+(\S+)$", re.MULTILINE)
 _MODEL = re.compile(r'model="([^"]+)"')
 

@@ -40,9 +40,16 @@ from tritonship.bench.targets import (
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.paths import DEFAULT_REPOSITORY
 from tritonship.reporting import Reporter, quiet
-from tritonship.sagemaker.wire import EncodedRequest, decode_response, encode_request
+from tritonship.sagemaker.wire import EncodedRequest, decode_response, encode_as
 
-FORMATS = {"binary": ("binary",), "json": ("json",), "both": ("binary", "json")}
+#: ``--format`` -> the request formats benched (raw: the JPEG is the whole body, one image).
+FORMATS = {
+    "binary": ("binary",),
+    "json": ("json",),
+    "raw": ("raw",),
+    "both": ("binary", "json"),
+    "all": ("binary", "json", "raw"),
+}
 #: The bench photo: scikit-image's rocket (427x640) resized to 640x480.
 PHOTO_SIZE = (640, 480)
 
@@ -162,13 +169,13 @@ def run_level(
 
 def dynamic_batching(repository: Path) -> bool:
     """Whether the classifier batches requests together (a ``dynamic_batching`` block)."""
-    from tritonship.repository.validate import load_repository
+    from tritonship.repository.validate import classifier, load_repository
 
     try:
-        model = load_repository(repository).models["inception_graphdef"]
-    except (TritonshipError, KeyError):
+        model = classifier(load_repository(repository))
+    except TritonshipError:
         return False
-    return model.config.HasField("dynamic_batching")
+    return model is not None and model.config.HasField("dynamic_batching")
 
 
 def machine() -> str:
@@ -220,7 +227,7 @@ def run_bench(config: BenchConfig, say: Reporter = quiet) -> BenchResult:
     """Run every level, then the in-process ceiling; check the targets."""
     image, name = _image(config)
     meta = _meta(config, name)
-    bodies = {fmt: encode_request([image], binary=fmt == "binary") for fmt in config.formats}
+    bodies = {fmt: encode_as([image], fmt) for fmt in config.formats}
     display = Display(config.progress)
     with display.running():
         levels = [

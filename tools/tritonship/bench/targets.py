@@ -42,7 +42,9 @@ def best_level(levels: Sequence[LevelStats]) -> LevelStats | None:
 
 def server_batch(level: LevelStats, dynamic_batching: bool, images: int = 1) -> tuple[int, str]:
     """The batch size the server reached at ``level``, and where that number comes from."""
-    measured = level.server_batch.get("inception_graphdef")
+    measured = level.server_batch.get("inception_graphdef") or level.server_batch.get(
+        "inception_onnx"
+    )
     if measured:
         return max(1, round(measured)), "Triton metrics (inference count / execution count)"
     if dynamic_batching:

@@ -27,13 +27,15 @@ from tritonship.bench.runner import FORMATS, BenchConfig, BenchResult, parse_lev
 from tritonship.paths import DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE, run_dir
 
 Edit = Callable[[dict[str, mc.ModelConfig]], None]
+#: The key under which edits find the repository's classifier (TensorFlow or ONNX).
+CLASSIFIER = "classifier"
 
 
 def _batching(delay_us: int = 0, ragged: bool = True) -> Edit:
     """Dynamic batching on both steps (the ensemble itself has no batcher)."""
 
     def edit(configs: dict[str, mc.ModelConfig]) -> None:
-        for name in ("dali", "inception_graphdef"):
+        for name in ("dali", CLASSIFIER):
             configs[name].dynamic_batching.max_queue_delay_microseconds = delay_us
         configs["dali"].input[0].allow_ragged_batch = ragged
 
@@ -59,11 +61,46 @@ def _dali_threads(threads: int) -> Edit:
     return edit
 
 
+def _ort_threads(intra: int, inter: int = 0) -> Edit:
+    """The ONNX classifier's ``intra_op_thread_count`` / ``inter_op_thread_count`` (0: ORT's)."""
+
+    def edit(configs: dict[str, mc.ModelConfig]) -> None:
+        parameters = configs[CLASSIFIER].parameters
+        for key, value in (("intra_op_thread_count", intra), ("inter_op_thread_count", inter)):
+            parameters[key].string_value = str(value)
+
+    return edit
+
+
+def _unguarded() -> Edit:
+    """The ensemble without its guard step, images straight to ``dali`` (before issue 13)."""
+
+    def edit(configs: dict[str, mc.ModelConfig]) -> None:
+        for config in configs.values():
+            scheduling = config.ensemble_scheduling
+            guard = [s for s in scheduling.step if s.model_name == "guard"]
+            if not guard:
+                continue
+            source = guard[0].input_map["IMAGE"]
+            checked = guard[0].output_map["CHECKED_IMAGE"]
+            scheduling.step.remove(guard[0])
+            for step in scheduling.step:
+                for key, value in step.input_map.items():
+                    if value == checked:
+                        step.input_map[key] = source
+
+    return edit
+
+
+def AS_COMMITTED(configs: dict[str, mc.ModelConfig]) -> None:  # noqa: N802 - a marker
+    """First in a variant's edits: start from the committed configs, not the neutral ones."""
+
+
 def _neutral() -> Edit:
     """Drop what the variants set: batching, instance groups (the pre-tuning configs)."""
 
     def edit(configs: dict[str, mc.ModelConfig]) -> None:
-        for config in configs.values():
+        for config in (configs["dali"], configs[CLASSIFIER]):
             config.ClearField("dynamic_batching")
             config.ClearField("instance_group")
             for tensor in config.input:
@@ -82,6 +119,12 @@ VARIANTS: dict[str, list[Edit] | None] = {
     "batching-tf1-dali2": [_batching(), _instances("inception_graphdef", 1), _instances("dali", 2)],
     "batching-tf1-threads1": [_batching(), _instances("inception_graphdef", 1), _dali_threads(1)],
     "current": None,  # the repository's configs, unchanged
+    # The configs before issue 13: no guard step, a batcher on dali (its cost: hardening.md).
+    "unguarded": [_batching(), _instances(CLASSIFIER, 1), _unguarded()],
+    # The classifier's threads and instances on top of the committed configs (ONNX build).
+    "onnx-1x-threads2": [AS_COMMITTED, _instances(CLASSIFIER, 1), _ort_threads(2)],
+    "onnx-1x-threads1": [AS_COMMITTED, _instances(CLASSIFIER, 1), _ort_threads(1)],
+    "onnx-2x-threads1": [AS_COMMITTED, _instances(CLASSIFIER, 2), _ort_threads(1)],
 }
 
 
@@ -94,15 +137,16 @@ def variant_repository(source: Path, target: Path, edits: list[Edit] | None) -> 
     )
     if edits is None:
         return target
-    paths = {
-        name: target / name / "config.pbtxt"
-        for name in ("dali", "inception_graphdef", "ensemble_dali_inception")
-    }
+    paths = {path.parent.name: path for path in sorted(target.glob("*/config.pbtxt"))}
     configs = {
         name: text_format.Parse(path.read_text(encoding="utf-8"), mc.ModelConfig())
         for name, path in paths.items()
     }
-    for edit in [_neutral(), *edits]:
+    labelled = [n for n, c in configs.items() if any(o.label_filename for o in c.output)]
+    if labelled:  # edits name the classifier "classifier", whatever its format
+        configs[CLASSIFIER] = configs[labelled[0]]
+    start = [] if edits and edits[0] is AS_COMMITTED else [_neutral()]
+    for edit in [*start, *edits]:
         edit(configs)
     for name, path in paths.items():
         path.unlink()  # a hard link would write through to the source
@@ -130,6 +174,11 @@ def served(repository: Path, state: Path) -> Iterator[tuple[str, str]]:
 def bench_variant(name: str, base: BenchConfig, source: Path, work: Path) -> BenchResult:
     """Serve one variant, bench it, stop it; the report goes to ``work/<name>/``."""
     repository = variant_repository(source, work / name / "model_repository", VARIANTS[name])
+    return bench_repository(name, base, repository, work)
+
+
+def bench_repository(name: str, base: BenchConfig, repository: Path, work: Path) -> BenchResult:
+    """Serve ``repository`` natively, bench it, stop it; the report goes to ``work/<name>/``."""
     with served(repository, work / name / "run") as (url, metrics_url):
         config = BenchConfig(
             **{**vars(base), "url": url, "metrics_url": metrics_url, "repository": repository}
@@ -161,7 +210,9 @@ def table_row(name: str, result: BenchResult) -> str:
     levels = [level for level in result.levels if level.format == "binary"]
     cells = [f"{lv.throughput:.1f} ({lv.latency_ms['p99']:.0f})" for lv in levels]
     best = max(levels, key=lambda lv: lv.throughput)
-    batch = best.server_batch.get("inception_graphdef", "-")
+    batch = best.server_batch.get("inception_graphdef") or best.server_batch.get(
+        "inception_onnx", "-"
+    )
     ceiling = {c.batch: c.throughput for c in result.ceilings}
     batch_n = result.meta["server_batch"]["batch"]
     ratio = best.throughput / ceiling[batch_n] if batch_n in ceiling else float("nan")

@@ -21,6 +21,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Load the endpoint level by level, then measure the in-process ceiling; write a report."""
     from tritonship.bench import FORMATS, BenchConfig, parse_levels, run_bench, write_report
 
+    if args.compare:
+        return _compare(args)
     config = BenchConfig(
         url=args.url or LOCAL_URL,
         endpoint=args.endpoint,
@@ -45,6 +47,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    """``--compare A,B``: serve each repository natively in turn, alternating; one report."""
+    from tritonship.bench import BenchConfig, parse_levels
+    from tritonship.bench.compare import compare, parse_repositories, write
+    from tritonship.bench.report import default_results_dir
+
+    if args.url or args.endpoint:
+        say("--compare serves each repository itself: --url and --endpoint are ignored")
+    repositories = parse_repositories(args.compare)
+    base = BenchConfig(
+        concurrency=parse_levels(args.concurrency),
+        duration=args.duration,
+        warmup=args.warmup,
+        formats=("binary",),
+        image=args.image,
+        ceiling=not args.no_ceiling,
+        progress=False,
+    )
+    out = args.out / "compare"
+    sides = compare(repositories, base, args.rounds, out, say=say)
+    results = None if args.no_results else (args.results or default_results_dir())
+    for path in write(sides, base, args.rounds, out, results):
+        print(f"wrote {path}")
+    print((out / "compare.md").read_text(encoding="utf-8"))
+    return 0
+
+
 def add_bench(sub: Subparsers) -> None:
     """``bench [--url URL | --endpoint NAME] [--concurrency L] [--duration S] ...``."""
     bench = add_command(sub, "bench", cmd_bench, "closed-loop load, in-process ceiling, report")
@@ -60,7 +89,22 @@ def add_bench(sub: Subparsers) -> None:
     )
     bench.add_argument("--duration", type=float, default=10.0, help="measured seconds per level")
     bench.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per level")
-    bench.add_argument("--format", choices=["binary", "json", "both"], default="both")
+    bench.add_argument(
+        "--format",
+        choices=["binary", "json", "raw", "both", "all"],
+        default="both",
+        help="binary+json, JSON, raw (the JPEG as the whole body), both (binary and JSON) "
+        "or all three (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--compare",
+        metavar="DIR1,DIR2",
+        help="serve these repositories natively in turn (e.g. TensorFlow and its ONNX build), "
+        "alternating, and compare them",
+    )
+    bench.add_argument(
+        "--rounds", type=int, default=2, help="with --compare: rounds (default: %(default)s)"
+    )
     _add_outputs(bench)
     add_repo(bench)
 

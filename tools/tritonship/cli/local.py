@@ -16,7 +16,7 @@ from tritonship.cli.common import (
     from_args,
     say,
 )
-from tritonship.errors import TritonshipError
+from tritonship.errors import TritonshipError, UsageError
 
 if TYPE_CHECKING:
     from tritonship.sagemaker.client import Classification
@@ -56,21 +56,40 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     import json
 
     from tritonship.repository.labels import load_labels
-    from tritonship.sagemaker.client import HttpTransport, SageMakerTransport, classify
+    from tritonship.repository.limits import request_batch_limit
+    from tritonship.sagemaker.client import classify
 
     images = [(str(path), _read_image(path)) for path in args.images]
-    transport = (
-        SageMakerTransport(args.endpoint) if args.endpoint else HttpTransport(args.url or LOCAL_URL)
-    )
+    transport = _transport(args)
     binary = args.format == "binary"
     labels = load_labels(args.repo)
-    results = classify(transport, images, binary=binary, k=args.top_k, labels=labels)
+    max_batch, _ = request_batch_limit(args.repo)
+    results = classify(
+        transport,
+        images,
+        binary=binary,
+        k=args.top_k,
+        labels=labels,
+        max_batch=max_batch,
+        raw=args.format == "raw",
+    )
     _warn_random_weights(args.repo)
     if args.json:
         print(json.dumps([_as_json(result) for result in results], indent=2))
     else:
         _print_table(results, transport.target, args.format)
     return 0
+
+
+def _transport(args: argparse.Namespace):  # noqa: ANN202 - a transport, imported lazily
+    """InvokeEndpoint for --endpoint (to one variant with --target-variant), else the URL."""
+    from tritonship.sagemaker.client import HttpTransport, SageMakerTransport
+
+    if args.endpoint:
+        return SageMakerTransport(args.endpoint, target_variant=args.target_variant)
+    if args.target_variant:
+        raise UsageError("--target-variant needs --endpoint", hint="add --endpoint NAME")
+    return HttpTransport(args.url or LOCAL_URL)
 
 
 def _warn_random_weights(repo: Path) -> None:
@@ -140,6 +159,12 @@ def add_serve(sub: Subparsers) -> None:
     serve.add_argument(
         "--runtime-port", type=int, default=8081, help="local SageMaker runtime API (0: none)"
     )
+    serve.add_argument(
+        "--endpoint-name",
+        default="tritonship-local",
+        metavar="NAME",
+        help="the EndpointName the local runtime answers to (default: tritonship-local)",
+    )
     serve.add_argument("--detach", action="store_true", help="leave the server running")
     serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for /ping")
     _add_docker_options(serve)
@@ -172,9 +197,20 @@ def add_invoke(sub: Subparsers) -> None:
     add_target(
         invoke,
         "SageMaker endpoint (boto3; "
-        "AWS_ENDPOINT_URL=http://127.0.0.1:8081 reaches the local runtime)",
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8081 reaches the local runtime)",
     )
-    invoke.add_argument("--format", choices=["binary", "json"], default="binary")
+    invoke.add_argument(
+        "--format",
+        choices=["binary", "json", "raw"],
+        default="binary",
+        help="binary+json (default), plain JSON, or raw: each image alone as the whole body "
+        "(json-header-size=0; one image per request)",
+    )
+    invoke.add_argument(
+        "--target-variant",
+        metavar="VARIANT",
+        help="with --endpoint: send every request to this production variant",
+    )
     invoke.add_argument("--top-k", type=int, default=5)
     add_json(invoke)
     add_repo(invoke)

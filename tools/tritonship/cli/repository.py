@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from tritonship.cli.common import Subparsers, add_command, add_quiet, add_repo, say
 
@@ -14,21 +15,58 @@ RANDOM_WEIGHTS_NOTICE = (
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    """Build every artifact of the repository."""
-    from tritonship.repository.build import build_repository
+    """Build every artifact of the repository (TensorFlow, or ONNX from the TensorFlow one)."""
+    from tritonship.repository.build import build_repository, default_repository, resolve_format
 
+    fmt = resolve_format(args.format, args.image_tag)
+    repo = args.repo or default_repository(fmt)
+    if args.format == "auto" and args.image_tag:
+        say(f"format {fmt}: {'TensorFlow' if fmt == 'tf' else 'ONNX'} for image {args.image_tag}")
     manifest = build_repository(
-        args.repo, weights=args.weights, device=args.device, progress=not args.quiet, say=say
+        repo,
+        weights=args.weights,
+        device=args.device,
+        progress=not args.quiet,
+        say=say,
+        fmt=fmt,
+        source=args.source,
+        accelerator=args.accelerator,
     )
     weights = manifest["weights"]
     print(
-        f"built {args.repo}: {weights['source']} weights (sha256 {weights['graph_sha256'][:12]}), "
+        f"built {repo}: {_classifier_line(manifest['classifier'])}, {weights['source']} weights "
+        f"(sha256 {weights['graph_sha256'][:12]}), "
         f"DALI {manifest['dali']['build_dali_version']} {manifest['dali']['mode']}, "
         f"target {manifest['device_target']}, {len(manifest['files'])} files, "
         f"{manifest['seconds']} s"
     )
     if weights["source"] == "random":
         say(RANDOM_WEIGHTS_NOTICE)
+    return _check_image(repo, args.image_tag) if args.image_tag else 0
+
+
+def _classifier_line(record: dict) -> str:
+    """``onnx classifier inception_onnx (opset 17, tf2onnx 1.17.0, ...)``, in a few words."""
+    if record.get("format") != "onnx":
+        return f"TensorFlow classifier {record.get('model')}"
+    details = [f"opset {record.get('opset')}", str(record.get("converter"))]
+    parity = (record.get("parity") or {}).get("max_abs_diff")
+    if parity is not None:
+        details.append(f"max diff to TensorFlow {parity:.1e}")
+    if record.get("accelerator"):
+        details.append(f"GPU accelerator {record['accelerator']}")
+    return f"ONNX classifier {record.get('model')} ({', '.join(details)})"
+
+
+def _check_image(repo: Path, tag: str) -> int:
+    """Validate the built repository for the image it targets; 1 on findings."""
+    from tritonship.repository.validate import format_findings, validate_repository
+
+    findings = validate_repository(repo, image_tag=tag)
+    if findings:
+        print(format_findings(findings))
+        return 1
+    say(f"validate --image {tag}: clean; next: tritonship package --repo {repo}")
     return 0
 
 
@@ -51,11 +89,38 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def add_build(sub: Subparsers) -> None:
-    """``build [--repo DIR] [--weights ...] [--device ...] [--quiet]``."""
+    """``build [--repo DIR] [--format auto|tf|onnx] [--image-tag TAG] [--weights ...] ...``."""
+    from tritonship.paths import DEFAULT_REPOSITORY
+
     build = add_command(
-        sub, "build", cmd_build, "build the DALI pipeline, Inception graph and labels"
+        sub, "build", cmd_build, "build the DALI pipeline, Inception classifier and labels"
     )
-    add_repo(build)
+    build.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        help="repository to build (default: model_repository; model_repository_onnx for onnx)",
+    )
+    build.add_argument(
+        "--format",
+        choices=["auto", "tf", "onnx"],
+        default="auto",
+        help="classifier format; auto: by --image-tag (onnx for 25.03 on, else tf)",
+    )
+    build.add_argument(
+        "--image-tag", metavar="TAG", help="the image it targets (picks auto's format; validated)"
+    )
+    build.add_argument(
+        "--source",
+        type=Path,
+        default=DEFAULT_REPOSITORY,
+        help="onnx: the TensorFlow repository to convert (default: %(default)s)",
+    )
+    build.add_argument(
+        "--accelerator",
+        metavar="tensorrt[:fp16]",
+        help="onnx: ONNX Runtime's TensorRT execution accelerator (GPU instances only)",
+    )
     build.add_argument(
         "--weights",
         choices=["official", "random", "auto"],

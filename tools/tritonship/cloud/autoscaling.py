@@ -1,7 +1,8 @@
-"""Application Auto Scaling for an endpoint variant: register, target tracking, remove."""
+"""Application Auto Scaling for endpoint variants: register, target tracking, remove."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tritonship.cloud.aws import is_missing
@@ -26,9 +27,9 @@ def parse_bounds(text: str) -> tuple[int, int]:
     return int(low), int(high)
 
 
-def resource_id(endpoint: str) -> str:
-    """The scalable target's id for the endpoint's one variant."""
-    return f"endpoint/{endpoint}/variant/{VARIANT}"
+def resource_id(endpoint: str, variant: str = VARIANT) -> str:
+    """The scalable target's id for one variant of the endpoint."""
+    return f"endpoint/{endpoint}/variant/{variant}"
 
 
 def policy_name(endpoint: str) -> str:
@@ -37,12 +38,12 @@ def policy_name(endpoint: str) -> str:
 
 
 def register_request(
-    endpoint: str, bounds: tuple[int, int], tags: dict[str, str]
+    endpoint: str, bounds: tuple[int, int], tags: dict[str, str], variant: str = VARIANT
 ) -> dict[str, Any]:
     """RegisterScalableTarget's arguments."""
     return {
         "ServiceNamespace": NAMESPACE,
-        "ResourceId": resource_id(endpoint),
+        "ResourceId": resource_id(endpoint, variant),
         "ScalableDimension": DIMENSION,
         "MinCapacity": bounds[0],
         "MaxCapacity": bounds[1],
@@ -50,12 +51,12 @@ def register_request(
     }
 
 
-def policy_request(endpoint: str, target: float) -> dict[str, Any]:
+def policy_request(endpoint: str, target: float, variant: str = VARIANT) -> dict[str, Any]:
     """PutScalingPolicy's arguments: target tracking on invocations per instance."""
     return {
         "PolicyName": policy_name(endpoint),
         "ServiceNamespace": NAMESPACE,
-        "ResourceId": resource_id(endpoint),
+        "ResourceId": resource_id(endpoint, variant),
         "ScalableDimension": DIMENSION,
         "PolicyType": "TargetTrackingScaling",
         "TargetTrackingScalingPolicyConfiguration": {
@@ -68,26 +69,36 @@ def policy_request(endpoint: str, target: float) -> dict[str, Any]:
 
 
 def enable(
-    client: Any, endpoint: str, bounds: tuple[int, int], target: float, tags: dict[str, str]
+    client: Any,
+    endpoint: str,
+    bounds: tuple[int, int],
+    target: float,
+    tags: dict[str, str],
+    variant: str = VARIANT,
 ) -> None:
     """Register the variant and attach the target-tracking policy (both idempotent)."""
-    client.register_scalable_target(**register_request(endpoint, bounds, tags))
-    client.put_scaling_policy(**policy_request(endpoint, target))
+    client.register_scalable_target(**register_request(endpoint, bounds, tags, variant))
+    client.put_scaling_policy(**policy_request(endpoint, target, variant))
 
 
-def current_bounds(client: Any, endpoint: str) -> tuple[int, int] | None:
-    """The registered (min, max) of the endpoint's variant, or None."""
+def registered(client: Any, endpoint: str, variants: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """The registered (min, max) of each of the endpoint's ``variants`` that has one."""
+    prefix = resource_id(endpoint, "")
     targets = client.describe_scalable_targets(
-        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint)], ScalableDimension=DIMENSION
+        ServiceNamespace=NAMESPACE,
+        ResourceIds=[resource_id(endpoint, name) for name in variants],
+        ScalableDimension=DIMENSION,
     )["ScalableTargets"]
-    return (targets[0]["MinCapacity"], targets[0]["MaxCapacity"]) if targets else None
+    return {
+        t["ResourceId"].removeprefix(prefix): (t["MinCapacity"], t["MaxCapacity"]) for t in targets
+    }
 
 
-def disable(client: Any, endpoint: str) -> bool:
+def disable(client: Any, endpoint: str, variant: str = VARIANT) -> bool:
     """Delete the variant's scaling policies and registration; False when there was none."""
-    had_policies = _delete_policies(client, endpoint)
+    had_policies = _delete_policies(client, endpoint, variant)
     try:
-        client.deregister_scalable_target(**_target(endpoint))
+        client.deregister_scalable_target(**_target(endpoint, variant))
     except Exception as err:
         if not is_missing(err):
             raise
@@ -95,18 +106,33 @@ def disable(client: Any, endpoint: str) -> bool:
     return True
 
 
-def _target(endpoint: str) -> dict[str, str]:
+def disable_all(client: Any, endpoint: str) -> list[str]:
+    """Remove the autoscaling of every variant of the endpoint; the resource ids removed."""
+    prefix = resource_id(endpoint, "")
+    pages = client.get_paginator("describe_scalable_targets").paginate(
+        ServiceNamespace=NAMESPACE, ScalableDimension=DIMENSION
+    )
+    ids = [
+        target["ResourceId"]
+        for page in pages
+        for target in page["ScalableTargets"]
+        if target["ResourceId"].startswith(prefix)
+    ]
+    return [rid for rid in ids if disable(client, endpoint, rid.removeprefix(prefix))]
+
+
+def _target(endpoint: str, variant: str = VARIANT) -> dict[str, str]:
     """The arguments that name the endpoint variant's scalable target."""
     return {
         "ServiceNamespace": NAMESPACE,
-        "ResourceId": resource_id(endpoint),
+        "ResourceId": resource_id(endpoint, variant),
         "ScalableDimension": DIMENSION,
     }
 
 
-def _delete_policies(client: Any, endpoint: str) -> bool:
+def _delete_policies(client: Any, endpoint: str, variant: str = VARIANT) -> bool:
     """Delete the variant's scaling policies; whether there were any."""
-    target = _target(endpoint)
+    target = _target(endpoint, variant)
     policies = client.describe_scaling_policies(**target)["ScalingPolicies"]
     for policy in policies:
         client.delete_scaling_policy(PolicyName=policy["PolicyName"], **target)

@@ -29,12 +29,19 @@ _MISSING_PHRASES = ("could not find", "no scalable target found")
 
 @dataclass(frozen=True)
 class AwsClients:
-    """The four clients promote and teardown use (tests pass stubbed ones)."""
+    """The clients promote, traffic and teardown use (tests pass stubbed ones).
+
+    ``iam`` and ``quotas`` (Service Quotas) serve promote's preflight, ``logs`` (CloudWatch
+    Logs) the tail of a failed endpoint's log streams; None skips what needs them.
+    """
 
     s3: Any
     sagemaker: Any
     runtime: Any
     autoscaling: Any
+    iam: Any = None
+    quotas: Any = None
+    logs: Any = None
 
 
 def resolve_region(region: str | None = None) -> str:
@@ -47,19 +54,25 @@ def resolve_region(region: str | None = None) -> str:
     return found
 
 
-def make_clients(region: str) -> AwsClients:
-    """Clients for ``region`` with botocore's standard retry mode (throttling, 5xx)."""
+def make_clients(region: str, attempts: int = 5) -> AwsClients:
+    """Clients for ``region`` with botocore's standard retry mode (throttling, 5xx).
+
+    ``attempts`` bounds the tries per call (a dry run uses 1: it must not hang offline).
+    """
     import boto3
     from botocore.config import Config
 
     session = boto3.session.Session(region_name=region)
-    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10)
+    config = Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=10)
     runtime = config.merge(Config(read_timeout=70))
     return AwsClients(
         s3=session.client("s3", config=config),
         sagemaker=session.client("sagemaker", config=config),
         runtime=session.client("sagemaker-runtime", config=runtime),
         autoscaling=session.client("application-autoscaling", config=config),
+        iam=session.client("iam", config=config),
+        quotas=session.client("service-quotas", config=config),
+        logs=session.client("logs", config=config),
     )
 
 

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from tritonship.cloud.aws import is_managed, is_missing
-from tritonship.errors import DeployError, TritonshipTimeout, UsageError
+from tritonship.errors import DeployError, TritonshipError, TritonshipTimeout, UsageError
 from tritonship.reporting import Reporter
 
 #: How messages name each kind of resource :func:`delete` takes.
 KIND_NAMES = {"model": "model", "config": "endpoint config", "endpoint": "endpoint"}
+#: EndpointStatus values on the way to InService; every other one but InService is terminal.
+TRANSITIONAL_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ DEFAULT_WAITING = Waiting()
 
 
 class EndpointFailed(DeployError):
-    """The endpoint reached ``Failed`` (the reason is SageMaker's FailureReason)."""
+    """The endpoint reached a terminal status (the reason is SageMaker's FailureReason)."""
 
 
 class EndpointTimeout(DeployError, TritonshipTimeout):
@@ -56,6 +58,19 @@ def find_endpoint(sagemaker: Any, name: str) -> dict[str, Any] | None:
         if is_missing(err):
             return None
         raise
+
+
+def find_own_endpoint(sagemaker: Any, name: str) -> dict[str, Any] | None:
+    """DescribeEndpoint of an endpoint promote created, None if absent; refuse anyone else's."""
+    found = find_endpoint(sagemaker, name)
+    if found is None:
+        return None
+    if not is_managed(sagemaker.list_tags(ResourceArn=found["EndpointArn"])["Tags"], name):
+        raise TritonshipError(
+            f"endpoint {name} exists but was not created by tritonship (no tritonship:managed tag)",
+            hint="choose another --endpoint name, or manage it yourself",
+        )
+    return found
 
 
 def exists(describe: Callable[..., Any], **name: str) -> bool:
@@ -94,19 +109,52 @@ class _StatusTracker:
         self.bar.refresh()
 
 
+def terminal_statuses(sagemaker: Any) -> list[str]:
+    """The EndpointStatus values (botocore's enum) from which InService never comes by itself."""
+    statuses = sagemaker.meta.service_model.shape_for("EndpointStatus").enum
+    return [s for s in statuses if s not in TRANSITIONAL_STATUSES and s != "InService"]
+
+
+def serving_waiter(sagemaker: Any) -> Any:
+    """The ``endpoint_in_service`` waiter of botocore, failing on every terminal status.
+
+    The service model's waiter fails only on ``Failed``: on ``UpdateRollbackFailed``,
+    ``OutOfService`` or ``Deleting`` it would poll for an hour. This one has the same
+    success and error acceptors plus a failure acceptor per terminal status.
+    """
+    from botocore.waiter import WaiterModel, create_waiter_with_client
+
+    acceptors = [
+        {
+            "matcher": "path",
+            "argument": "EndpointStatus",
+            "state": "success",
+            "expected": "InService",
+        },
+        *(
+            {"matcher": "path", "argument": "EndpointStatus", "state": "failure", "expected": s}
+            for s in terminal_statuses(sagemaker)
+        ),
+        {"matcher": "error", "state": "failure", "expected": "ValidationException"},
+    ]
+    waiter = {"operation": "DescribeEndpoint", "delay": 30, "maxAttempts": 120}
+    model = WaiterModel(
+        {"version": 2, "waiters": {"EndpointServes": {**waiter, "acceptors": acceptors}}}
+    )
+    return create_waiter_with_client("EndpointServes", model, sagemaker)
+
+
 def wait_in_service(
     sagemaker: Any, name: str, waiting: Waiting, progress: bool, say: Reporter
 ) -> dict[str, Any]:
-    """Wait with the ``endpoint_in_service`` waiter; return the last DescribeEndpoint."""
+    """Wait until InService (a terminal status fails at once); return the last DescribeEndpoint."""
     from botocore.exceptions import WaiterError
 
     tracker, started = _StatusTracker(name, progress, say), time.monotonic()
     event = "after-call.sagemaker.DescribeEndpoint"
     sagemaker.meta.events.register(event, tracker)
     try:
-        sagemaker.get_waiter("endpoint_in_service").wait(
-            EndpointName=name, WaiterConfig=waiting.config()
-        )
+        serving_waiter(sagemaker).wait(EndpointName=name, WaiterConfig=waiting.config())
     except WaiterError as err:
         raise _waiter_failure(name, err, time.monotonic() - started) from err
     finally:

@@ -1,11 +1,16 @@
-"""Undo a failed promote: back to the previous endpoint config, or delete a first deployment."""
+"""Undo a failed promote: back to the previous endpoint config, or delete a first deployment.
+
+Then autoscaling as it was before the run, and the endpoint config and model the run
+created. Updating back keeps an autoscaled fleet's capacity, as the promote's own update
+does (``RetainAllVariantProperties``).
+"""
 
 from __future__ import annotations
 
+from tritonship.cloud import autoscaling
 from tritonship.cloud.aws import aws_errors
 from tritonship.cloud.endpoints import KIND_NAMES, delete, find_endpoint
 from tritonship.cloud.state import Run
-from tritonship.errors import TritonshipError
 
 
 def rollback(run: Run) -> str:
@@ -14,7 +19,7 @@ def rollback(run: Run) -> str:
     try:
         with aws_errors("rollback"):
             _undo(run, done)
-    except TritonshipError as err:
+    except Exception as err:
         return (
             f"rollback FAILED ({err}) after: {', '.join(done) or 'nothing'}; inspect "
             f"it, or remove it all with: tritonship teardown --endpoint {run.plan.endpoint}"
@@ -25,9 +30,7 @@ def rollback(run: Run) -> str:
 def _undo(run: Run, done: list[str]) -> None:
     """The rollback steps, each appended to ``done`` once it succeeded."""
     done += _restore_endpoint(run)
-    if run.paused_scaling:
-        run.enable_autoscaling(run.paused_scaling)
-        done.append("autoscaling restored")
+    done += _restore_scaling(run)
     for kind, name in reversed(run.created):
         if kind != "endpoint" and delete(run.clients.sagemaker, kind, name):
             done.append(f"deleted {KIND_NAMES[kind]} {name}")
@@ -51,6 +54,19 @@ def _restore_config(run: Run) -> list[str]:
     if kept and current.get("EndpointStatus") == "InService":
         return [f"SageMaker kept endpoint {name} on {previous}"]
     run.say(f"rolling endpoint {name} back to {previous}")
-    sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=previous)
+    sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=previous, **run.retained())
     run.wait_in_service()
     return [f"endpoint {name} is back on {previous}"]
+
+
+def _restore_scaling(run: Run) -> list[str]:
+    """Put the promoted variant's autoscaling back as it was before the run."""
+    if not run.scaling_changed:
+        return []
+    plan = run.plan
+    before = run.previous.scaling.get(plan.variant) if run.previous else None
+    if before is not None:
+        run.enable_autoscaling(before)
+        return [f"autoscaling restored ({before[0]}..{before[1]})"]
+    autoscaling.disable(run.clients.autoscaling, plan.endpoint, plan.variant)
+    return ["autoscaling removed"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tritonship.cloud.aws import describe
-from tritonship.errors import TritonshipError
+from tritonship.errors import TritonshipError, UsageError
 from tritonship.sagemaker.wire import ResponseError, decode_response, encode_request
 
 CLASSES = 1001
@@ -35,7 +35,13 @@ class SmokeResult:
 def photo_bytes(path: Path | None) -> bytes:
     """The smoke-test photo: ``path``, else scikit-image's cat photo as JPEG."""
     if path is not None:
-        return path.read_bytes()
+        try:
+            return path.read_bytes()
+        except OSError as err:
+            raise UsageError(
+                f"cannot read the smoke-test photo {path}: {err.strerror}",
+                hint="pass --photo with an image file, or --skip-smoke-test",
+            ) from err
     from tritonship.samples import photo_jpeg
 
     return photo_jpeg(SAMPLE_PHOTO)

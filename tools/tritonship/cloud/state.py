@@ -3,26 +3,39 @@
 Called ``state`` rather than ``plan`` because it holds more than the plan: the
 :class:`Run` records what a promote under way has changed. ``promote`` fills it in and
 ``rollback`` undoes it; both depend on this module and neither on the other.
+
+Names: a model is ``<endpoint>-<hash of its container definition>`` (image URI,
+environment, archive URI and SHA-256, role): a container definition is immutable in
+SageMaker, so any change of one of them makes a new model. An endpoint config is
+``<endpoint>-<hash of its production variants>`` (models, instances, weights).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tritonship.cloud import autoscaling
-from tritonship.cloud.aws import AwsClients, tag_list
-from tritonship.cloud.endpoints import DEFAULT_WAITING, Waiting, wait_in_service
+from tritonship.cloud.aws import AwsClients, describe, tag_list
+from tritonship.cloud.deployment import ALL_AT_ONCE
+from tritonship.cloud.endpoints import DEFAULT_WAITING, EndpointFailed, Waiting, wait_in_service
 from tritonship.cloud.upload import UploadSpec
 from tritonship.paths import DEFAULT_ARCHIVE, SAGEMAKER_ENV_FILE
 from tritonship.reporting import Reporter, quiet
 from tritonship.sagemaker.images import DEFAULT_TAG
 
+if TYPE_CHECKING:
+    from tritonship.cloud.deployed import Deployed
+
 #: A GPU type the 24.09 GPU image runs on (moto's list rejects ml.g5.*; AWS accepts both).
 DEFAULT_INSTANCE_TYPE = "ml.g4dn.xlarge"
 #: The S3 key prefix: archives go to ``<prefix>/<endpoint>/<sha16>/model.tar.gz``.
 DEFAULT_PREFIX = "tritonship"
+#: How many log lines per stream a failed wait shows.
+LOG_TAIL_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -43,48 +56,94 @@ class PromoteOptions:
     smoke_test: bool = True
     photo: Path | None = None
     env_file: Path = SAGEMAKER_ENV_FILE
+    traffic: str = ALL_AT_ONCE
+    alarms: tuple[str, ...] = ()
+    bake_minutes: float = 0.0
+    variant: str | None = None
+    weight: float = 1.0
+
+
+def _digest(value: Any) -> str:
+    """12 hex digits of the SHA-256 of ``value`` as canonical JSON."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Every name and request promote will use, computed without calling AWS."""
+    """Every name and request promote will use, computed without calling AWS.
+
+    ``others`` are the production variants kept beside the promoted one (``--variant``),
+    filled in from the deployed endpoint by ``planning.resolve``.
+    """
 
     options: PromoteOptions
     region: str
     image: str
     upload: UploadSpec
     env: dict[str, str]
-    model_name: str
-    config_name: str
     tags: dict[str, str]
+    deployment: dict[str, Any]
+    photo: bytes | None = field(default=None, repr=False)
+    others: tuple[dict[str, Any], ...] = ()
 
     @property
     def endpoint(self) -> str:
         """The endpoint's name."""
         return self.options.endpoint
 
+    @property
+    def variant(self) -> str:
+        """The production variant the archive goes to."""
+        return self.options.variant or autoscaling.VARIANT
+
+    @property
+    def model_name(self) -> str:
+        """``<endpoint>-<hash of the container definition, role and archive>``."""
+        identity = {
+            "PrimaryContainer": self.container(),
+            "ExecutionRoleArn": self.options.role,
+            "archive-sha256": self.upload.sha256,
+        }
+        return f"{self.endpoint[:50]}-{_digest(identity)}"
+
+    @property
+    def config_name(self) -> str:
+        """``<endpoint>-<hash of the production variants>``."""
+        return f"{self.endpoint[:50]}-{_digest(self.variants)}"
+
+    @property
+    def variants(self) -> list[dict[str, Any]]:
+        """The endpoint config's production variants: those kept, then the promoted one."""
+        return [*self.others, self.our_variant()]
+
+    def container(self) -> dict[str, Any]:
+        """The model's container definition."""
+        return {"Image": self.image, "ModelDataUrl": self.upload.uri, "Environment": self.env}
+
     def model_request(self) -> dict[str, Any]:
         """CreateModel's arguments."""
-        container = {"Image": self.image, "ModelDataUrl": self.upload.uri, "Environment": self.env}
         return {
             "ModelName": self.model_name,
-            "PrimaryContainer": container,
+            "PrimaryContainer": self.container(),
             "ExecutionRoleArn": self.options.role,
             "Tags": tag_list(self.tags),
         }
 
-    def config_request(self) -> dict[str, Any]:
-        """CreateEndpointConfig's arguments: one variant on the chosen instances."""
-        variant = {
-            "VariantName": autoscaling.VARIANT,
+    def our_variant(self) -> dict[str, Any]:
+        """The promoted production variant on the chosen instances."""
+        return {
+            "VariantName": self.variant,
             "ModelName": self.model_name,
             "InstanceType": self.options.instance_type,
             "InitialInstanceCount": self.options.instance_count,
-            "InitialVariantWeight": 1.0,
+            "InitialVariantWeight": float(self.options.weight),
         }
+
+    def config_request(self) -> dict[str, Any]:
+        """CreateEndpointConfig's arguments."""
         return {
             "EndpointConfigName": self.config_name,
-            "ProductionVariants": [variant],
+            "ProductionVariants": self.variants,
             "Tags": tag_list(self.tags),
         }
 
@@ -95,8 +154,9 @@ class Run:
 
     ``previous`` is the endpoint as it was before (None for a first deployment),
     ``created`` the resources this run made, as (kind, name) with kind ``model``,
-    ``config`` or ``endpoint``, ``updated`` whether it sent UpdateEndpoint, and
-    ``paused_scaling`` the autoscaling bounds it deregistered for an instance-type change.
+    ``config`` or ``endpoint``, ``updated`` whether it sent UpdateEndpoint,
+    ``paused_scaling`` the autoscaling bounds it deregistered for an instance-type change
+    and ``scaling_changed`` whether it registered or deregistered autoscaling at all.
     """
 
     plan: Plan
@@ -104,23 +164,58 @@ class Run:
     waiting: Waiting = DEFAULT_WAITING
     progress: bool = True
     say: Reporter = quiet
-    previous: dict[str, Any] | None = None
+    previous: Deployed | None = None
     created: list[tuple[str, str]] = field(default_factory=list)
     updated: bool = False
     paused_scaling: tuple[int, int] | None = None
+    scaling_changed: bool = False
 
     @property
     def previous_config(self) -> str | None:
         """The endpoint config the endpoint served before this run, if it existed."""
-        return self.previous["EndpointConfigName"] if self.previous else None
+        return self.previous.config_name if self.previous else None
+
+    def retained(self) -> dict[str, Any]:
+        """UpdateEndpoint's arguments that keep an autoscaled endpoint's capacity.
+
+        RetainAllVariantProperties defaults to false: the new fleet would start at the
+        config's InitialInstanceCount, not at the count autoscaling reached (AWS guide
+        "Update endpoints that use auto scaling").
+        """
+        if self.previous is None or not self.previous.autoscaled:
+            return {}
+        return {"RetainAllVariantProperties": True}
 
     def wait_in_service(self) -> dict[str, Any]:
-        """Wait until the endpoint is InService; return its last DescribeEndpoint."""
+        """Wait until the endpoint is InService; on a terminal status show its log tail."""
         sagemaker, name = self.clients.sagemaker, self.plan.endpoint
-        return wait_in_service(sagemaker, name, self.waiting, self.progress, self.say)
+        try:
+            return wait_in_service(sagemaker, name, self.waiting, self.progress, self.say)
+        except EndpointFailed:
+            self.show_log_tail()
+            raise
+
+    def show_log_tail(self) -> None:
+        """Report the last lines of the endpoint's CloudWatch log streams (if readable)."""
+        from tritonship.cloud.logs import log_group, tail_streams
+
+        if self.clients.logs is None:
+            return
+        try:
+            lines = tail_streams(self.clients.logs, self.plan.endpoint, LOG_TAIL_LINES)
+        except Exception as err:
+            self.say(f"cannot read {log_group(self.plan.endpoint)}: {describe(err)}")
+            return
+        if not lines:
+            self.say(f"no log streams in {log_group(self.plan.endpoint)} (no container started)")
+        for line in lines:
+            self.say(line if line.startswith("---") else f"  {line}")
 
     def enable_autoscaling(self, bounds: tuple[int, int]) -> None:
-        """Register ``bounds`` and the target-tracking policy of the plan."""
+        """Register ``bounds`` and the target-tracking policy on the promoted variant."""
         plan = self.plan
+        self.scaling_changed = True
         target = plan.options.autoscale_target
-        autoscaling.enable(self.clients.autoscaling, plan.endpoint, bounds, target, plan.tags)
+        autoscaling.enable(
+            self.clients.autoscaling, plan.endpoint, bounds, target, plan.tags, plan.variant
+        )

@@ -1,7 +1,8 @@
 """``tritonship teardown``: remove an endpoint and everything promote created for it.
 
 Promote's resources are found by their tags (``tritonship:managed``,
-``tritonship:endpoint``); an endpoint without them is refused. Running it twice is fine:
+``tritonship:endpoint``): the models of every variant promote made, every endpoint config,
+the autoscaling of every variant; an endpoint without the tags is refused. Running it twice is fine:
 what is already gone is skipped.
 """
 
@@ -11,18 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from tritonship.cloud import autoscaling
-from tritonship.cloud.aws import AwsClients, aws_errors, is_managed
+from tritonship.cloud.aws import AwsClients, aws_errors
 from tritonship.cloud.endpoints import (
     DEFAULT_WAITING,
     KIND_NAMES,
     Waiting,
     delete,
-    find_endpoint,
+    find_own_endpoint,
     managed_names,
 )
 from tritonship.cloud.state import DEFAULT_PREFIX
 from tritonship.cloud.upload import MANIFEST_OBJECT, delete_object
-from tritonship.errors import TritonshipError
 from tritonship.reporting import Reporter, quiet
 
 
@@ -58,26 +58,13 @@ def _swept(s3: Any, bucket: str | None, prefix: str) -> list[str]:
     return [f"s3://{bucket}/{item['Key']}" for page in pages for item in page.get("Contents", [])]
 
 
-def _own_endpoint(sagemaker: Any, endpoint: str) -> bool:
-    """Whether the endpoint exists; refuse one that promote did not create."""
-    found = find_endpoint(sagemaker, endpoint)
-    if found is None:
-        return False
-    if not is_managed(sagemaker.list_tags(ResourceArn=found["EndpointArn"])["Tags"], endpoint):
-        raise TritonshipError(
-            f"endpoint {endpoint} was not created by tritonship (no tritonship:managed tag)",
-            hint="delete it yourself if you mean to",
-        )
-    return True
-
-
 def _delete_serving(clients: AwsClients, endpoint: str, waiting: Waiting) -> list[str]:
-    """Remove the endpoint's autoscaling, then the endpoint, waiting until it is gone."""
+    """Remove every variant's autoscaling, then the endpoint, waiting until it is gone."""
     sagemaker = clients.sagemaker
-    exists = _own_endpoint(sagemaker, endpoint)
-    deleted = []
-    if autoscaling.disable(clients.autoscaling, endpoint):
-        deleted.append(f"autoscaling of {autoscaling.resource_id(endpoint)}")
+    exists = find_own_endpoint(sagemaker, endpoint) is not None
+    deleted = [
+        f"autoscaling of {rid}" for rid in autoscaling.disable_all(clients.autoscaling, endpoint)
+    ]
     if exists and delete(sagemaker, "endpoint", endpoint):
         sagemaker.get_waiter("endpoint_deleted").wait(
             EndpointName=endpoint, WaiterConfig=waiting.config()

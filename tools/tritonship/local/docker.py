@@ -3,31 +3,51 @@
 ``docker-compose.yml`` holds the service (``command: serve``, the repository mounted
 read-only at ``/opt/ml/model``, ``container/sagemaker.env``, loopback port, GPU
 reservation or the ``cpu`` profile, ``/ping`` healthcheck). This module only picks the
-image, logs in to ECR with boto3 when the image is missing, and drives Compose.
+image, logs in to ECR with boto3 when the image is missing, and drives Compose with the
+options that Compose v1 (``docker-compose``) and v2 (``docker compose``) both accept.
+
+Whatever a machine or an image needs beyond that file comes through Compose's own
+mechanism, extra ``-f`` files named in ``TRITONSHIP_COMPOSE_FILES`` (``:``-separated; a
+bare name is one of the packaged files beside ``docker-compose.yml``):
+
+- ``compose.local.yml``: ``memlock`` at 8 MiB, for engines that cannot raise the
+  locked-memory limit to the ``-1`` NVIDIA advises;
+- ``compose.sim.yml``: the stand-in image (``make sim-image``) with this Python
+  environment mounted read-only; it reads the ``TRITONSHIP_PYTHON*`` variables that
+  :meth:`DockerEngine.compose_env` always sets.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import os
-import shlex
+import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tritonship.local.engine import EngineError, ensure_port_free, wait_for_ping
+from tritonship import paths
+from tritonship.local.engine import EngineError, PortInUseError, ensure_port_free, wait_for_ping
 from tritonship.paths import COMPOSE_FILE, DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE
-from tritonship.sagemaker.images import DEFAULT_TAG, REPOSITORY, image_uri
-from tritonship.sagemaker.serve import load_env_file, serve_args
+from tritonship.sagemaker.images import DEFAULT_TAG, image_uri
 
 PROJECT_NAME = "tritonship"
 SERVICES = {"gpu": "triton", "cpu": "triton-cpu"}
 CONTAINER_MODEL_DIR = "/opt/ml/model"
 DEFAULT_READY_TIMEOUT = 900.0  # a first start may unpack a multi-GB image and load TF
+#: Extra Compose files, ``os.pathsep``-separated: paths, or names of packaged files.
+COMPOSE_FILES_VARIABLE = "TRITONSHIP_COMPOSE_FILES"
+#: The tag ``make sim-image`` builds (container/sim/): NOT NVIDIA's image.
+SIM_IMAGE = "tritonship/sagemaker-tritonserver-sim:24.09-py3"
+COMPOSE_TIMEOUT_SECONDS = 600.0
 
 
+@functools.cache
 def compose_command() -> list[str]:
     """``docker compose`` (v2 plugin) when available, else ``docker-compose`` (v1)."""
     docker = shutil.which("docker")
@@ -48,6 +68,69 @@ def _succeeds(command: Sequence[str]) -> bool:
         return subprocess.run(command, capture_output=True, timeout=20, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def compose_args(
+    files: Sequence[Path],
+    profiles: Sequence[str],
+    args: Sequence[str],
+    project: str = PROJECT_NAME,
+) -> list[str]:
+    """Compose's arguments after the program, in the form v1 and v2 both accept.
+
+    Global options (``-p``, one ``-f`` per file, one ``--profile`` per profile: v1 has had
+    ``--profile`` since 1.28) come before the command.
+    """
+    options = ["-p", project]
+    for file in files:
+        options += ["-f", str(file)]
+    for profile in profiles:
+        options += ["--profile", profile]
+    return [*options, *args]
+
+
+def extra_compose_files(value: str | None = None) -> list[Path]:
+    """The files ``TRITONSHIP_COMPOSE_FILES`` names (or ``value``), each checked to exist."""
+    raw = os.environ.get(COMPOSE_FILES_VARIABLE, "") if value is None else value
+    return [_compose_file(name) for name in raw.split(os.pathsep) if name.strip()]
+
+
+def _compose_file(name: str) -> Path:
+    """A Compose file by path, else by the name of a packaged file beside docker-compose.yml."""
+    path = Path(name.strip()).expanduser()
+    if path.is_file():
+        return path.resolve()
+    if len(path.parts) == 1:
+        packaged = paths.asset("container", path.name)
+        if packaged.is_file():
+            return paths.asset_path("container", path.name)
+    raise EngineError(
+        f"{COMPOSE_FILES_VARIABLE} names {name!r}, which is neither a file nor a packaged "
+        "Compose file",
+        hint="give a path, or compose.local.yml / compose.sim.yml",
+    )
+
+
+def python_environment() -> dict[str, str]:
+    """Where this Python environment lives, for ``compose.sim.yml``'s read-only mounts.
+
+    ``TRITONSHIP_PYTHON`` (the interpreter), ``_PYTHON_PREFIX`` (the virtual environment),
+    ``_PYTHON_BASE`` (the interpreter it was made from; only its standard library when that
+    is the system's ``/usr``, which the image has itself, or the environment itself: one
+    mount per path) and ``TRITONSHIP_SOURCE`` (the checkout of an editable install, else
+    the installed package).
+    """
+    base = sys.base_prefix
+    if Path(base).resolve() in (Path("/usr"), Path(sys.prefix).resolve()):
+        base = sysconfig.get_paths()["stdlib"]
+    root = paths.checkout_root()
+    source = root if root else Path(paths.__file__).resolve().parent
+    return {
+        "TRITONSHIP_PYTHON": sys.executable,
+        "TRITONSHIP_PYTHON_PREFIX": sys.prefix,
+        "TRITONSHIP_PYTHON_BASE": base,
+        "TRITONSHIP_SOURCE": str(source),
+    }
 
 
 def default_image(region: str | None = None, tag: str = DEFAULT_TAG) -> str:
@@ -78,19 +161,58 @@ def ecr_credentials(account: str, region: str, ecr: Any = None) -> tuple[str, st
     return username, password, data["proxyEndpoint"]
 
 
-def is_sagemaker_image(image: str) -> bool:
-    """Whether ``image`` is one of SageMaker's Triton images (they have ``serve``)."""
-    return f"/{REPOSITORY}:" in image
+# --- Compose's error output: keep the lines that say why ----------------------------------
+
+#: Progress lines (v1: "Creating x ... error"; v2: " Container x  Starting") and the
+#: summary "Encountered errors while bringing up the project." say nothing about the cause.
+_NOISE = re.compile(
+    r"^\W*(Creating|Starting|Stopping|Removing|Recreating|Pulling|Network|Container|Volume)\b"
+    r"|^Encountered errors while bringing up the project"
+)
+#: Prefixes in front of the daemon's message: v1 "ERROR: for <name>  ", v2 "Error response
+#: from daemon: ".
+_PREFIX = re.compile(r"^(ERROR: for \S+\s+|ERROR: |Error response from daemon: |Error: )")
+#: Causes a user can fix, and how.
+_HINTS = (
+    (
+        "rlimit type 8",
+        "this Docker engine cannot raise the locked-memory limit (RLIMIT_MEMLOCK) to the "
+        "compose file's memlock: -1; add the override: "
+        f"{COMPOSE_FILES_VARIABLE}=compose.local.yml (memlock 8 MiB)",
+    ),
+    ("port is already allocated", "another process uses that port: choose another --port"),
+    ("address already in use", "another process uses that port: choose another --port"),
+    ("device driver", "no NVIDIA container runtime here: use --profile cpu"),
+)
 
 
-def serve_command(repository: Path, env_file: Path = SAGEMAKER_ENV_FILE) -> list[str]:
-    """The tritonserver command ``serve`` would run for ``repository`` at /opt/ml/model."""
-    args = serve_args(load_env_file(env_file), repository)
-    mounted = [
-        f"--model-repository={CONTAINER_MODEL_DIR}" if a.startswith("--model-repository=") else a
-        for a in args
-    ]
-    return ["tritonserver", *mounted]
+def compose_causes(output: str) -> list[str]:
+    """The lines of Compose's output that carry the cause, prefixes removed, each once."""
+    causes: list[str] = []
+    for line in output.splitlines():
+        text = line.strip()
+        if not text or _NOISE.search(text):
+            continue
+        cause = _PREFIX.sub("", text).strip()
+        if cause and cause not in causes:
+            causes.append(cause)
+    if causes:
+        return causes
+    last = [line.strip() for line in output.splitlines() if line.strip()]
+    return last[-1:]
+
+
+def compose_error(command: Sequence[str], output: str) -> EngineError:
+    """One error for a failed Compose command: the causes, and a hint when one is known."""
+    causes = compose_causes(output) or ["(no output)"]
+    text = " ".join(causes).lower()
+    hint = next((advice for needle, advice in _HINTS if needle in text), None)
+    message = f"`{' '.join(command)}` failed: {causes[0]}"
+    if len(causes) > 1:
+        message += "".join(f"\n  {cause}" for cause in causes[1:])
+    if "port is already allocated" in text or "address already in use" in text:
+        return PortInUseError(message, hint=hint)
+    return EngineError(message, hint=hint or "the lines above are Compose's own")
 
 
 class DockerEngine:
@@ -103,8 +225,15 @@ class DockerEngine:
         image: str | None = None,
         profile: str = "gpu",
         compose_file: Path = COMPOSE_FILE,
+        compose_files: Sequence[Path] | None = None,
+        project: str = PROJECT_NAME,
     ) -> None:
-        """Describe the service; nothing runs before :meth:`start`."""
+        """Describe the service; nothing runs before :meth:`start`.
+
+        ``compose_files``: extra Compose files after ``compose_file`` (default: those
+        ``TRITONSHIP_COMPOSE_FILES`` names). ``project``: the Compose project name (one
+        service runs per project; ``tritonship stop --engine docker`` stops the default).
+        """
         if profile not in SERVICES:
             raise EngineError(f"unknown profile {profile!r}", hint="use gpu or cpu")
         self.repository = Path(repository).resolve()
@@ -113,41 +242,51 @@ class DockerEngine:
         self.profile = profile
         self.service = SERVICES[profile]
         self.compose_file = Path(compose_file)
+        extra = extra_compose_files() if compose_files is None else compose_files
+        self.compose_files = [self.compose_file, *(Path(f) for f in extra)]
+        self.project = project
         self.url = f"http://127.0.0.1:{port}"
 
     def compose_env(self) -> dict[str, str]:
-        """The variables ``docker-compose.yml`` reads."""
-        env = {
+        """The variables the compose files read (the same for every image)."""
+        return {
             **os.environ,
+            **python_environment(),
             "TRITONSHIP_IMAGE": self.image,
             "TRITONSHIP_REPO": str(self.repository),
             "TRITONSHIP_ENV_FILE": str(Path(SAGEMAKER_ENV_FILE).resolve()),
             "TRITONSHIP_PORT": str(self.port),
         }
-        if not is_sagemaker_image(self.image):
-            env["TRITONSHIP_COMMAND"] = shlex.join(serve_command(self.repository))
-        return env
 
-    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run one Compose command for this project and profile."""
-        command = [
+    def command(self, *args: str, profiles: Sequence[str] | None = None) -> list[str]:
+        """The full Compose command line for ``args`` (this project, files and profile)."""
+        chosen = [self.profile] if profiles is None else profiles
+        return [
             *compose_command(),
-            "-p",
-            PROJECT_NAME,
-            "-f",
-            str(self.compose_file),
-            "--profile",
-            self.profile,
-            *args,
+            *compose_args(self.compose_files, chosen, args, self.project),
         ]
-        result = subprocess.run(  # noqa: S603 - fixed program, no shell
-            command, env=self.compose_env(), capture_output=True, text=True, check=False
-        )
-        if check and result.returncode != 0:
-            raise EngineError(
-                f"`{' '.join(command[-len(args) :])}` failed: "
-                f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}"
+
+    def compose(
+        self, *args: str, check: bool = True, profiles: Sequence[str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one Compose command; a failure shows the lines of its output that say why."""
+        command = self.command(*args, profiles=profiles)
+        try:
+            result = subprocess.run(  # noqa: S603 - fixed program, no shell
+                command,
+                env=self.compose_env(),
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=COMPOSE_TIMEOUT_SECONDS,
             )
+        except subprocess.TimeoutExpired as err:
+            raise EngineError(
+                f"`compose {' '.join(args)}` did not finish within {err.timeout:g} s",
+                hint="is the Docker engine responsive? (docker info)",
+            ) from err
+        if check and result.returncode != 0:
+            raise compose_error(["compose", *args], f"{result.stdout}\n{result.stderr}")
         return result
 
     def docker_client(self) -> Any:
@@ -177,9 +316,15 @@ class DockerEngine:
         registry = ecr_registry(self.image)
         if registry:
             username, password, url = ecr_credentials(*registry, ecr=ecr)
-            client.login(username=username, password=password, registry=url)
+            try:
+                client.login(username=username, password=password, registry=url)
+            except docker.errors.APIError as err:
+                raise _pull_error(self.image, f"docker login to {url} failed", err) from err
         repository, _, tag = self.image.rpartition(":")
-        client.images.pull(repository, tag=tag)
+        try:
+            client.images.pull(repository, tag=tag)
+        except docker.errors.APIError as err:
+            raise _pull_error(self.image, "the pull failed", err) from err
         return True
 
     def start(self) -> None:
@@ -204,7 +349,11 @@ class DockerEngine:
     @property
     def log_location(self) -> str:
         """The command that shows the container's whole log."""
-        return f"docker compose -p {PROJECT_NAME} logs {self.service}"
+        try:
+            program, *args = self.command("logs", self.service)
+            return " ".join([Path(program).name, *args])
+        except EngineError:
+            return f"docker compose -p {self.project} logs {self.service}"
 
     def logs(self, n: int = 50) -> str:
         """The container's last ``n`` log lines."""
@@ -212,8 +361,18 @@ class DockerEngine:
         return result.stdout.strip()
 
     def stop(self) -> None:
-        """``compose down``: stop and remove this project's containers."""
-        self.compose("down", "--remove-orphans", check=False)
+        """``compose down`` for every profile: no container and no network stay behind."""
+        self.compose("down", "--remove-orphans", check=False, profiles=list(SERVICES))
+
+
+def _pull_error(image: str, what: str, err: Exception) -> EngineError:
+    """A missing image that could not be fetched: say which, why, and what to do offline."""
+    reason = getattr(err, "explanation", None) or str(err)
+    return EngineError(
+        f"{image} is not on this machine and {what}: {reason}",
+        hint="is the registry reachable from here? Offline, build a local image "
+        f"(make sim-image builds the stand-in {SIM_IMAGE}) and pass --image",
+    )
 
 
 def rendered_environment(config: Mapping[str, Any], service: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from tritonship import paths
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.local.engine import Engine
+from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME, check_endpoint_name
 from tritonship.local.runtime_proxy import RuntimeProxy, stop_recorded_runtime
 from tritonship.paths import DEFAULT_REPOSITORY
 from tritonship.reporting import Reporter, quiet
@@ -45,6 +46,7 @@ class ServeOptions:
     timeout: float = 300.0
     profile: str = "gpu"
     image: str | None = None
+    endpoint_name: str = DEFAULT_ENDPOINT_NAME  # the EndpointName the local runtime answers to
 
 
 def _no_status(_: str) -> AbstractContextManager[object]:
@@ -95,13 +97,25 @@ def refuse_findings(repository: Path) -> None:
 class LocalEndpoint:
     """Start, watch and stop an engine and, on ``runtime_port``, the local runtime."""
 
-    def __init__(self, engine: Engine, runtime_port: int | None, detach: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        runtime_port: int | None,
+        detach: bool = False,
+        endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+    ) -> None:
         """``runtime_port`` None: serve the container API only."""
         self.engine = engine
         self.ready_seconds: float | None = None
         log_hint = f"the container log ({engine.log_location})"
         self.runtime = (
-            RuntimeProxy(engine.url, runtime_port, detach=detach, log_hint=log_hint)
+            RuntimeProxy(
+                engine.url,
+                runtime_port,
+                endpoint_name=endpoint_name,
+                detach=detach,
+                log_hint=log_hint,
+            )
             if runtime_port
             else None
         )
@@ -119,9 +133,15 @@ class LocalEndpoint:
         A repository with findings is refused before any server starts; a failed start
         stops whatever did start. ``ready_seconds`` says how long the server took.
         """
+        check_endpoint_name(options.endpoint_name)
         repository = serving_repository(options, say)
         refuse_findings(repository)
-        endpoint = cls(engines(options, repository), options.runtime_port or None, options.detach)
+        endpoint = cls(
+            engines(options, repository),
+            options.runtime_port or None,
+            options.detach,
+            endpoint_name=options.endpoint_name,
+        )
         endpoint.start(options.timeout, status)
         return endpoint
 
@@ -204,14 +224,33 @@ class LocalEndpoint:
         """Where the endpoint answers, for the user."""
         url = self.engine.url
         lines = [f"SageMaker container API: {url}/invocations  (health: {url}/ping)"]
+        exposure = getattr(self.engine, "exposure", None)  # the native engine's reach
+        if exposure is not None:
+            lines.append(exposure())
         if self.runtime:
             lines.append(f"SageMaker runtime API:   {self.runtime.invocations_url}")
-            lines.append(
-                f"  boto3: AWS_ENDPOINT_URL={self.runtime.url} "
-                f"invoke_endpoint(EndpointName='{self.runtime.endpoint_name}', ...)"
-            )
+            lines.extend(runtime_client_hints(self.runtime.url, self.runtime.endpoint_name))
         lines.append(f"server log: {self.engine.log_location}")
         return lines
+
+
+def runtime_client_hints(url: str, endpoint_name: str) -> list[str]:
+    """How boto3, the AWS CLI and the SageMaker SDK reach the local runtime (docs/invoking.md).
+
+    The service-specific variable, not ``AWS_ENDPOINT_URL``: that one would send S3 and
+    ``aws sagemaker ...`` to this port too. Clients outside the toolkit also need a region
+    (``AWS_DEFAULT_REGION``: boto3 and AWS CLI v1 ignore ``AWS_REGION``) and some
+    credentials (any will do: the runtime does not check signatures).
+    """
+    return [
+        f"  clients: export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url} AWS_DEFAULT_REGION=us-east-1",
+        f"    boto3: boto3.client('sagemaker-runtime').invoke_endpoint("
+        f"EndpointName='{endpoint_name}', ...)",
+        f"    AWS CLI: aws sagemaker-runtime invoke-endpoint --endpoint-name {endpoint_name} "
+        "--no-sign-request ...",
+        "    outside the toolkit, clients need a region and some credentials (any: the local "
+        "runtime does not check them) or --no-sign-request; recipes: docs/invoking.md",
+    ]
 
 
 def stop_detached(engine_name: str) -> list[str]:

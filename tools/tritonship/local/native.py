@@ -1,11 +1,12 @@
 """The native engine: the real tritonserver of the ``nvidia-pytriton`` wheel, no Docker.
 
 The wheel ships tritonserver 2.51 with the SageMaker frontend and the Python backend, but
-no DALI and no TensorFlow backend. The engine assembles a backend directory holding the
-wheel's Python backend plus the CPU stand-ins from ``container/backends`` (Python-based
-backends named ``dali`` and ``tensorflow``), and starts the server with the flags the
-SageMaker image's ``serve`` script would use (:mod:`tritonship.sagemaker.serve`), so the
-unmodified repository is served on ``/ping`` and ``/invocations``.
+no DALI, TensorFlow or ONNX Runtime backend. The engine assembles a backend directory
+holding the wheel's Python backend plus the CPU stand-ins from ``container/backends``
+(Python-based backends named ``dali``, ``tensorflow`` and ``onnxruntime``), and starts the
+server with the flags the SageMaker image's ``serve`` script would use
+(:mod:`tritonship.sagemaker.serve`), so the unmodified repository is served on ``/ping``
+and ``/invocations``.
 
 Run state lives in ``<run_dir>``: ``backends/``, ``server.log`` and ``server.json`` (pid,
 port), which lets ``tritonship stop`` find a server started with ``--detach``.
@@ -31,7 +32,8 @@ from types import TracebackType
 from typing import Any
 
 from tritonship import paths
-from tritonship.local.engine import EngineError, ensure_port_free, wait_for_ping
+from tritonship.local import confine
+from tritonship.local.engine import EngineError, PortInUseError, ensure_port_free, wait_for_ping
 from tritonship.local.process import (
     children,
     die_with_parent,
@@ -44,7 +46,7 @@ from tritonship.local.process import (
 from tritonship.paths import BACKEND_SOURCES, DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE
 from tritonship.sagemaker.serve import load_env_file, serve_args, serve_env
 
-STANDIN_BACKENDS = ("dali", "tensorflow")
+STANDIN_BACKENDS = ("dali", "tensorflow", "onnxruntime")
 STATE_FILE = "server.json"
 STUB_MARKER = b"triton_python_backend_stub"
 LOG_FILE = "server.log"
@@ -163,12 +165,15 @@ class NativeEngine:
         run_dir: Path | None = None,
         detach: bool = False,
         backend_sources: Path = BACKEND_SOURCES,
+        confined: bool | None = None,
     ) -> None:
         """Describe a server; nothing starts before :meth:`start`.
 
         ``sagemaker_env`` holds the ``SAGEMAKER_*`` variables (default: the values in
         ``container/sagemaker.env``); ``port`` overrides SAGEMAKER_BIND_TO_PORT. With
         ``detach`` the server outlives this process (``tritonship serve --detach``).
+        ``confined``: run tritonserver in a private network namespace reached through
+        127.0.0.1 only (:mod:`tritonship.local.confine`); None means wherever the OS allows.
         """
         self.repository = Path(repository).resolve()
         self.port = port
@@ -184,6 +189,8 @@ class NativeEngine:
         self._process: subprocess.Popen[bytes] | None = None
         self._stubs: set[int] = set()
         self._shm_prefix = f"tritonship_{os.getpid()}_{port}_"
+        reason = confine.unavailable_reason() if confined is not False else "confined=False"
+        self.confined, self._unconfined_reason = reason is None, reason
 
     def command(self) -> list[str]:
         """The full tritonserver command line (raises ServeRefused like ``serve``)."""
@@ -215,7 +222,22 @@ class NativeEngine:
             self.run_dir / "backends", TritonDistribution.locate(), self.backend_sources
         )
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
+            self._process = self._spawn(command, env, log)
+        self._write_state()
+        if not self.detach:
+            atexit.register(self.stop)
+
+    def _spawn(self, command: list[str], env: dict[str, str], log: Any) -> subprocess.Popen:
+        """Start tritonserver, confined to loopback when it can be (see :meth:`exposure`)."""
+        ports = confine.listening_ports(command) if self.confined else []
+        listeners: list[Any] = []
+        try:
+            for port in ports:
+                listeners.append(self._listener(port))
+            if self.confined:
+                fds = {port: sock.fileno() for port, sock in zip(ports, listeners, strict=True)}
+                command = confine.confined_command(command, fds, attached=not self.detach)
+            return subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -224,10 +246,34 @@ class NativeEngine:
                 cwd=self.run_dir,
                 start_new_session=True,
                 preexec_fn=None if self.detach else die_with_parent,
+                pass_fds=tuple(listener.fileno() for listener in listeners),
             )
-        self._write_state()
-        if not self.detach:
-            atexit.register(self.stop)
+        finally:
+            for listener in listeners:  # the forwarder holds them now
+                listener.close()
+
+    @staticmethod
+    def _listener(port: int) -> Any:
+        """Hold ``127.0.0.1:port`` for the forwarder of a confined server."""
+        try:
+            return confine.loopback_listener(port)
+        except OSError as err:
+            raise PortInUseError(
+                f"port {port} is already in use", hint="stop what listens there or pick --port"
+            ) from err
+
+    def exposure(self) -> str:
+        """Who can reach the server: loopback only, or every interface (with what to do)."""
+        if self.confined:
+            return (
+                f"listening on 127.0.0.1 only (tritonserver in a private network namespace, "
+                f"port {self.port} forwarded from loopback)"
+            )
+        return (
+            f"WARNING: tritonserver listens on ALL network interfaces (port {self.port}), "
+            f"unauthenticated: it cannot be confined here ({self._unconfined_reason}); "
+            "use --engine docker (binds 127.0.0.1) or a host firewall"
+        )
 
     def wait_ready(self, timeout: float = DEFAULT_READY_TIMEOUT) -> float:
         """Wait for ``GET /ping`` == 200; fail fast if the server exits. Returns seconds."""
@@ -321,6 +367,7 @@ class NativeEngine:
             "url": self.url,
             "log": str(self.log_path),
             "shm_prefix": self._shm_prefix,
+            "confined": self.confined,
             "repository": str(self.repository),
             "started": time.time(),
         }

@@ -1,31 +1,59 @@
 """A local SageMaker runtime: ``POST /endpoints/{name}/invocations`` in front of a container.
 
-Unmodified boto3 code reaches the local endpoint with ``endpoint_url`` (or
-``AWS_ENDPOINT_URL``) pointed here. Like SageMaker's InvokeEndpoint it passes the
-Content-Type both ways, refuses a body above 6 MB (6,291,456 bytes), gives the container
-60 s, and turns a container error into ``ModelError`` (HTTP 424) carrying the original
-status and message. Run as ``python -m tritonship.local.runtime --upstream URL --port N``.
+Unmodified boto3 code reaches the local endpoint with ``endpoint_url`` (or the
+service-specific ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``) pointed here. Like SageMaker's
+InvokeEndpoint it passes the Content-Type both ways, refuses a body above 6 MB (6,291,456
+bytes), gives the container 60 s for the whole answer, turns a container error into
+``ModelError`` (HTTP 424) carrying the original status and message, passes
+``CustomAttributes``, ``TargetVariant`` and ``InferenceId`` to the container, and names the
+variant in ``x-Amzn-Invoked-Production-Variant``. Run as
+``python -m tritonship.local.runtime --upstream URL --port N``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import re
+import select
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import requests
 
+from tritonship.errors import UsageError
 from tritonship.sagemaker.wire import CONTAINER_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES
 
 DEFAULT_ENDPOINT_NAME = "tritonship-local"
+#: The variant name SageMaker examples (and the toolkit's promote) give a single-variant endpoint.
+DEFAULT_VARIANT_NAME = "AllTraffic"
 LOCAL_ACCOUNT = "000000000000"
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
+INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
+INVOKED_VARIANT = "x-Amzn-Invoked-Production-Variant"
+#: Request headers passed to the container: those the SageMaker Python SDK's local mode
+#: passes (sagemaker-python-sdk v2.257.6, src/sagemaker/local/local_session.py:613-632,
+#: less TargetModel, which only multi-model endpoints take). SageMaker itself "strips all
+#: POST headers except those supported by the API" (InvokeEndpoint API reference).
+FORWARDED_HEADERS = ("Content-Type", "Accept", CUSTOM_ATTRIBUTES, TARGET_VARIANT, INFERENCE_ID)
+#: How long the container gets to accept a connection (within the 60 s of the whole answer).
+CONNECT_TIMEOUT_SECONDS = 5.0
+#: SageMaker's EndpointName pattern (botocore's service model, shape EndpointName).
+_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _PATH = re.compile(r"^/endpoints/(?P<name>[^/?]+)/invocations/?(?:\?.*)?$")
+#: SageMaker's text for a container that did not answer in time, as botocore shows it in
+#: public reports: 'Received server error (0) from primary with message "Your invocation
+#: timed out while waiting for a response from container primary. Review the latency
+#: metrics ...". See <log group URL> ...' (not in AWS's reference docs).
 _TIMEOUT_MESSAGE = (
     "Your invocation timed out while waiting for a response from container primary. "
     "Review the latency metrics for each container in Amazon CloudWatch, resolve the "
@@ -41,6 +69,18 @@ class RuntimeConfig:
     endpoint_name: str = DEFAULT_ENDPOINT_NAME
     region: str = "us-east-1"
     log_hint: str = "the container log"
+    variant_name: str = DEFAULT_VARIANT_NAME
+    timeout: float = CONTAINER_TIMEOUT_SECONDS  # for the whole answer: connect to last byte
+
+
+def check_endpoint_name(name: str) -> str:
+    """``name`` if SageMaker would accept it as an EndpointName, else a UsageError."""
+    if not _ENDPOINT_NAME.match(name):
+        raise UsageError(
+            f"bad endpoint name {name!r}",
+            hint="SageMaker takes 1-63 letters, digits and hyphens, not starting with a hyphen",
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -61,12 +101,15 @@ def error_reply(status: int, error_type: str | None, payload: dict[str, object])
 
 
 def model_error(config: RuntimeConfig, status: int | None, message: str) -> Reply:
-    """SageMaker's ``ModelError``: the container failed, its status and message kept."""
+    """SageMaker's ``ModelError``: the container failed, its status and message kept.
+
+    Status 0 is SageMaker's code for "no answer in time" (a server error).
+    """
     group = f"/aws/sagemaker/Endpoints/{config.endpoint_name}"
     if status is None:
         summary, payload = message, {"Message": message}
     else:
-        kind = "client" if status < 500 else "server"
+        kind = "client" if 400 <= status < 500 else "server"
         summary = (
             f'Received {kind} error ({status}) from primary with message "{message}". '
             f"See {config.log_hint} for more information."
@@ -81,7 +124,9 @@ def model_error(config: RuntimeConfig, status: int | None, message: str) -> Repl
     return error_reply(424, "ModelError", payload)
 
 
-def check_request(config: RuntimeConfig, path: str, length: int) -> Reply | None:
+def check_request(
+    config: RuntimeConfig, path: str, length: int, target_variant: str | None = None
+) -> Reply | None:
     """Refuse what SageMaker refuses before the container sees it (None: go ahead)."""
     match = _PATH.match(path)
     if not match:
@@ -89,46 +134,130 @@ def check_request(config: RuntimeConfig, path: str, length: int) -> Reply | None
     if match["name"] != config.endpoint_name:
         message = f"Endpoint {match['name']} of account {LOCAL_ACCOUNT} not found."
         return error_reply(400, "ValidationError", {"message": message})
+    if target_variant is not None and target_variant != config.variant_name:
+        message = (
+            f"Variant {target_variant} of endpoint {config.endpoint_name} not found "
+            f"(this local endpoint has one variant, {config.variant_name})."
+        )
+        return error_reply(400, "ValidationError", {"message": message})
     if length > MAX_PAYLOAD_BYTES:
         message = f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes."
         return error_reply(413, None, {"message": message})
     return None
 
 
+class _Watchdog:
+    """Cuts a connection's socket when the deadline passes, whatever call is blocked on it.
+
+    A per-read socket timeout does not bound an answer that drips a byte at a time; shutting
+    the socket down from a timer does, for connect, send, headers and body alike.
+    """
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.expired = threading.Event()
+        self._connection = connection
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired.set()
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # blocked reads return at once
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _is_dropped(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle kept-alive connection was closed by the container (readable at rest).
+
+    The check urllib3 makes before reusing a pooled connection (util/wait.py).
+    """
+    sock = connection.sock
+    if sock is None:
+        return True
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
 class Forwarder:
-    """Sends one invocation to the container (one keep-alive session per thread)."""
+    """Sends one invocation to the container (one kept-alive connection per thread)."""
 
     def __init__(self, config: RuntimeConfig) -> None:
         self.config = config
+        parts = urlsplit(config.upstream)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self._local = threading.local()
 
-    def _session(self) -> requests.Session:
-        if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
-        return self._local.session
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and _is_dropped(connection):
+            connection.close()
+            connection = None
+        if connection is None:
+            connection = http.client.HTTPConnection(
+                self._host, self._port, timeout=CONNECT_TIMEOUT_SECONDS
+            )
+            self._local.connection = connection
+        return connection
+
+    def _drop(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+        self._local.connection = None
+
+    def _exchange(
+        self,
+        connection: http.client.HTTPConnection,
+        body: bytes,
+        headers: dict[str, str],
+        deadline: float,
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        if connection.sock is None:
+            connection.connect()  # bounded by CONNECT_TIMEOUT_SECONDS
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no time left after connecting")
+        connection.sock.settimeout(left)  # the watchdog cuts whatever runs past the deadline
+        connection.request("POST", "/invocations", body=body, headers=headers)
+        answer = connection.getresponse()
+        data = answer.read()
+        if answer.will_close:
+            self._drop()
+        return answer.status, answer.headers, data
 
     def invoke(self, body: bytes, headers: dict[str, str]) -> Reply:
-        """POST ``/invocations`` upstream and translate the answer."""
-        try:
-            answer = self._session().post(
-                f"{self.config.upstream}/invocations",
-                data=body,
-                headers=headers,
-                timeout=(5, CONTAINER_TIMEOUT_SECONDS),
-            )
-        except requests.Timeout:
-            return model_error(self.config, None, _TIMEOUT_MESSAGE)
-        except requests.ConnectionError:
-            message = f"the container at {self.config.upstream} is not reachable"
-            return error_reply(503, "ServiceUnavailable", {"message": message})
-        if answer.status_code >= 300:
-            return model_error(self.config, answer.status_code, answer.text)
-        content_type = answer.headers.get("Content-Type", "application/octet-stream")
-        return Reply(
-            200,
-            {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": "AllTraffic"},
-            answer.content,
-        )
+        """POST ``/invocations`` upstream within the deadline and translate the answer."""
+        deadline = time.monotonic() + self.config.timeout
+        connection = self._connection()
+        with _Watchdog(connection, self.config.timeout) as watchdog:
+            try:
+                status, answer_headers, data = self._exchange(connection, body, headers, deadline)
+            except (OSError, http.client.HTTPException) as err:
+                self._drop()
+                if watchdog.expired.is_set() or isinstance(err, TimeoutError):
+                    return model_error(self.config, 0, _TIMEOUT_MESSAGE)
+                message = f"the container at {self.config.upstream} is not reachable ({err})"
+                return error_reply(503, "ServiceUnavailable", {"message": message})
+        if watchdog.expired.is_set():  # cut just as the last byte arrived: still too late
+            self._drop()
+            return model_error(self.config, 0, _TIMEOUT_MESSAGE)
+        if status >= 300:
+            return model_error(self.config, status, data.decode("utf-8", "replace"))
+        reply_headers = {
+            "Content-Type": answer_headers.get("Content-Type", "application/octet-stream"),
+            INVOKED_VARIANT: self.config.variant_name,
+        }
+        if attributes := answer_headers.get(CUSTOM_ATTRIBUTES):
+            reply_headers[CUSTOM_ATTRIBUTES] = attributes  # set by the model, as on SageMaker
+        return Reply(200, reply_headers, data)
 
 
 class RuntimeHandler(BaseHTTPRequestHandler):
@@ -140,13 +269,14 @@ class RuntimeHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         """InvokeEndpoint."""
         length = int(self.headers.get("Content-Length") or 0)
-        refused = check_request(self.server.forwarder.config, self.path, length)
+        config = self.server.forwarder.config
+        refused = check_request(config, self.path, length, self.headers.get(TARGET_VARIANT))
         if refused:
             self.close_connection = length > 0  # the unread body must not be parsed
             self._send(refused)
             return
         body = self.rfile.read(length)
-        headers = {k: v for k in ("Content-Type", "Accept") if (v := self.headers.get(k))}
+        headers = {k: v for k in FORWARDED_HEADERS if (v := self.headers.get(k)) is not None}
         self._send(self.server.forwarder.invoke(body, headers))
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
@@ -189,9 +319,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT_NAME)
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--log-hint", default="the container log")
+    parser.add_argument("--variant-name", default=DEFAULT_VARIANT_NAME)
+    parser.add_argument("--timeout", type=float, default=CONTAINER_TIMEOUT_SECONDS)
     args = parser.parse_args(argv)
     config = RuntimeConfig(
-        args.upstream.rstrip("/"), args.endpoint_name, args.region, args.log_hint
+        args.upstream.rstrip("/"),
+        args.endpoint_name,
+        args.region,
+        args.log_hint,
+        variant_name=args.variant_name,
+        timeout=args.timeout,
     )
     server = RuntimeServer(("127.0.0.1", args.port), config)
     with server, contextlib.suppress(KeyboardInterrupt):

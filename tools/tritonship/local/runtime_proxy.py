@@ -19,7 +19,7 @@ from tritonship.local.process import (
     terminate,
     wait_gone,
 )
-from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME
+from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME, DEFAULT_VARIANT_NAME
 
 STATE_FILE = "runtime.json"
 _MARKER = b"tritonship.local.runtime"
@@ -36,10 +36,12 @@ class RuntimeProxy:
         detach: bool = False,
         log_hint: str = "the container log",
         run_dir: Path | None = None,
+        variant_name: str = DEFAULT_VARIANT_NAME,
     ) -> None:
         """Describe the proxy; nothing starts before :meth:`start`."""
         self.upstream, self.port, self.detach = upstream, port, detach
         self.endpoint_name, self.log_hint = endpoint_name, log_hint
+        self.variant_name = variant_name
         self.url = f"http://127.0.0.1:{port}"
         self.run_dir = run_dir or paths.run_dir()
         self.log_path = self.run_dir / "runtime.log"
@@ -66,6 +68,8 @@ class RuntimeProxy:
             self.endpoint_name,
             "--log-hint",
             self.log_hint,
+            "--variant-name",
+            self.variant_name,
         ]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell

@@ -10,12 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from tritonship import __version__
-from tritonship.errors import NetworkError
+from tritonship.errors import NetworkError, UsageError
 from tritonship.fileio import sha256_file, write_text_atomic
-from tritonship.paths import DALI_PIPELINE_SOURCE, MANIFEST_NAME, models_cache
+from tritonship.paths import (
+    DALI_PIPELINE_SOURCE,
+    DEFAULT_REPOSITORY,
+    MANIFEST_NAME,
+    models_cache,
+)
 from tritonship.reporting import Reporter, quiet
 from tritonship.repository import inception, labels
 from tritonship.repository.dali import build_dali, resolve_device
+from tritonship.repository.validate import CONFIG_NAME
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -24,6 +30,30 @@ INCEPTION_MODEL = "inception_graphdef"
 ENSEMBLE_MODEL = "ensemble_dali_inception"
 LABELS_FILE = "inception_labels.txt"
 GRAPH_FILE = "model.graphdef"
+#: Where ``build --format onnx`` writes without ``--repo`` (beside the TensorFlow one).
+DEFAULT_ONNX_REPOSITORY = DEFAULT_REPOSITORY.with_name("model_repository_onnx")
+
+
+def resolve_format(fmt: str, image_tag: str | None = None) -> str:
+    """``tf`` or ``onnx``: ``auto`` picks by the image (TensorFlow only up to 25.02)."""
+    from tritonship.sagemaker.images import backends_for_tag
+
+    if image_tag is None:
+        return "tf" if fmt == "auto" else fmt
+    has_tf = "tensorflow" in backends_for_tag(image_tag)
+    if fmt == "auto":
+        return "tf" if has_tf else "onnx"
+    if fmt == "tf" and not has_tf:
+        raise UsageError(
+            f"image {image_tag} has no TensorFlow backend: it cannot serve --format tf",
+            hint="build --format onnx (or auto) for it",
+        )
+    return fmt
+
+
+def default_repository(fmt: str) -> Path:
+    """Where a build of ``fmt`` goes without ``--repo``."""
+    return DEFAULT_ONNX_REPOSITORY if fmt == "onnx" else DEFAULT_REPOSITORY
 
 
 def read_manifest(repo: Path) -> dict[str, Any] | None:
@@ -67,13 +97,13 @@ def build_graph(repo: Path, weights: str, progress: bool, say: Reporter) -> dict
     return {"source": record.source, "graph_sha256": record.graph_sha256, **record.details}
 
 
-def build_labels(repo: Path) -> dict[str, Any]:
+def build_labels(repo: Path, model: str = INCEPTION_MODEL) -> dict[str, Any]:
     """Write the 1001-line labels file beside the classifier's config."""
-    dest = repo / INCEPTION_MODEL / LABELS_FILE
+    dest = repo / model / LABELS_FILE
     names = labels.inception_labels()
     write_text_atomic(dest, "\n".join(names) + "\n")
     return {
-        "file": f"{INCEPTION_MODEL}/{LABELS_FILE}",
+        "file": f"{model}/{LABELS_FILE}",
         "lines": len(names),
         "source": labels.labels_source(),
         "sha256": sha256_file(dest),
@@ -90,21 +120,79 @@ def repository_files(repo: Path) -> dict[str, str]:
     return {p.relative_to(repo).as_posix(): sha256_file(p) for p in files}
 
 
+def tensorflow_classifier(repo: Path) -> dict[str, Any]:
+    """The manifest's classifier record of a TensorFlow build."""
+    if not (repo / INCEPTION_MODEL / CONFIG_NAME).is_file():
+        raise UsageError(
+            f"{repo} has no {INCEPTION_MODEL}/{CONFIG_NAME} to build the TensorFlow graph for",
+            hint="build --format tf in a repository with it (e.g. model_repository)",
+        )
+    return {
+        "format": "tf",
+        "platform": "tensorflow_graphdef",
+        "model": INCEPTION_MODEL,
+        "file": f"{INCEPTION_MODEL}/1/{GRAPH_FILE}",
+    }
+
+
+def build_onnx(
+    repo: Path, source: Path, weights: str, accelerator: str | None, progress: bool, say: Reporter
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ONNX classifier built into ``repo`` from ``source``: (weights, classifier) records.
+
+    ``auto`` weights: those of the source's own build (so both formats are the same
+    network), else the official graph where the network allows, else random.
+    """
+    from tritonship.repository import onnx
+
+    built = ((read_manifest(source) or {}).get("weights") or {}).get("source")
+    if weights == "auto" and built in ("official", "random"):
+        return build_onnx(repo, source, built, accelerator, progress, say)
+    if weights == "auto":
+        try:
+            return build_onnx(repo, source, "official", accelerator, progress, say)
+        except NetworkError as err:
+            say(f"WARNING: {err}")
+            say("WARNING: falling back to RANDOM weights: predicted labels will be meaningless")
+            return build_onnx(repo, source, "random", accelerator, progress, say)
+    manifests = (read_manifest(repo), read_manifest(source))
+    return onnx.build_classifier(repo, source, weights, accelerator, manifests, progress, say)
+
+
 def build_repository(
     repo: Path,
     weights: str = "random",
     device: str = "auto",
     progress: bool = True,
     say: Reporter = quiet,
+    fmt: str = "tf",
+    source: Path | None = None,
+    accelerator: str | None = None,
 ) -> dict[str, Any]:
-    """Build the DALI pipeline, the Inception graph and the labels into ``repo``."""
+    """Build the DALI pipeline, the Inception classifier and the labels into ``repo``.
+
+    ``fmt`` ``tf`` builds the frozen graph in place; ``onnx`` makes ``repo`` a copy of
+    ``source`` (default: the checkout's repository) with the graph converted to ONNX
+    (:mod:`tritonship.repository.onnx`); ``accelerator`` applies to ``onnx`` only.
+    """
     started = time.monotonic()
     target = resolve_device(device)
-    weights_record = build_graph(repo, weights, progress, say)
+    if fmt == "onnx":
+        source = source or DEFAULT_REPOSITORY
+        weights_record, classifier = build_onnx(repo, source, weights, accelerator, progress, say)
+    elif fmt == "tf":
+        if accelerator:
+            raise UsageError(
+                "--accelerator applies to the ONNX build only", hint="add --format onnx"
+            )
+        classifier = tensorflow_classifier(repo)
+        weights_record = build_graph(repo, weights, progress, say)
+    else:
+        raise UsageError(f"unknown format {fmt!r}", hint="use tf or onnx")
     say(f"dali: installing dali.py and verifying the {target} pipeline")
     dali_record = build_dali(DALI_PIPELINE_SOURCE, repo / DALI_MODEL / "1", target)
     say("labels: writing the 1001-line labels file")
-    labels_record = build_labels(repo)
+    labels_record = build_labels(repo, classifier["model"])
     (repo / ENSEMBLE_MODEL / "1").mkdir(parents=True, exist_ok=True)
     manifest = {
         "tritonship": __version__,
@@ -112,6 +200,7 @@ def build_repository(
         "host": {"python": platform.python_version(), "machine": platform.machine()},
         "device_target": target,
         "weights": weights_record,
+        "classifier": classifier,
         "dali": dali_record,
         "labels": labels_record,
         "files": repository_files(repo),

@@ -9,6 +9,7 @@ Both paths end in :func:`install_graph`, which checks the tensor contract the re
 
 from __future__ import annotations
 
+import hashlib
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,14 +189,28 @@ def install_graph(graph_bytes: bytes, dest: Path, provenance: Provenance) -> Pro
     return provenance
 
 
-def build_graph(dest: Path, weights: str, cache_dir: Path, progress: bool = True) -> Provenance:
-    """Produce ``dest`` from the official graph or a random-weight export."""
+def graph_bytes(weights: str, cache_dir: Path, progress: bool = True) -> tuple[bytes, Provenance]:
+    """The frozen graph of the official or random weights (not yet checked or written).
+
+    The TensorFlow build writes these bytes with :func:`install_graph`; the ONNX build
+    checks them with :func:`check_contract` and converts them
+    (:mod:`tritonship.repository.onnx`).
+    """
     if weights == "official":
         archive = download_official(cache_dir, progress=progress)
         details = {"url": OFFICIAL_URL, "archive_sha256": OFFICIAL_SHA256}
-        provenance = Provenance("official", "", details)
-        return install_graph(official_graph_bytes(archive), dest, provenance)
-    if weights == "random":
+        data, provenance = official_graph_bytes(archive), Provenance("official", "", details)
+    elif weights == "random":
         details = {"seed": 0, "note": "random weights: predictions are meaningless"}
-        return install_graph(random_graph_bytes(seed=0), dest, Provenance("random", "", details))
-    raise UsageError(f"unknown weights {weights!r}", hint="use official or random")
+        data, provenance = random_graph_bytes(seed=0), Provenance("random", "", details)
+    else:
+        raise UsageError(f"unknown weights {weights!r}", hint="use official or random")
+    provenance.graph_sha256 = hashlib.sha256(data).hexdigest()
+    provenance.details["bytes"] = len(data)
+    return data, provenance
+
+
+def build_graph(dest: Path, weights: str, cache_dir: Path, progress: bool = True) -> Provenance:
+    """Produce ``dest`` from the official graph or a random-weight export."""
+    data, provenance = graph_bytes(weights, cache_dir, progress)
+    return install_graph(data, dest, provenance)

@@ -18,7 +18,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.paths import SAGEMAKER_ENV_FILE
-from tritonship.sagemaker.images import backends_for_tag
+from tritonship.repository import accelerators
+from tritonship.sagemaker.images import backends_for_tag, newest_tag
 from tritonship.sagemaker.serve import load_env_file, model_dirs
 
 CONFIG_NAME = "config.pbtxt"
@@ -229,6 +230,14 @@ def load_repository(repo: Path) -> Repository:
     return Repository(repo, folders, models, tuple(findings))
 
 
+def classifier(repository: Repository) -> Model | None:
+    """The repository's classifier: the model whose output carries a label file."""
+    return next(
+        (m for m in repository.models.values() if any(o.label_filename for o in m.config.output)),
+        None,
+    )
+
+
 # --- rules for every model ----------------------------------------------------------------
 
 
@@ -338,6 +347,17 @@ def _check_label_file(model: Model, output: mc.ModelOutput) -> Iterator[Finding]
         )
 
 
+def _check_accelerators(model: Model) -> Iterator[Finding]:
+    """Execution accelerators the model's backend would refuse (repository/accelerators.py)."""
+    for problem in accelerators.problems(model.backend, model.config):
+        yield model.finding(
+            problem.message,
+            field_pattern("optimization"),
+            field_pattern("execution_accelerators"),
+            field_pattern(problem.field, problem.value),
+        )
+
+
 MODEL_RULES = (
     _check_name,
     _check_kind,
@@ -346,6 +366,7 @@ MODEL_RULES = (
     _check_versions,
     _check_artifacts,
     _check_labels,
+    _check_accelerators,
 )
 
 
@@ -608,7 +629,13 @@ def check_image(model: Model, tag: str, backends: frozenset[str]) -> list[Findin
     if not model.backend or model.backend in backends:
         return []
     fieldname = "platform" if model.config.platform else "backend"
-    hint = " (last SageMaker tag with it: 24.09-py3)" if model.backend == "tensorflow" else ""
+    hint = ""
+    if model.backend == "tensorflow":
+        last = newest_tag(["tensorflow"]).tag
+        hint = (
+            f" (TensorFlow left Triton in 25.03; last SageMaker tag with it: {last}); fix: "
+            f"tritonship build --format onnx --image-tag {tag}, or target {last}"
+        )
     return [
         model.finding(
             f"{fieldname} {model.kind!r} needs the {model.backend!r} backend, "

@@ -6,6 +6,7 @@ set of images into requests under SageMaker's payload limit and ranks the answer
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from tritonship.sagemaker.wire import (
     EncodedRequest,
     ResponseError,
     decode_response,
+    encode_raw,
     encode_request,
     error_text,
 )
@@ -126,15 +128,27 @@ class SageMakerTransport:
     AWS_ENDPOINT_URL) without credentials, requests go unsigned.
     """
 
-    def __init__(self, endpoint_name: str, client: Any = None, timeout: float = 70.0) -> None:
-        """Create the client unless one is given (tests pass a stubbed one)."""
+    def __init__(
+        self,
+        endpoint_name: str,
+        client: Any = None,
+        timeout: float = 70.0,
+        target_variant: str | None = None,
+    ) -> None:
+        """Create the client unless one is given (tests pass a stubbed one).
+
+        ``target_variant`` sends every request to that production variant (InvokeEndpoint's
+        ``TargetVariant``) instead of letting the variant weights choose.
+        """
         self.endpoint_name = endpoint_name
+        self.target_variant = target_variant
         self.client = client or runtime_client(timeout)
 
     @property
     def target(self) -> str:
         """What this transport talks to, for display."""
-        return f"endpoint {self.endpoint_name} ({self.client.meta.endpoint_url})"
+        variant = f" variant {self.target_variant}" if self.target_variant else ""
+        return f"endpoint {self.endpoint_name}{variant} ({self.client.meta.endpoint_url})"
 
     def send(self, request: EncodedRequest) -> Answer:
         """InvokeEndpoint once; raise InvocationError with SageMaker's error code."""
@@ -142,15 +156,24 @@ class SageMakerTransport:
 
         started = time.perf_counter()
         try:
-            response = self.client.invoke_endpoint(
-                EndpointName=self.endpoint_name, ContentType=request.content_type, Body=request.body
-            )
+            response = self.client.invoke_endpoint(**self._invoke_args(request))
             body = response["Body"].read()
         except ClientError as err:
             raise _invocation_error(err) from err
         except BotoCoreError as err:
             raise InvocationError(f"{self.target}: {err}") from err
         return Answer(body, response.get("ContentType"), time.perf_counter() - started)
+
+    def _invoke_args(self, request: EncodedRequest) -> dict[str, Any]:
+        """InvokeEndpoint's arguments for one request."""
+        args = {
+            "EndpointName": self.endpoint_name,
+            "ContentType": request.content_type,
+            "Body": request.body,
+        }
+        if self.target_variant:
+            args["TargetVariant"] = self.target_variant
+        return args
 
 
 def _invocation_error(err: Any) -> InvocationError:
@@ -220,16 +243,91 @@ def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[Pred
     ]
 
 
-def request_batches(images: Sequence[bytes], binary: bool) -> list[list[int]]:
-    """Group image indices into requests that stay under SageMaker's 6 MB payload limit."""
+@dataclass(frozen=True)
+class RequestSize:
+    """The body size of one padded ``[N, L]`` request, grown one image at a time in O(1).
+
+    tritonclient writes the JSON header with ``json.dumps``: between a ``[1, 1]`` request and
+    an ``[N, L]`` one only the digits of N, L (and N*L, binary's ``binary_data_size``)
+    change. A binary body adds the N*L raw bytes; a JSON body writes them as decimal numbers
+    joined by a separator (measured once: ``,`` today), the padding as ``0``. So the size
+    follows from N, L, the images' total length and their bytes' total digit count, without
+    encoding the group.
+    """
+
+    binary: bool
+    count: int = 0
+    width: int = 0
+    length: int = 0
+    digits: int = 0
+
+    def plus(self, image: bytes) -> RequestSize:
+        """The size with ``image`` added to the group."""
+        digits = 0
+        if not self.binary:
+            values = np.frombuffer(image, dtype=np.uint8)
+            digits = (
+                len(values)
+                + int(np.count_nonzero(values >= 10))
+                + int(np.count_nonzero(values >= 100))
+            )
+        return RequestSize(
+            self.binary,
+            self.count + 1,
+            max(self.width, len(image)),
+            self.length + len(image),
+            self.digits + digits,
+        )
+
+    @property
+    def bytes(self) -> int:
+        """The encoded body's length in bytes."""
+        cells = self.count * self.width
+        shape = _digits(self.count) + _digits(self.width) - 2
+        if self.binary:
+            return _one_by_one(True) + shape + _digits(cells) - 1 + cells
+        data = 2 + self.digits + (cells - self.length) + _separator() * (cells - 1)
+        return _one_by_one(False) + shape + data - len("[0]")
+
+
+def _digits(value: int) -> int:
+    """How many characters ``json.dumps`` writes for a non-negative int."""
+    return len(str(value))
+
+
+@functools.cache
+def _one_by_one(binary: bool) -> int:
+    """The JSON header (binary) or whole body (JSON) length of a ``[1, 1]`` zero request."""
+    request = encode_request([b"\0"], binary=binary)
+    return len(request.body) - 1 if binary else len(request.body)
+
+
+@functools.cache
+def _separator() -> int:
+    """The length of the separator between JSON data values (``[0,0]`` against ``[0]``)."""
+    wider = len(encode_request([b"\0\0"], binary=False).body)
+    return wider - _one_by_one(False) - 1
+
+
+def request_batches(
+    images: Sequence[bytes], binary: bool, max_batch: int | None = None
+) -> list[list[int]]:
+    """Group image indices into requests under SageMaker's 6 MB payload limit.
+
+    Each request also carries at most ``max_batch`` images (the served model's
+    ``max_batch_size``; None: no cap). Sizes come from :class:`RequestSize`: O(n) overall.
+    """
     groups: list[list[int]] = [[]]
-    for index in range(len(images)):
-        candidate = [*groups[-1], index]
-        size = len(encode_request([images[i] for i in candidate], binary=binary).body)
-        if groups[-1] and size > MAX_PAYLOAD_BYTES:
+    size = RequestSize(binary)
+    for index, image in enumerate(images):
+        grown = size.plus(image)
+        full = max_batch is not None and size.count >= max_batch
+        if groups[-1] and (full or grown.bytes > MAX_PAYLOAD_BYTES):
             groups.append([index])
+            grown = RequestSize(binary).plus(image)
         else:
-            groups[-1] = candidate
+            groups[-1].append(index)
+        size = grown
     return groups
 
 
@@ -239,13 +337,25 @@ def classify(
     binary: bool = True,
     k: int = 5,
     labels: Sequence[str] = (),
+    max_batch: int | None = None,
+    raw: bool = False,
 ) -> list[Classification]:
-    """Classify ``(name, bytes)`` images: as few padded-batch requests as the limit allows."""
+    """Classify ``(name, bytes)`` images: as few padded-batch requests as the limits allow.
+
+    ``max_batch`` caps the images per request (the served model's ``max_batch_size``).
+    With ``raw`` every image travels alone as the whole body of its request
+    (``json-header-size=0``): a raw request carries exactly one image.
+    """
     pairs = list(images.items()) if isinstance(images, Mapping) else list(images)
     names, blobs = [name for name, _ in pairs], [blob for _, blob in pairs]
     results: list[Classification] = []
-    for group in request_batches(blobs, binary):
-        request = encode_request([blobs[i] for i in group], binary=binary)
+    groups = [[i] for i in range(len(blobs))] if raw else request_batches(blobs, binary, max_batch)
+    for group in groups:
+        request = (
+            encode_raw(blobs[group[0]])
+            if raw
+            else encode_request([blobs[i] for i in group], binary=binary)
+        )
         answer = transport.send(request)
         output = decode_response(answer.body, answer.content_type)
         if output.shape[0] != len(group):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tritonship.errors import UsageError
+from tritonship.sagemaker.image_registries import REGISTRIES
 
 REPOSITORY = "sagemaker-tritonserver"
 DEFAULT_TAG = "24.09-py3"
-#: Tags SageMaker publishes from 23.12 on (GPU ``-py3``; CPU ``-py3-cpu``).
-SAGEMAKER_VERSIONS = ("23.12", "24.01", "24.03", "24.05", "24.09", "25.04", "25.09", "26.05")
+#: Tags SageMaker publishes from 23.12 on (GPU ``-py3``; CPU ``-py3-cpu``); each has its own
+#: ``{region: account}`` table in REGISTRIES, generated from the SageMaker Python SDK's image
+#: table (image_registries.py names the file and commit).
+SAGEMAKER_VERSIONS = tuple(sorted(REGISTRIES))
 #: Triton server version of each container release.
 SERVER_VERSIONS = {
     "24.09": "2.50.0",
@@ -22,41 +26,6 @@ SERVER_VERSIONS = {
 #: The TensorFlow backend's last NGC release; SageMaker's last tag with it is 24.09.
 LAST_TENSORFLOW_RELEASE = "25.02"
 
-_MAIN_ACCOUNT = "763104351884"
-#: Registry accounts for tags from 23.12 on (SageMaker Python SDK image_uri_config).
-ACCOUNTS = {
-    **{
-        region: _MAIN_ACCOUNT
-        for region in (
-            "ap-northeast-1",
-            "ap-northeast-2",
-            "ap-south-1",
-            "ap-southeast-1",
-            "ap-southeast-2",
-            "ca-central-1",
-            "eu-central-1",
-            "eu-north-1",
-            "eu-west-1",
-            "eu-west-2",
-            "eu-west-3",
-            "sa-east-1",
-            "us-east-1",
-            "us-east-2",
-            "us-west-1",
-            "us-west-2",
-        )
-    },
-    "af-south-1": "626614931356",
-    "il-central-1": "780543022126",
-    "ap-east-1": "871362719292",
-    "ap-northeast-3": "364406365360",
-    "ap-southeast-3": "907027046896",
-    "cn-north-1": "727897471807",
-    "cn-northwest-1": "727897471807",
-    "eu-south-1": "692866216735",
-    "me-south-1": "217643126080",
-    "ca-west-1": "204538143572",
-}
 #: Per-region accounts of the tags before 23.12 (only the regions known here).
 LEGACY_ACCOUNTS = {"us-east-1": "785573368785", "us-west-2": "301217895009"}
 
@@ -93,7 +62,12 @@ def parse_tag(tag: str) -> Tag:
 
 
 def backends_for_tag(tag: str) -> frozenset[str]:
-    """The backends a Triton image of this tag carries."""
+    """The backends a Triton image of this tag carries.
+
+    ONNX Runtime, DALI, Python and the ensemble scheduler are in every tag; TensorFlow only
+    up to 25.02 (its last NGC release), so ``tensorflow_graphdef`` repositories need a
+    SageMaker tag up to 24.09 and ``onnxruntime_onnx`` ones run on all of them.
+    """
     parsed = parse_tag(tag)
     backends = set(_GPU_IMAGE_BACKENDS)
     if parsed.version <= LAST_TENSORFLOW_RELEASE:
@@ -103,21 +77,62 @@ def backends_for_tag(tag: str) -> frozenset[str]:
     return frozenset(backends)
 
 
+@dataclass(frozen=True)
+class TagChoice:
+    """The image tag chosen for a repository, and why (one line for the user)."""
+
+    tag: str
+    reason: str
+
+
+def newest_tag(backends: Iterable[str], cpu: bool = False) -> TagChoice:
+    """The newest SageMaker Triton tag whose image has every one of ``backends``."""
+    needed = sorted(set(backends) - {""})
+    for version in sorted(SAGEMAKER_VERSIONS, reverse=True):
+        tag = Tag(version, cpu).text
+        if set(needed) <= backends_for_tag(tag):
+            newer = [v for v in SAGEMAKER_VERSIONS if v > version]
+            why = f"the newest SageMaker Triton image with {', '.join(needed) or 'no backend'}"
+            if newer and "tensorflow" in needed:
+                why += f" (TensorFlow left Triton in 25.03: {', '.join(newer)} cannot serve it)"
+            return TagChoice(tag, why)
+    raise UsageError(
+        f"no SageMaker Triton image has all of {', '.join(needed)}",
+        hint="check the repository's platforms and backends: tritonship validate",
+    )
+
+
 def registry_account(region: str, tag: str) -> str:
-    """The ECR account that hosts SageMaker's Triton images for a region and tag."""
-    version = parse_tag(tag).version
+    """The ECR account that hosts SageMaker's Triton image ``tag`` in ``region``.
+
+    Each tag has its own table (SDK ``sagemaker-tritonserver.json``): a region the tag does
+    not list is refused, naming the tags that list it.
+    """
+    parsed = parse_tag(tag)
+    version = parsed.version
     if version not in SAGEMAKER_VERSIONS and version >= SAGEMAKER_VERSIONS[0]:
         raise UsageError(
             f"SageMaker publishes no Triton image {tag!r}",
             hint=f"use one of {', '.join(v + '-py3' for v in SAGEMAKER_VERSIONS)}",
         )
-    table = ACCOUNTS if version >= SAGEMAKER_VERSIONS[0] else LEGACY_ACCOUNTS
+    table = REGISTRIES.get(version, LEGACY_ACCOUNTS)
     if region not in table:
+        listed = tags_listing(region, parsed.cpu)
         raise UsageError(
-            f"no SageMaker Triton image {tag!r} is known in region {region!r}",
-            hint=f"known regions: {', '.join(sorted(table))}",
+            f"SageMaker publishes no Triton image {parsed.text} in region {region}",
+            hint=f"tags published in {region}: {', '.join(listed)}"
+            if listed
+            else f"no SageMaker Triton tag lists {region}; regions of {tag}: "
+            + ", ".join(sorted(table)),
         )
     return table[region]
+
+
+def tags_listing(region: str, cpu: bool = False) -> list[str]:
+    """The SageMaker Triton tags (from 23.12 on) published in ``region``, oldest first."""
+    return [
+        Tag(version, cpu).text for version in SAGEMAKER_VERSIONS if region in REGISTRIES[version]
+    ]
 
 
 def image_uri(region: str, tag: str = DEFAULT_TAG) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tritonship.errors import TritonshipError
+from tritonship.sagemaker.images import parse_tag
 
 DEFAULT_MODEL_VAR = "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"
 #: The fixed flags of the script's final ``tritonserver`` command line.
@@ -48,17 +49,23 @@ _FLAGS: tuple[tuple[str, str, str | None], ...] = (
     ("SAGEMAKER_TRITON_TENSORFLOW_VERSION", "--backend-config=tensorflow,version", None),
 )
 _INFERENCE_TYPES = ("infer", "generate", "generate_stream")
+#: The first release whose ``serve`` checks SAGEMAKER_TRITON_INFERENCE_TYPE
+#: (docker/sagemaker/serve, r25.03 L143-155; absent from r25.02 and older).
+INFERENCE_TYPE_SINCE = "25.03"
 
 
 class ServeRefused(TritonshipError):
     """The ``serve`` script would exit 1 before starting tritonserver."""
 
 
-def serve_args(env: Mapping[str, str], model_dir: Path, gpu_count: int = 0) -> list[str]:
+def serve_args(
+    env: Mapping[str, str], model_dir: Path, gpu_count: int = 0, image_tag: str | None = None
+) -> list[str]:
     """Return the tritonserver arguments (without the program) ``serve`` would use.
 
     ``env`` holds the ``SAGEMAKER_*`` variables; ``model_dir`` stands for ``/opt/ml/model``;
-    ``gpu_count`` replaces the script's ``nvidia-smi -L`` count. Raises :class:`ServeRefused`
+    ``gpu_count`` replaces the script's ``nvidia-smi -L`` count; ``image_tag`` picks the
+    script's release (None: the newest rules). Raises :class:`ServeRefused`
     where the script exits 1. Like the script's unquoted ``$SAGEMAKER_ARGS``, values are
     split on whitespace (so ``SAGEMAKER_TRITON_ADDITIONAL_ARGS`` may hold several flags).
     """
@@ -67,7 +74,7 @@ def serve_args(env: Mapping[str, str], model_dir: Path, gpu_count: int = 0) -> l
     flags = _variable_flags(env, gpu_count)
     if not multi_model:
         _check_layout(model_dir)
-    _check_inference_type(env)
+    check_inference_type(env, image_tag)
     if not multi_model:
         flags.append(f"--load-model={default_model_name(env, model_dir)}")
     return [*BASE_FLAGS, f"--model-repository={repository}", *flags]
@@ -161,8 +168,14 @@ def _check_layout(model_dir: Path) -> None:
         )
 
 
-def _check_inference_type(env: Mapping[str, str]) -> None:
-    """Refuse an unknown ``SAGEMAKER_TRITON_INFERENCE_TYPE`` (newer images check it)."""
+def check_inference_type(env: Mapping[str, str], image_tag: str | None = None) -> None:
+    """Refuse an unknown ``SAGEMAKER_TRITON_INFERENCE_TYPE`` where ``serve`` checks it.
+
+    Only the images from 25.03 on check (and use) the variable; older ones ignore it. A
+    ``None`` tag applies the newest script's rule.
+    """
+    if image_tag is not None and parse_tag(image_tag).version < INFERENCE_TYPE_SINCE:
+        return
     kind = _value(env, "SAGEMAKER_TRITON_INFERENCE_TYPE")
     if kind and kind not in _INFERENCE_TYPES:
         raise ServeRefused(

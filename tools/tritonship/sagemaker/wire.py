@@ -4,6 +4,11 @@ Several images travel as one request: a UINT8 ``[N, L]`` batch, each row one enc
 image zero-padded to the longest (JPEG, PNG and GIF decoders stop at their end marker, so
 the padding is ignored). One request lets Triton batch the whole set through DALI and
 TensorFlow at once; it costs at most the padding of the shorter images.
+
+A raw request (``json-header-size=0``) is the third format: the encoded image is the whole
+body, with no JSON header at all. Triton takes the body as the model's single input, a
+batch of one, and answers every output in binary (server r24.10
+``docs/protocol/extension_binary_data.md``, "Raw Binary Request"). It carries one image.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ INPUT_NAME = "INPUT"
 OUTPUT_NAME = "OUTPUT"
 BINARY_CONTENT_TYPE = "application/vnd.sagemaker-triton.binary+json"
 JSON_CONTENT_TYPE = "application/json"
+#: A raw request: the body is one encoded image, no JSON header (json-header-size=0).
+RAW_CONTENT_TYPE = f"{BINARY_CONTENT_TYPE};json-header-size=0"
+#: The request formats: binary+json, plain JSON, and one raw image.
+FORMATS = ("binary", "json", "raw")
 _HEADER_SIZE = re.compile(r"json-header-size\s*=\s*([^;\s]*)", re.IGNORECASE)
 
 
@@ -62,6 +71,25 @@ def encode_request(images: Sequence[bytes], binary: bool = True) -> EncodedReque
         [tensor], outputs=[output]
     )
     return EncodedRequest(body, content_type_for(json_size))
+
+
+def encode_raw(image: bytes) -> EncodedRequest:
+    """One encoded image as a raw request: the bytes are the whole body, unchanged."""
+    return EncodedRequest(bytes(image), RAW_CONTENT_TYPE)
+
+
+def encode_as(images: Sequence[bytes], fmt: str) -> EncodedRequest:
+    """Encode ``images`` in one of :data:`FORMATS` (``raw`` takes exactly one image)."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown request format {fmt!r}", f"choose from {', '.join(FORMATS)}")
+    if fmt != "raw":
+        return encode_request(images, binary=fmt == "binary")
+    if len(images) != 1:
+        raise UsageError(
+            f"a raw request carries exactly one image, not {len(images)}",
+            hint="send one image per raw request, or use --format binary to batch them",
+        )
+    return encode_raw(images[0])
 
 
 def content_type_for(json_size: int | None) -> str:

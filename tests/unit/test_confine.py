@@ -1,0 +1,78 @@
+"""Confining the native server to loopback: the plan, without starting a server.
+
+tests/integration/test_loopback.py reads the listening sockets of a real, confined server.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pytest
+
+from tritonship.local import confine
+from tritonship.local.native import NativeEngine
+
+SERVE_LIKE = [
+    "/x/tritonserver",
+    "--allow-sagemaker=true",
+    "--allow-http=false",
+    "--model-control-mode=explicit",
+    "--sagemaker-port=9090",
+    "--allow-grpc=false",
+    "--allow-metrics=true",
+    "--metrics-port=9102",
+    "--backend-config=python,shm-default-byte-size=16777216",
+]
+
+
+def test_listening_ports_follow_the_enabled_frontends():
+    assert confine.listening_ports(SERVE_LIKE) == [9090, 9102]
+    assert confine.listening_ports(["t", "--allow-sagemaker=true"]) == [8080, 8000]  # http on
+    grpc = ["t", "--allow-http=false", "--allow-grpc=true", "--allow-metrics=false"]
+    assert confine.listening_ports(grpc) == [8001]
+
+
+def test_the_confined_command_forwards_each_port_then_runs_the_server():
+    command = confine.confined_command(SERVE_LIKE, {9090: 5, 9102: 6}, attached=True)
+    assert command[:5] == ["unshare", "--user", "--map-root-user", "--net", "--"]
+    assert command[5:8] == [sys.executable, "-m", "tritonship.local.confine"]
+    assert command[8:13] == ["--forward", "5:9090", "--forward", "6:9102", "--die-with-parent"]
+    assert command[13] == "--" and command[14:] == SERVE_LIKE
+    detached = confine.confined_command(SERVE_LIKE, {9090: 5}, attached=False)
+    assert "--die-with-parent" not in detached
+
+
+def test_the_loopback_listener_binds_127_0_0_1_only():
+    with confine.loopback_listener(0) as listener:
+        host, _ = listener.getsockname()
+        assert host == "127.0.0.1" and listener.get_inheritable()
+        assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+
+
+def test_confinement_can_be_switched_off(monkeypatch):
+    confine.unavailable_reason.cache_clear()
+    monkeypatch.setenv(confine.DISABLE_VARIABLE, "0")
+    try:
+        assert confine.unavailable_reason() == f"{confine.DISABLE_VARIABLE}=0"
+    finally:
+        confine.unavailable_reason.cache_clear()
+
+
+def test_the_banner_says_when_the_server_is_exposed(tmp_path):
+    engine = NativeEngine(tmp_path, port=9090, run_dir=tmp_path / "run", confined=False)
+    line = engine.exposure()
+    assert not engine.confined and line.startswith("WARNING: tritonserver listens on ALL")
+    assert "--engine docker (binds 127.0.0.1)" in line and "confined=False" in line
+
+
+def test_the_banner_of_a_confined_server(tmp_path, monkeypatch):
+    monkeypatch.setattr(confine, "unavailable_reason", lambda: None)
+    engine = NativeEngine(tmp_path, port=9090, run_dir=tmp_path / "run")
+    assert engine.confined and engine.exposure().startswith("listening on 127.0.0.1 only")
+
+
+@pytest.mark.parametrize("argv", [["--forward", "3:80"], ["--forward", "3:80", "--"]])
+def test_the_wrapper_needs_a_command(argv):
+    with pytest.raises(SystemExit):
+        confine.main(argv)

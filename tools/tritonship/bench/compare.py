@@ -1,0 +1,213 @@
+"""``tritonship bench --compare A,B``: repositories served on this machine in one run, alternating.
+
+Typically the TensorFlow repository and its ONNX build (``tritonship build --format onnx``).
+Each round serves every repository in turn with the native engine (the order reversed
+every other round: A B, B A, ...), benches its levels, measures its in-process ceiling
+and stops it, so a drift in the machine's speed falls on both. Per repository the
+report gives the served throughput per level and the served / in-process ratio (each
+format against its own ceiling); between them, the served and in-process throughput
+ratios (e.g. ONNX / TensorFlow). Numbers from one run only: compare ratios, not runs.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tritonship.bench.runner import BenchConfig, BenchResult
+from tritonship.bench.tuning import bench_repository
+from tritonship.errors import UsageError
+from tritonship.paths import MANIFEST_NAME
+from tritonship.reporting import Reporter, quiet
+
+FORMAT_NAMES = {"tf": "TensorFlow", "onnx": "ONNX"}
+
+
+@dataclass
+class Side:
+    """One repository of the comparison and its results, one per round."""
+
+    label: str
+    repository: Path
+    results: list[BenchResult] = field(default_factory=list)
+
+    def served(self, concurrency: int) -> float:
+        """Mean served throughput (images/s) at one level over the rounds (binary requests)."""
+        return statistics.fmean(
+            lv.throughput
+            for r in self.results
+            for lv in r.levels
+            if lv.concurrency == concurrency and lv.format == "binary"
+        )
+
+    def best(self) -> tuple[int, float]:
+        """The level with the highest mean served throughput: (concurrency, images/s)."""
+        levels = sorted({lv.concurrency for r in self.results for lv in r.levels})
+        return max(((c, self.served(c)) for c in levels), key=lambda pair: pair[1])
+
+    def server_batch(self) -> int:
+        """The classifier's batch at the best level (from the first round's metrics)."""
+        return int(self.results[0].meta["server_batch"]["batch"])
+
+    def ceiling(self, batch: int) -> float | None:
+        """Mean in-process throughput at ``batch`` over the rounds."""
+        found = [c.throughput for r in self.results for c in r.ceilings if c.batch == batch]
+        return statistics.fmean(found) if found else None
+
+    def ratio(self) -> float | None:
+        """Best served throughput over the in-process ceiling at the server's batch."""
+        ceiling = self.ceiling(self.server_batch())
+        return self.best()[1] / ceiling if ceiling else None
+
+    def errors(self) -> int:
+        """Failed requests over every round."""
+        return sum(lv.errors for r in self.results for lv in r.levels)
+
+    def noise(self) -> float:
+        """The most cores other processes kept busy during any of its rounds."""
+        return max(float(r.meta.get("foreign_cores", 0.0)) for r in self.results)
+
+
+def label(repository: Path) -> str:
+    """``TensorFlow`` or ``ONNX`` from the build manifest, else the folder name."""
+    try:
+        manifest = json.loads((repository / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return repository.name
+    fmt = (manifest.get("classifier") or {}).get("format", "tf")
+    return FORMAT_NAMES.get(fmt, fmt)
+
+
+def parse_repositories(text: str) -> list[Path]:
+    """``DIR1,DIR2`` -> two or more existing repositories."""
+    repositories = [Path(part.strip()) for part in text.split(",") if part.strip()]
+    if len(repositories) < 2:
+        raise UsageError(f"--compare {text!r}: give two repositories, e.g. DIR1,DIR2")
+    missing = [str(r) for r in repositories if not (r / MANIFEST_NAME).is_file()]
+    if missing:
+        raise UsageError(
+            f"--compare: {', '.join(missing)} not built (no {MANIFEST_NAME})",
+            hint="tritonship build (and build --format onnx) first",
+        )
+    return repositories
+
+
+def schedule(sides: list[Side], rounds: int) -> list[Side]:
+    """Every side once per round, the order reversed every other round (A B B A ...)."""
+    return [s for r in range(rounds) for s in (sides if r % 2 == 0 else sides[::-1])]
+
+
+def compare(
+    repositories: list[Path], base: BenchConfig, rounds: int, work: Path, say: Reporter = quiet
+) -> list[Side]:
+    """Serve and bench each repository ``rounds`` times, alternating; return the sides."""
+    labels = [label(r) for r in repositories]
+    names = [
+        lb if labels.count(lb) == 1 else f"{lb} ({r.name})"
+        for lb, r in zip(labels, repositories, strict=True)
+    ]
+    sides = [Side(n, r.resolve()) for n, r in zip(names, repositories, strict=True)]
+    for number, side in enumerate(schedule(sides, rounds), 1):
+        say(f"round {(number - 1) // len(sides) + 1}/{rounds}: {side.label} ({side.repository})")
+        config = BenchConfig(**{**vars(base), "repository": side.repository})
+        slot = work / f"{number:02d}-{side.label.split()[0].lower()}"
+        side.results.append(bench_repository(slot.name, config, side.repository, work))
+    return sides
+
+
+def markdown(sides: list[Side], base: BenchConfig, rounds: int) -> str:
+    """The comparison: one row per repository, then the ratios between them."""
+    levels = list(base.concurrency)
+    head = " | ".join(f"x{c} img/s" for c in levels)
+    lines = [
+        f"Served with the native engine (binary+json, {base.duration:g} s per level after "
+        f"{base.warmup:g} s warm-up), {rounds} alternating rounds, means over the rounds; "
+        + (
+            "the in-process ceiling runs the same repository's pipeline and classifier with "
+            "no server."
+            if base.ceiling
+            else "no in-process ceiling (--no-ceiling)."
+        ),
+        "",
+        f"| format | {head} | server batch | in-process b1 / bN img/s | served / in-process "
+        "| errors | noise (cores) |",
+        "|---|" + "---:|" * len(levels) + "---:|---:|---:|---:|---:|",
+    ]
+    for side in sides:
+        batch = side.server_batch()
+        cells = " | ".join(f"{side.served(c):.1f}" for c in levels)
+        ratio = side.ratio()
+        lines.append(
+            f"| {side.label} | {cells} | {batch} | {_num(side.ceiling(1))} / "
+            f"{_num(side.ceiling(batch))} (b{batch}) | {_num(ratio, 2)} | {side.errors()} | "
+            f"{side.noise():.2f} |"
+        )
+    lines += ["", *ratio_lines(sides, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def ratio_lines(sides: list[Side], levels: list[int]) -> list[str]:
+    """``ONNX / TensorFlow``: served (best level and per level) and in-process ratios."""
+    first, lines = sides[0], []
+    for other in sides[1:]:
+        best = other.best()[1] / first.best()[1]
+        per_level = ", ".join(f"x{c} {other.served(c) / first.served(c):.2f}" for c in levels)
+        ceilings = other.ceiling(1), first.ceiling(1)
+        in_process = (
+            f"in-process at batch 1: {ceilings[0] / ceilings[1]:.2f}"
+            if ceilings[0] and ceilings[1]
+            else "in-process: not measured"
+        )
+        lines.append(
+            f"- {other.label} / {first.label} served throughput: **{best:.2f}** at the best "
+            f"level ({per_level}); {in_process}."
+        )
+    return lines
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    """A number for the table, ``-`` when unknown."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def native_server() -> str:
+    """The native engine's tritonserver, for the results stamp."""
+    from importlib import metadata
+
+    from tritonship.bench.report import PYTRITON_SERVERS
+
+    wheel = metadata.version("nvidia-pytriton")
+    return f"{PYTRITON_SERVERS.get(wheel, 'unknown')} (native engine, nvidia-pytriton {wheel})"
+
+
+def write(
+    sides: list[Side], base: BenchConfig, rounds: int, out: Path, results_dir: Path | None
+) -> list[Path]:
+    """``compare.md`` (and ``compare.json``) in ``out``, and a stamped copy in ``results_dir``."""
+    from tritonship.bench.report import machine_stamp, write_results
+    from tritonship.fileio import write_text_atomic
+
+    title = " vs ".join(side.label for side in sides)
+    text = f"# Formats served side by side: {title}\n\n" + markdown(sides, base, rounds)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "compare.md", out / "compare.json"]
+    write_text_atomic(paths[0], text)
+    summary = {
+        side.label: {
+            "repository": str(side.repository),
+            "served": {c: side.served(c) for c in base.concurrency},
+            "server_batch": side.server_batch(),
+            "ceiling": {b: side.ceiling(b) for b in sorted({1, side.server_batch()})},
+            "served_over_in_process": side.ratio(),
+            "errors": side.errors(),
+            "noise_cores": side.noise(),
+        }
+        for side in sides
+    }
+    write_text_atomic(paths[1], json.dumps(summary, indent=2) + "\n")
+    if results_dir is not None:
+        stamp = machine_stamp(server=native_server())
+        paths.append(write_results(results_dir, "formats", text, stamp))
+    return paths

@@ -1,0 +1,202 @@
+"""Keep the native tritonserver off the network: a private network namespace, loopback only.
+
+Triton has no address option for its SageMaker frontend: it listens on every interface, so
+a native server on a workstation would answer the whole network, unauthenticated. Where
+the OS allows unprivileged user namespaces (``unshare --user --map-root-user --net``), the
+engine instead:
+
+1. binds each port the server will use on 127.0.0.1, in its own (the host's) namespace;
+2. starts ``unshare ... python -m tritonship.local.confine --forward FD:PORT ... --
+   tritonserver ...`` with those sockets inherited: a new user and network namespace whose
+   only interface is loopback;
+3. this module brings that loopback up, forks a forwarder that accepts on the inherited
+   host sockets and connects to the same port inside the namespace, and execs tritonserver
+   (which keeps the process id the engine knows).
+
+Nothing outside the machine can reach the server; clients on the machine use
+``127.0.0.1:PORT`` as before. Without user namespaces the engine runs tritonserver as is
+and ``tritonship serve`` says so (:func:`unavailable_reason`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import fcntl
+import functools
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+
+#: Set TRITONSHIP_NATIVE_CONFINE=0 to run the native server without a namespace.
+DISABLE_VARIABLE = "TRITONSHIP_NATIVE_CONFINE"
+UNSHARE = ("unshare", "--user", "--map-root-user", "--net")
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+_PR_SET_PDEATHSIG = 1
+_CHUNK = 1 << 16
+#: Flags that name a port tritonserver listens on, with the flag that enables it.
+_PORT_FLAGS = {
+    "--sagemaker-port": ("--allow-sagemaker", "8080"),
+    "--http-port": ("--allow-http", "8000"),
+    "--grpc-port": ("--allow-grpc", "8001"),
+    "--metrics-port": ("--allow-metrics", "8002"),
+}
+
+
+@functools.cache
+def unavailable_reason() -> str | None:
+    """Why the server cannot be confined here, or None when it can."""
+    if os.environ.get(DISABLE_VARIABLE, "1") == "0":
+        return f"{DISABLE_VARIABLE}=0"
+    if shutil.which(UNSHARE[0]) is None:
+        return "the unshare command (util-linux) is not installed"
+    try:
+        probe = subprocess.run(
+            [*UNSHARE, "true"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"unshare failed: {err}"
+    if probe.returncode != 0:
+        detail = probe.stderr.strip().splitlines()[-1:] or [f"exit status {probe.returncode}"]
+        return f"user namespaces are not permitted here ({detail[0]})"
+    return None
+
+
+def listening_ports(command: Sequence[str]) -> list[int]:
+    """The TCP ports a tritonserver command line listens on (enabled frontends only)."""
+    flags = dict(arg.split("=", 1) for arg in command if arg.startswith("--") and "=" in arg)
+    ports = []
+    for port_flag, (allow_flag, default) in _PORT_FLAGS.items():
+        enabled = flags.get(allow_flag, "true" if allow_flag == "--allow-http" else "false")
+        if enabled.lower() in ("true", "1", "on"):
+            ports.append(int(flags.get(port_flag, default)))
+    return ports
+
+
+def loopback_listener(port: int) -> socket.socket:
+    """A socket listening on 127.0.0.1:``port`` in this (the host's) namespace, inheritable."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(128)
+    except OSError:
+        listener.close()
+        raise
+    listener.set_inheritable(True)
+    return listener
+
+
+def confined_command(
+    command: Sequence[str], listeners: dict[int, int], attached: bool
+) -> list[str]:
+    """``command`` run in a new namespace behind forwarders of ``{port: fd}``."""
+    forwards = [arg for port, fd in listeners.items() for arg in ("--forward", f"{fd}:{port}")]
+    attach = ["--die-with-parent"] if attached else []
+    return [
+        *UNSHARE,
+        "--",
+        sys.executable,
+        "-m",
+        "tritonship.local.confine",
+        *forwards,
+        *attach,
+        "--",
+        *command,
+    ]
+
+
+# --- inside the namespace ---------------------------------------------------------------------
+
+
+def bring_loopback_up() -> None:
+    """Set ``lo`` up: a new network namespace starts with it down."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        request = struct.pack("16sH22x", b"lo", 0)
+        (flags,) = struct.unpack_from("16xH", fcntl.ioctl(probe, _SIOCGIFFLAGS, request))
+        fcntl.ioctl(probe, _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | _IFF_UP))
+
+
+def _die_with_parent(sig: int) -> None:
+    """Ask the kernel for ``sig`` when the parent dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    """Copy one direction until end of stream, then half-close the other side."""
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with contextlib.suppress(OSError):
+        while count := source.recv_into(buffer):
+            target.sendall(view[:count])
+    with contextlib.suppress(OSError):
+        target.shutdown(socket.SHUT_WR)
+
+
+def _relay(client: socket.socket, port: int) -> None:
+    """Connect ``client`` to the server's ``port`` inside the namespace, both ways."""
+    with client:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", port), timeout=10)
+        except OSError:
+            return  # the server is not listening (yet): the client sees the connection close
+        with upstream:
+            upstream.settimeout(None)
+            back = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
+            back.start()
+            _pump(client, upstream)
+            back.join()
+
+
+def _serve(listener: socket.socket, port: int) -> None:
+    """Accept on one host-side listener forever, one relay thread per connection."""
+    while True:
+        client, _ = listener.accept()
+        threading.Thread(target=_relay, args=(client, port), daemon=True).start()
+
+
+def forward_forever(listeners: dict[int, socket.socket]) -> None:
+    """The forwarder process: relay every listener until the server (its parent) dies."""
+    threads = [
+        threading.Thread(target=_serve, args=(listener, port), daemon=True)
+        for port, listener in listeners.items()
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Bring loopback up, fork the forwarder, exec the server (same process id)."""
+    parser = argparse.ArgumentParser(prog="python -m tritonship.local.confine")
+    parser.add_argument("--forward", action="append", default=[], metavar="FD:PORT")
+    parser.add_argument("--die-with-parent", action="store_true")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command to run")
+    pairs = [item.split(":", 1) for item in args.forward]
+    listeners = {int(port): socket.socket(fileno=int(fd)) for fd, port in pairs}
+    bring_loopback_up()
+    if os.fork() == 0:  # the forwarder: a child of the server once it execs
+        _die_with_parent(signal.SIGKILL)
+        forward_forever(listeners)
+        os._exit(0)
+    for listener in listeners.values():
+        listener.close()
+    if args.die_with_parent:  # entering the user namespace reset the engine's request
+        _die_with_parent(signal.SIGTERM)
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()
