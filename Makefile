@@ -125,7 +125,9 @@ test: setup  ## every tier, as CI runs it (offline; builds its own random-weight
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup  ## unit tests only: no Keras export, no server (under a minute on 2 cores)
-	$(BIN)/python -m pytest -m "not integration and not slow and not soak" $(PYTEST_ARGS) tests/unit
+	$(BIN)/python -m pytest -n auto --dist loadfile \
+	  -m "not integration and not server and not slow and not soak" \
+	  $(PYTEST_ARGS) tests/unit
 
 # make test-endpoint: after promote, the acceptance tests through boto3 InvokeEndpoint
 # against TRITONSHIP_ENDPOINT (AWS_REGION and AWS_PROFILE apply). TRITONSHIP_REPO=<the

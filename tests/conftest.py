@@ -23,6 +23,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.path.is_relative_to(INTEGRATION):
             item.add_marker(pytest.mark.integration)
+        if "moto_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)
     if config.getoption("--run-network") or os.environ.get("TRITONSHIP_NETWORK") == "1":
         return
     skip = pytest.mark.skip(reason="needs the network: pass --run-network")

@@ -33,12 +33,20 @@ def report(endpoint: Endpoint, tmp_path_factory: pytest.TempPathFactory) -> Path
         "both",
         "--out",
         str(out),
+        "--results",
+        str(out / "results"),
         "--quiet",
     ]
     if endpoint.metrics_url:
         argv += ["--metrics-url", endpoint.metrics_url]
     assert main(argv) == 0
     return out
+
+
+def test_a_stamped_copy_goes_to_the_results_folder(report: Path):
+    (stamped,) = (report / "results").glob("bench-*.md")
+    text = stamped.read_text()
+    assert "| cores |" in text and "| date |" in text
 
 
 def test_json_report_has_every_level_without_errors(report: Path):
@@ -95,8 +103,10 @@ def test_bench_through_boto3_and_the_local_runtime(
         "--quiet",
         "--out",
         str(tmp_path),
+        "--no-results",
     ]
     assert main(argv) == 0
+    assert not list(tmp_path.rglob("bench-*.md")), "--no-results keeps no stamped copy"
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["meta"]["transport"].startswith("boto3")
     (level,) = data["levels"]

@@ -10,12 +10,15 @@ the files a build leaves, not a working graph.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tests.conftest import ROOT
 from tests.support.staged import stage_repository
+from tests.support.stubs import Stubs, aws_session, stubbed
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +49,16 @@ def packaged(staged_repository: Path, tmp_path_factory: pytest.TempPathFactory):
 def built_repository() -> Path:
     """Not in the unit tier: use ``staged_repository``, or move the test to integration."""
     pytest.fail("built_repository runs the Keras export: unit tests use staged_repository")
+
+
+@pytest.fixture(scope="module")
+def session() -> boto3.session.Session:
+    """One boto3 session per module: botocore loads each service model once (~0.5 s)."""
+    return aws_session()
+
+
+@pytest.fixture()
+def stubs(session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubs]:
+    """Stubbed AWS clients (botocore's Stubber) that promote's code picks up."""
+    with stubbed(session, monkeypatch) as ready:
+        yield ready

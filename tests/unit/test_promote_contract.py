@@ -12,10 +12,8 @@ Service Quotas.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 from tests.support.aws import triton_answer
@@ -28,7 +26,6 @@ from tests.support.stubs import (
     Stubs,
     answer,
     archive_already_there,
-    aws_session,
     creating,
     deleted,
     describe,
@@ -40,7 +37,6 @@ from tests.support.stubs import (
     preflight_ok,
     quota,
     run,
-    stubbed,
     trusted_role,
     update_back,
     updating,
@@ -51,17 +47,6 @@ from tritonship.cloud.endpoints import Waiting
 from tritonship.errors import TritonshipError, UsageError
 
 RETAIN = {"RetainAllVariantProperties": True}
-
-
-@pytest.fixture(scope="module")
-def session() -> boto3.session.Session:
-    return aws_session()
-
-
-@pytest.fixture()
-def stubs(session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubs]:
-    with stubbed(session, monkeypatch) as ready:
-        yield ready
 
 
 # --- item 1: autoscaled endpoints keep their capacity -------------------------------------

@@ -7,9 +7,6 @@ kept" the old config. Stubber: moto does not implement UpdateEndpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import boto3
 import pytest
 
 from tests.support.aws import triton_answer
@@ -17,13 +14,11 @@ from tests.support.stubs import (
     OLD,
     Stubs,
     answer,
-    aws_session,
     deleted,
     describe,
     fails,
     make_plan,
     run,
-    stubbed,
     update_back,
     updating,
 )
@@ -45,17 +40,6 @@ CANARY = {
     },
 }
 GUARDED = {"traffic": "canary:10:300", "alarms": ("demo-5xx", "demo-latency"), "bake_minutes": 10}
-
-
-@pytest.fixture(scope="module")
-def session() -> boto3.session.Session:
-    return aws_session()
-
-
-@pytest.fixture()
-def stubs(session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubs]:
-    with stubbed(session, monkeypatch) as ready:
-        yield ready
 
 
 def test_the_options_make_the_whole_deployment_config() -> None:

@@ -9,9 +9,7 @@ an unexpected call fails the test, so the rollback's calls are asserted one by o
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import boto3
 import pytest
 
 from tests.support.aws import triton_answer
@@ -24,7 +22,6 @@ from tests.support.stubs import (
     Stubs,
     answer,
     archive_already_there,
-    aws_session,
     creating,
     deleted,
     describe,
@@ -35,7 +32,6 @@ from tests.support.stubs import (
     new_resources,
     preflight_ok,
     run,
-    stubbed,
     update,
     update_back,
     updating,
@@ -45,18 +41,6 @@ from tritonship.cli import main
 from tritonship.cloud.endpoints import EndpointTimeout
 from tritonship.cloud.promote import PromoteInterrupted
 from tritonship.errors import TritonshipError
-
-
-@pytest.fixture(scope="module")
-def session() -> boto3.session.Session:
-    """One session for the module: botocore loads each service model once (~0.5 s)."""
-    return aws_session()
-
-
-@pytest.fixture()
-def stubs(session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubs]:
-    with stubbed(session, monkeypatch) as ready:
-        yield ready
 
 
 def test_update_blue_green_then_smoke_test(packaged: PackageResult, stubs: Stubs) -> None:

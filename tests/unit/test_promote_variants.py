@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -26,7 +25,6 @@ from tests.support.stubs import (
     ROLE,
     Stubs,
     archive_already_there,
-    aws_session,
     describe,
     existing_endpoint,
     make_plan,
@@ -34,7 +32,6 @@ from tests.support.stubs import (
     old_variant,
     quota,
     run,
-    stubbed,
     summary,
     trusted_role,
 )
@@ -52,17 +49,6 @@ from tritonship.sagemaker.client import SageMakerTransport, classify
 
 FAST = Waiting(delay=0.01, attempts=5)
 DESIRED_WEIGHT = [{"VariantPropertyType": "DesiredWeight"}]
-
-
-@pytest.fixture(scope="module")
-def session() -> boto3.session.Session:
-    return aws_session()
-
-
-@pytest.fixture()
-def stubs(session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubs]:
-    with stubbed(session, monkeypatch) as ready:
-        yield ready
 
 
 def deployed_as(variants: list[dict], summaries: list[dict], scaling: dict | None = None):
