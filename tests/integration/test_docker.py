@@ -18,9 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ import requests
 from botocore.config import Config
 
 from tests.support import docker as support
+from tests.support.load import cpu_ticks, send_in_background, until
 from tests.unit.test_compose import IMAGE as ECR_IMAGE
 from tests.unit.test_compose import stubbed_ecr
 from tritonship import cli
@@ -38,7 +37,7 @@ from tritonship.local.docker import COMPOSE_FILES_VARIABLE, PROJECT_NAME, SIM_IM
 from tritonship.local.endpoint import LocalEndpoint
 from tritonship.local.engine import EngineError, free_port, ping
 from tritonship.paths import SAGEMAKER_ENV_FILE
-from tritonship.sagemaker.client import HttpTransport, InvocationError, SageMakerTransport
+from tritonship.sagemaker.client import InvocationError, SageMakerTransport
 from tritonship.sagemaker.serve import ServeRefused, load_env_file, serve_args, serve_env
 from tritonship.sagemaker.wire import decode_response, encode_request
 from tritonship.samples import photo_jpeg
@@ -81,14 +80,6 @@ def engine(built_repository: Path) -> Iterator[DockerEngine]:
     finally:
         docker_engine.stop()
     assert support.leftovers(docker_engine.project) == {"containers": [], "networks": []}
-
-
-def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Wait for a condition against a deadline (the condition, not the clock, decides)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        time.sleep(0.1)
 
 
 def answer(url: str) -> np.ndarray:
@@ -413,11 +404,6 @@ def _answer_parts(result: Any) -> tuple[bytes, str]:
     return result.body, result.content_type
 
 
-def cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
 def dali_stub(container: Any) -> int:
     """The host pid of the container's DALI stand-in stub process."""
     top = container.top(ps_args="-eo pid,args")
@@ -434,17 +420,8 @@ def test_container_killed_mid_request_is_a_clear_error_not_a_retry(engine: Docke
     container = container_of(engine)
     stub = dali_stub(container)
     idle = cpu_ticks(stub)
-    outcome: list[BaseException | object] = []
     request = encode_request([photo_jpeg("astronaut")] * 64)
-
-    def send() -> None:
-        try:
-            outcome.append(HttpTransport(engine.url, retries=3).send(request))
-        except BaseException as err:  # handed to the test thread
-            outcome.append(err)
-
-    thread = threading.Thread(target=send)
-    thread.start()
+    thread, outcome = send_in_background(engine.url, request)
     until(lambda: cpu_ticks(stub) > idle + 5, timeout=60)  # the server works on it
     container.kill(signal="SIGKILL")
     thread.join(60)

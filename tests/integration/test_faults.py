@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +11,11 @@ import numpy as np
 import pytest
 import requests
 
+from tests.support.load import cpu_ticks, send_in_background, until
 from tritonship.local.endpoint import LocalEndpoint
 from tritonship.local.engine import free_port
 from tritonship.local.native import NativeEngine
-from tritonship.sagemaker.client import HttpTransport, InvocationError
+from tritonship.sagemaker.client import InvocationError
 from tritonship.sagemaker.wire import decode_response, encode_request
 from tritonship.samples import photo_jpeg
 
@@ -48,14 +47,6 @@ def answer(url: str) -> tuple[int, np.ndarray | None]:
     return 200, decode_response(response.content, response.headers["Content-Type"])
 
 
-def until(condition, timeout: float = 30.0) -> None:
-    """Wait for a condition against a deadline (the condition, not the clock, decides)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        time.sleep(0.05)
-
-
 def dali_stub(engine: NativeEngine) -> int:
     [pid] = [p for p in engine.stub_pids() if b"/dali/" in Path(f"/proc/{p}/cmdline").read_bytes()]
     return pid
@@ -77,26 +68,12 @@ def test_killed_stub_never_gives_a_wrong_answer_and_the_endpoint_recovers(local)
     assert local.heal() is None
 
 
-def cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
 def test_server_killed_mid_request_is_a_clear_error_not_a_retry(local):
     engine = local.engine
     stub = dali_stub(engine)
     idle = cpu_ticks(stub)
-    outcome: list[BaseException | object] = []
     request = encode_request([photo_jpeg("astronaut")] * 64)
-
-    def send() -> None:
-        try:
-            outcome.append(HttpTransport(engine.url, retries=3).send(request))
-        except BaseException as err:  # handed to the test thread
-            outcome.append(err)
-
-    thread = threading.Thread(target=send)
-    thread.start()
+    thread, outcome = send_in_background(engine.url, request)
     until(lambda: cpu_ticks(stub) > idle + 5)  # the server is working on the request
     os.kill(engine.pid, signal.SIGKILL)
     thread.join(60)

@@ -12,16 +12,15 @@ import itertools
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import requests
 
 from tests.integration.conftest import Endpoint
+from tests.support.load import Tally
 from tritonship.bench.hostile import corrupt_jpeg, jpeg_bomb, noise
 from tritonship.sagemaker.wire import decode_response, encode_as
 from tritonship.samples import PHOTOS, encode, photo_array, photo_jpeg
@@ -56,21 +55,6 @@ def valid_requests() -> list[tuple[str, bytes, str]]:
         for name in PHOTOS
         for request in [encode_as([photo_jpeg(name)], "raw" if name == "coffee" else "binary")]
     ]
-
-
-@dataclass
-class Tally:
-    """What every client saw."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    counts: Counter = field(default_factory=Counter)
-    failures: list[str] = field(default_factory=list)
-
-    def add(self, kind: str, failure: str | None = None) -> None:
-        with self.lock:
-            self.counts[kind if failure is None else f"{kind} FAILED"] += 1
-            if failure and len(self.failures) < 20:
-                self.failures.append(failure)
 
 
 def readable_refusal(response: requests.Response) -> str | None:

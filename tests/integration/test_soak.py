@@ -6,14 +6,13 @@ import itertools
 import os
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import requests
 
 from tests.integration.conftest import Endpoint
+from tests.support.load import Tally
 from tritonship.bench.hostile import corpus
 from tritonship.local.process import tree_rss_bytes
 from tritonship.sagemaker.wire import decode_response, encode_request
@@ -23,21 +22,6 @@ CLIENTS = 8
 SECONDS = float(os.environ.get("TRITONSHIP_SOAK_SECONDS", "60"))
 WARMUP_SECONDS = 10.0
 MAX_REQUESTS = 200_000  # a hard bound besides the clock
-
-
-@dataclass
-class Tally:
-    """What the clients saw (shared, guarded by ``lock``)."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    counts: Counter = field(default_factory=Counter)
-    failures: list[str] = field(default_factory=list)
-
-    def add(self, kind: str, failure: str | None = None) -> None:
-        with self.lock:
-            self.counts[kind] += 1
-            if failure and len(self.failures) < 20:
-                self.failures.append(failure)
 
 
 def workload() -> list[tuple[str, bytes, str, np.ndarray | None]]:

@@ -1,0 +1,57 @@
+"""Shared pieces of the load and fault tests: a thread-safe tally, waits, a request in flight."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tritonship.sagemaker.client import HttpTransport
+from tritonship.sagemaker.wire import EncodedRequest
+
+
+@dataclass
+class Tally:
+    """What every client saw: counts per kind (failures as "<kind> FAILED"), first failures."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counts: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, failure: str | None = None) -> None:
+        with self.lock:
+            self.counts[kind if failure is None else f"{kind} FAILED"] += 1
+            if failure and len(self.failures) < 20:
+                self.failures.append(failure)
+
+
+def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Wait for a condition against a deadline (the condition, not the clock, decides)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met before the deadline"
+        time.sleep(0.05)
+
+
+def cpu_ticks(pid: int) -> int:
+    """CPU time a process has used so far, in clock ticks (utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def send_in_background(url: str, request: EncodedRequest) -> tuple[threading.Thread, list]:
+    """Send ``request`` from a thread; the answer or the error lands in the returned list."""
+    outcome: list[BaseException | object] = []
+
+    def send() -> None:
+        try:
+            outcome.append(HttpTransport(url, retries=3).send(request))
+        except BaseException as err:  # handed to the test thread
+            outcome.append(err)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    return thread, outcome
