@@ -9,9 +9,10 @@ import pytest
 import requests
 
 from tests.integration.conftest import Endpoint
+from tests.support.load import invoke as invoke_url
 from tritonship.repository.dali import load_pipeline_module, run_pipeline
 from tritonship.repository.inception import run_graph
-from tritonship.sagemaker.wire import decode_response, encode_request
+from tritonship.sagemaker.wire import encode_request
 from tritonship.samples import PHOTOS, photo_jpeg
 
 #: float32 softmax over 1001 classes; server and reference run the same ops on the same
@@ -20,15 +21,8 @@ ATOL = 1e-5
 
 
 def invoke(endpoint: Endpoint, images: list[bytes], binary: bool = True) -> np.ndarray:
-    request = encode_request(images, binary=binary)
-    response = requests.post(
-        f"{endpoint.url}/invocations",
-        data=request.body,
-        headers={"Content-Type": request.content_type},
-        timeout=120,
-    )
-    assert response.status_code == 200, response.text
-    return decode_response(response.content, response.headers.get("Content-Type"))
+    """One request to the endpoint under test (tests/support/load.py)."""
+    return invoke_url(endpoint.url, images, binary)
 
 
 @pytest.fixture(scope="module")

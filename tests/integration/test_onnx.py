@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 
 from tests.integration.conftest import Endpoint
+from tests.support.load import invoke as invoke_url
 from tritonship.artifact.package import package_repository
 from tritonship.local.engine import EngineError, free_port
 from tritonship.local.native import NativeEngine
@@ -25,7 +25,6 @@ from tritonship.repository.build import read_manifest
 from tritonship.repository.dali import load_pipeline_module, run_pipeline
 from tritonship.repository.inception import GraphSession
 from tritonship.repository.validate import validate_repository
-from tritonship.sagemaker.wire import decode_response, encode_request
 from tritonship.samples import PHOTOS, photo_jpeg
 
 #: ONNX Runtime against TensorFlow on the same preprocessed photos. Both compute the same
@@ -128,16 +127,9 @@ def served(request: pytest.FixtureRequest, endpoint: Endpoint) -> Endpoint:
     return request.getfixturevalue("onnx_endpoint")
 
 
-def invoke(endpoint: Endpoint, images: list[bytes]) -> np.ndarray:
-    request = encode_request(images)
-    response = requests.post(
-        f"{endpoint.url}/invocations",
-        data=request.body,
-        headers={"Content-Type": request.content_type},
-        timeout=120,
-    )
-    assert response.status_code == 200, response.text
-    return decode_response(response.content, response.headers.get("Content-Type"))
+def invoke(endpoint: Endpoint, images: list[bytes], binary: bool = True) -> np.ndarray:
+    """One request to the endpoint under test (tests/support/load.py)."""
+    return invoke_url(endpoint.url, images, binary)
 
 
 def in_process(repository: Path, preprocessed: np.ndarray) -> np.ndarray:

@@ -9,8 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import requests
+
 from tritonship.sagemaker.client import HttpTransport
-from tritonship.sagemaker.wire import EncodedRequest
+from tritonship.sagemaker.wire import EncodedRequest, decode_response, encode_request
 
 
 @dataclass
@@ -55,3 +58,16 @@ def send_in_background(url: str, request: EncodedRequest) -> tuple[threading.Thr
     thread = threading.Thread(target=send)
     thread.start()
     return thread, outcome
+
+
+def invoke(url: str, images: list[bytes], binary: bool = True) -> np.ndarray:
+    """POST ``images`` to ``url``/invocations as one request; assert 200; the OUTPUT rows."""
+    request = encode_request(images, binary=binary)
+    response = requests.post(
+        f"{url}/invocations",
+        data=request.body,
+        headers={"Content-Type": request.content_type},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    return decode_response(response.content, response.headers.get("Content-Type"))
