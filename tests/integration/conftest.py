@@ -22,8 +22,8 @@ from tests.support import docker as docker_support
 from tritonship.local.engine import Engine, free_port
 from tritonship.local.native import NativeEngine
 from tritonship.local.runtime_proxy import RuntimeProxy
-from tritonship.paths import DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE
-from tritonship.sagemaker.serve import load_env_file
+from tritonship.paths import DEFAULT_REPOSITORY
+from tritonship.sagemaker.settings import packaged_env
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def _docker_endpoint(repo: Path) -> Iterator[Endpoint]:
 def _native_endpoint(repo: Path, run_dir: Path) -> Iterator[Endpoint]:
     metrics_port = free_port()
     env = {
-        **load_env_file(SAGEMAKER_ENV_FILE),
+        **packaged_env(repo).values,
         "SAGEMAKER_TRITON_ALLOW_METRICS": "true",
         "SAGEMAKER_TRITON_METRICS_PORT": str(metrics_port),
     }

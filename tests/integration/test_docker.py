@@ -36,9 +36,9 @@ from tritonship import cli
 from tritonship.local.docker import COMPOSE_FILES_VARIABLE, PROJECT_NAME, SIM_IMAGE, DockerEngine
 from tritonship.local.endpoint import LocalEndpoint
 from tritonship.local.engine import EngineError, free_port, ping
-from tritonship.paths import SAGEMAKER_ENV_FILE
 from tritonship.sagemaker.client import InvocationError, SageMakerTransport
 from tritonship.sagemaker.serve import ServeRefused, load_env_file, serve_args, serve_env
+from tritonship.sagemaker.settings import PACKAGED_ENV_FILE as SAGEMAKER_ENV_FILE
 from tritonship.sagemaker.wire import decode_response, encode_request
 from tritonship.samples import photo_jpeg
 

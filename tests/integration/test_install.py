@@ -168,9 +168,9 @@ def test_the_installed_package_finds_everything_in_its_venv(installed: Installed
         "import json, tritonship, tritonship.paths as p\n"
         "from tritonship.assets.models import inception_v3\n"
         "print(json.dumps({'module': tritonship.__file__, 'checkout': str(p.checkout_root()),"
-        " 'assets': [str(p.SAGEMAKER_ENV_FILE), str(p.COMPOSE_FILE), str(p.BACKEND_SOURCES),"
+        " 'assets': [str(s.PACKAGED_ENV_FILE), str(p.COMPOSE_FILE), str(p.BACKEND_SOURCES),"
         " str(p.DALI_PIPELINE_SOURCE), inception_v3.__file__],"
-        " 'repository': str(p.DEFAULT_REPOSITORY), 'run_dir': str(p.run_dir()),"
+        " 'repository': str(p.DEFAULT_REPOSITORY), 'run_dir': str(s.run_dir()),"
         " 'cache': str(p.models_cache())}))\n"
     )
     result = installed.run("python", "-c", script)

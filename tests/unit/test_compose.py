@@ -33,8 +33,8 @@ from tritonship.local.docker import (
     rendered_environment,
 )
 from tritonship.local.engine import EngineError, PortInUseError
-from tritonship.paths import SAGEMAKER_ENV_FILE
 from tritonship.sagemaker.serve import load_env_file
+from tritonship.sagemaker.settings import PACKAGED_ENV_FILE as SAGEMAKER_ENV_FILE
 
 IMAGE = "763104351884.dkr.ecr.us-west-2.amazonaws.com/sagemaker-tritonserver:24.09-py3"
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -271,10 +271,45 @@ def test_sim_override_mounts_this_python_read_only_at_the_same_paths(tmp_path: P
         mount = mounts[env[name]]
         assert mount["source"] == env[name] and mount["read_only"] is True
     assert rendered_environment(config, "triton-cpu") == {
-        **load_env_file(SAGEMAKER_ENV_FILE),
+        **engine.sagemaker_env,
         "TRITONSHIP_PYTHON": sys.executable,
     }
     assert svc["command"] in ("serve", ["serve"]) and svc["image"] == SIM_IMAGE
+
+
+def test_the_merged_environment_reaches_the_container(tmp_path: Path, monkeypatch):
+    """What --env / --env-file / exported SAGEMAKER_* merge to is the container's env_file."""
+    from tritonship.sagemaker.settings import EnvSources, sagemaker_env
+
+    monkeypatch.setenv("TRITONSHIP_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("SAGEMAKER_TRITON_THREAD_COUNT", "4")
+    (tmp_path / "repo" / "sm_model" / "1").mkdir(parents=True)
+    sources = EnvSources(pairs=("SAGEMAKER_TRITON_DEFAULT_MODEL_NAME=sm_model",))
+    env = sagemaker_env(sources, tmp_path / "repo")
+    engine = DockerEngine(tmp_path / "repo", image=IMAGE, profile="cpu", sagemaker_env=env)
+    compose_vars = {k: v for k, v in engine.compose_env().items() if k.startswith("TRITONSHIP_")}
+    config = render("cpu", extra=engine.compose_files[1:], **compose_vars)
+    assert rendered_environment(config, "triton-cpu") == {
+        "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": "sm_model",
+        "SAGEMAKER_TRITON_LOG_VERBOSE": "0",
+        "SAGEMAKER_TRITON_THREAD_COUNT": "4",
+    }
+    targets = [v["target"] for v in config["services"]["triton-cpu"]["volumes"]]
+    assert targets == ["/opt/ml/model"], "single-model mode mounts no models folder"
+
+
+def test_multi_model_mode_mounts_the_models_folder_read_only(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("TRITONSHIP_RUN_DIR", str(tmp_path / "run"))
+    env = {"SAGEMAKER_MULTI_MODEL": "true"}
+    engine = DockerEngine(
+        tmp_path, image=IMAGE, profile="cpu", sagemaker_env=env, models_dir=tmp_path / "m"
+    )
+    compose_vars = {k: v for k, v in engine.compose_env().items() if k.startswith("TRITONSHIP_")}
+    config = render("cpu", extra=engine.compose_files[1:], **compose_vars)
+    mounts = {v["target"]: v for v in config["services"]["triton-cpu"]["volumes"]}
+    assert mounts["/opt/ml/models"]["source"] == str((tmp_path / "m").resolve())
+    assert mounts["/opt/ml/models"]["read_only"] is True
+    assert rendered_environment(config, "triton-cpu") == env
 
 
 def test_sim_override_without_the_python_variables_names_what_is_missing():

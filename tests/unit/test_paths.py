@@ -11,6 +11,7 @@ import tomllib
 from setuptools import find_packages
 
 from tritonship import cli, paths
+from tritonship.sagemaker import settings
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -33,23 +34,23 @@ def test_this_package_runs_from_the_checkout():
 
 def test_run_dir_honours_the_environment_variable(monkeypatch: pytest.MonkeyPatch, tmp_path):
     monkeypatch.setenv("TRITONSHIP_RUN_DIR", str(tmp_path / "run"))
-    assert paths.run_dir() == tmp_path / "run"
+    assert settings.run_dir() == tmp_path / "run"
     monkeypatch.setattr(paths, "checkout_root", lambda: None)
-    assert paths.run_dir() == tmp_path / "run", "wins outside a checkout too"
+    assert settings.run_dir() == tmp_path / "run", "wins outside a checkout too"
 
 
 def test_run_dir_defaults_to_the_checkout(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("TRITONSHIP_RUN_DIR", raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", "/elsewhere")
-    assert paths.run_dir() == CHECKOUT / ".tritonship"
+    assert settings.run_dir() == CHECKOUT / ".tritonship"
 
 
 def test_run_dir_outside_a_checkout_follows_xdg(monkeypatch, outside_checkout: Path):
-    assert paths.run_dir() == outside_checkout / "home/.local/state/tritonship"
+    assert settings.run_dir() == outside_checkout / "home/.local/state/tritonship"
     monkeypatch.setenv("XDG_STATE_HOME", str(outside_checkout / "state"))
-    assert paths.run_dir() == outside_checkout / "state/tritonship"
+    assert settings.run_dir() == outside_checkout / "state/tritonship"
     monkeypatch.setenv("XDG_STATE_HOME", "relative/state")
-    assert paths.run_dir() == outside_checkout / "home/.local/state/tritonship", (
+    assert settings.run_dir() == outside_checkout / "home/.local/state/tritonship", (
         "a relative XDG value is ignored, as the spec says"
     )
 
@@ -66,7 +67,7 @@ def test_models_cache_outside_a_checkout_follows_xdg(monkeypatch, outside_checko
 
 
 def test_assets_are_the_checkout_folders_in_an_editable_install():
-    assert paths.SAGEMAKER_ENV_FILE == CHECKOUT / "container" / "sagemaker.env"
+    assert settings.PACKAGED_ENV_FILE == CHECKOUT / "container" / "sagemaker.env"
     assert paths.COMPOSE_FILE == CHECKOUT / "container" / "docker-compose.yml"
     assert paths.DALI_PIPELINE_SOURCE == CHECKOUT / "dali" / "pipeline.py"
     assert paths.BACKEND_SOURCES == CHECKOUT / "container" / "backends"

@@ -45,6 +45,7 @@ from tritonship.artifact.package import PackageResult
 from tritonship.cloud import promote as promote_module
 from tritonship.cloud.endpoints import Waiting
 from tritonship.errors import TritonshipError, UsageError
+from tritonship.sagemaker.settings import EnvSources
 
 RETAIN = {"RetainAllVariantProperties": True}
 
@@ -89,7 +90,7 @@ def test_model_and_config_names_cover_image_environment_and_role(
     )
     role = ROLE.replace("tritonship-endpoint", "other")
     for changed in (
-        make_plan(packaged, env_file=env),
+        make_plan(packaged, env_sources=EnvSources(env_file=env)),
         make_plan(packaged, image_tag="24.05-py3"),
         make_plan(packaged, role=role),
     ):

@@ -28,6 +28,7 @@ from tritonship.cloud.promote import apply, build_plan
 from tritonship.cloud.state import PromoteOptions
 from tritonship.cloud.teardown import teardown
 from tritonship.errors import DeployError, TritonshipError
+from tritonship.sagemaker.settings import EnvSources
 
 BUCKET = "tritonship-test-models"
 ROLE = "arn:aws:iam::123456789012:role/tritonship-endpoint"
@@ -323,7 +324,12 @@ def test_the_dry_run_shows_what_a_new_environment_and_image_change(
         "SAGEMAKER_TRITON_LOG_VERBOSE=1\nSAGEMAKER_TRITON_THREAD_COUNT=16\n"
     )
     options = PromoteOptions(
-        "demo", BUCKET, ROLE, archive=packaged.archive, env_file=env, image_tag="24.05-py3"
+        "demo",
+        BUCKET,
+        ROLE,
+        archive=packaged.archive,
+        env_sources=EnvSources(env_file=env),
+        image_tag="24.05-py3",
     )
     changed = build_plan(options, "us-east-1")
     assert (changed.model_name, changed.config_name) != (plan.model_name, plan.config_name)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from tritonship.errors import TritonshipError
-from tritonship.paths import SAGEMAKER_ENV_FILE
 from tritonship.sagemaker.serve import (
     BASE_FLAGS,
     ServeRefused,
@@ -15,6 +14,7 @@ from tritonship.sagemaker.serve import (
     serve_args,
     serve_env,
 )
+from tritonship.sagemaker.settings import PACKAGED_ENV_FILE as SAGEMAKER_ENV_FILE
 
 NAME = "ensemble_dali_inception"
 

@@ -17,11 +17,11 @@ from tritonship.repository.validate import (
     format_findings,
     load_repository,
     locate,
-    read_env_file,
     summary,
     validate_repository,
 )
 from tritonship.sagemaker.images import backends_for_tag
+from tritonship.sagemaker.settings import EnvSources, sagemaker_env
 
 ENSEMBLE = "ensemble_dali_inception"
 INCEPTION = "inception_graphdef"
@@ -42,8 +42,11 @@ def env_file(tmp_path: Path) -> Path:
     return path
 
 
-def validate(repo: Path, env_file: Path, image: str | None = None) -> list[Finding]:
-    return validate_repository(repo, image_tag=image, sagemaker_env=env_file)
+def validate(repo: Path, env_file: Path | None, image: str | None = None) -> list[Finding]:
+    """Validate with ``env_file`` as the only source of SageMaker variables."""
+    sources = EnvSources(env_file=env_file, defaults=None)
+    env = sagemaker_env(sources, repo, environ={})
+    return validate_repository(repo, image_tag=image, env=env)
 
 
 def edit(model: str, change: Callable[[mc.ModelConfig], object]) -> Callable[[Path], None]:
@@ -460,19 +463,21 @@ def test_cpu_image_flags_dali(repo: Path, env_file: Path) -> None:
     assert lines[finding.line - 1] == 'backend: "dali"'
 
 
-def test_missing_env_file_requires_the_default_model(repo: Path, tmp_path: Path) -> None:
-    missing = tmp_path / "absent.env"
-    [finding] = validate(repo, missing)
-    assert finding.path == missing
+def test_the_only_top_level_ensemble_is_the_default_model(repo: Path) -> None:
+    env = sagemaker_env(EnvSources(defaults=None), repo, environ={})
+    assert env.default_model == ENSEMBLE and "inferred" in env.origin(
+        "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"
+    )
+    assert validate(repo, None) == []
+
+
+def test_two_top_level_ensembles_need_the_default_model(repo: Path) -> None:
+    shutil.copytree(repo / ENSEMBLE, repo / "second_ensemble")
+    edit("second_ensemble", lambda c: setattr(c, "name", "second_ensemble"))(repo)
+    [finding] = validate(repo, None)
+    assert finding.path == repo
     assert "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME is not set" in finding.message
-    assert "4 model folders" in finding.message and ENSEMBLE in finding.message
-
-
-def test_env_without_the_variable(repo: Path, tmp_path: Path) -> None:
-    env = tmp_path / "sagemaker.env"
-    env.write_text("SAGEMAKER_TRITON_LOG_VERBOSE=1\n")
-    [finding] = validate(repo, env)
-    assert finding.path == env and "is not set and" in finding.message
+    assert "5 model folders" in finding.message and "--env" in finding.message
 
 
 def test_default_model_must_be_a_folder(repo: Path, tmp_path: Path) -> None:
@@ -489,7 +494,7 @@ def test_folders_are_counted_as_serve_counts_them(repo: Path, tmp_path: Path) ->
     for name in ("dali", ENSEMBLE, GUARD):
         shutil.rmtree(repo / name)
     (repo / ".ipynb_checkpoints").mkdir()  # serve's `find -type d` sees hidden folders too
-    [finding] = validate(repo, tmp_path / "absent.env")
+    [finding] = validate(repo, None)
     assert "is not set" in finding.message and "2 model folders" in finding.message
 
 
@@ -502,18 +507,7 @@ def test_multi_model_mode_needs_no_default(repo: Path, tmp_path: Path) -> None:
 def test_single_model_repository_needs_no_default(repo: Path, tmp_path: Path) -> None:
     for name in ("dali", ENSEMBLE, GUARD):
         shutil.rmtree(repo / name)
-    assert validate(repo, tmp_path / "absent.env") == []
-
-
-def test_read_env_file(tmp_path: Path) -> None:
-    env = tmp_path / "x.env"
-    env.write_text("# comment\n\nexport A=1\nB='two'\nC=\"x=y\"\n")
-    assert read_env_file(env) == ({"A": "1", "B": "two", "C": "x=y"}, None)
-    assert read_env_file(tmp_path / "absent.env") == ({}, None)
-    env.write_text("A=1\nnot a pair\n")
-    values, finding = read_env_file(env)
-    assert values == {} and finding is not None
-    assert (finding.path, finding.line) == (env, 2) and "KEY=VALUE" in finding.message
+    assert validate(repo, None) == []
 
 
 def test_finding_rendering() -> None:

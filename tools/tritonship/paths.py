@@ -13,7 +13,8 @@ download cache      ``<checkout>/models/cache``          ``$XDG_CACHE_HOME/trito
 run state           ``<checkout>/.tritonship``           ``$XDG_STATE_HOME/tritonship``
 ==================  ===================================  ====================================
 
-``TRITONSHIP_RUN_DIR`` overrides the run state folder in both.
+``TRITONSHIP_RUN_DIR`` overrides the run state folder in both
+(:func:`tritonship.sagemaker.settings.run_dir`, which reads every setting).
 """
 
 from __future__ import annotations
@@ -87,7 +88,6 @@ DEFAULT_REPOSITORY = _in_checkout("model_repository")
 #: Where ``tritonship package`` writes and ``tritonship promote`` reads the archive.
 DEFAULT_ARCHIVE = _in_checkout("dist/model.tar.gz")
 
-SAGEMAKER_ENV_FILE = asset_path("container", "sagemaker.env")
 COMPOSE_FILE = asset_path("container", "docker-compose.yml")
 BACKEND_SOURCES = asset_path("container", "backends")
 DALI_PIPELINE_SOURCE = asset_path("dali", "pipeline.py")
@@ -101,15 +101,12 @@ def models_cache() -> Path:
     return _xdg("XDG_CACHE_HOME", ".cache") / "tritonship" / "models"
 
 
-def run_dir() -> Path:
-    """Where servers keep their run state.
+def default_run_dir() -> Path:
+    """Where servers keep their run state unless ``TRITONSHIP_RUN_DIR`` says otherwise.
 
-    ``TRITONSHIP_RUN_DIR``, else ``.tritonship/`` in the checkout, else
-    ``$XDG_STATE_HOME/tritonship`` (``~/.local/state/tritonship``).
+    ``.tritonship/`` in the checkout, else ``$XDG_STATE_HOME/tritonship``
+    (``~/.local/state/tritonship``).
     """
-    explicit = os.environ.get("TRITONSHIP_RUN_DIR")
-    if explicit:
-        return Path(explicit)
     root = checkout_root()
     if root:
         return root / ".tritonship"

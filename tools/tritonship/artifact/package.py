@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 from tritonship import __version__
 from tritonship.errors import ChecksumError, TritonshipError, UsageError
 from tritonship.fileio import atomic_writer, sha256_file, write_text_atomic
-from tritonship.paths import DEFAULT_ARCHIVE, SAGEMAKER_ENV_FILE
+from tritonship.paths import DEFAULT_ARCHIVE
 from tritonship.repository.build import read_manifest
 from tritonship.sagemaker.images import (
     DEFAULT_TAG,
@@ -33,7 +33,8 @@ from tritonship.sagemaker.images import (
     newest_tag,
     parse_tag,
 )
-from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, load_env_file
+from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR
+from tritonship.sagemaker.settings import SageMakerEnv, packaged_env
 
 FILE_MODE, DIR_MODE = 0o644, 0o755
 #: gzip's default level: the float weights barely compress, higher levels only cost time.
@@ -174,11 +175,11 @@ def choose_tag(repo: Path, image_tag: str | None) -> TagChoice:
         return TagChoice(DEFAULT_TAG, "the default (no SageMaker Triton image has every backend)")
 
 
-def _validate(repo: Path, image_tag: str) -> list[str]:
+def _validate(repo: Path, image_tag: str, env: SageMakerEnv) -> list[str]:
     """Refuse on any validation finding; return the backends the repository needs."""
     from tritonship.repository.validate import format_findings, validate_repository
 
-    findings = validate_repository(repo, image_tag=image_tag)
+    findings = validate_repository(repo, image_tag=image_tag, env=env)
     if findings:
         raise PackageError(
             f"{repo} has {len(findings)} problem(s):\n{format_findings(findings)}",
@@ -291,7 +292,7 @@ def package_repository(
     image_tag: str | None = None,
     allow_random_weights: bool = False,
     progress: bool = True,
-    env_file: Path = SAGEMAKER_ENV_FILE,
+    env: SageMakerEnv | None = None,
 ) -> PackageResult:
     """Validate ``repo``, then write ``out`` and its manifest; return what was written.
 
@@ -304,13 +305,14 @@ def package_repository(
             f"{out} is inside the repository {repo}",
             hint="write the archive elsewhere, e.g. dist/model.tar.gz",
         )
+    env = env or packaged_env(repo)
     image = choose_tag(repo, image_tag)
-    backends = _validate(repo, image.tag)
+    backends = _validate(repo, image.tag, env)
     selection = select(repo)
     _scan_secrets(repo, selection.files)
     digests = {rel: sha256_file(repo / rel) for rel in selection.files}
     build = _check_build(read_manifest(repo), digests, allow_random_weights, repo)
-    manifest = _manifest(build, selection, digests, image, backends, load_env_file(env_file))
+    manifest = _manifest(build, selection, digests, image, backends, env.values)
     sha, size = write_archive(repo, selection, out, progress)
     manifest["archive"] = {"name": out.name, "sha256": sha, "bytes": size}
     manifest_path = manifest_path_for(out)

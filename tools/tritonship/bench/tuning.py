@@ -24,7 +24,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 from tritonship.bench.noise import foreign_load
 from tritonship.bench.report import write_report
 from tritonship.bench.runner import FORMATS, BenchConfig, BenchResult, parse_levels, run_bench
-from tritonship.paths import DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE, run_dir
+from tritonship.paths import DEFAULT_REPOSITORY
+from tritonship.sagemaker.settings import packaged_env, run_dir
 
 Edit = Callable[[dict[str, mc.ModelConfig]], None]
 #: The key under which edits find the repository's classifier (TensorFlow or ONNX).
@@ -159,11 +160,10 @@ def served(repository: Path, state: Path) -> Iterator[tuple[str, str]]:
     """The native engine on ``repository`` with metrics, on free ports: (url, metrics URL)."""
     from tritonship.local.engine import free_port
     from tritonship.local.native import NativeEngine
-    from tritonship.sagemaker.serve import load_env_file
 
     metrics_port = free_port()
     env = {
-        **load_env_file(SAGEMAKER_ENV_FILE),
+        **packaged_env(repository).values,
         "SAGEMAKER_TRITON_ALLOW_METRICS": "true",
         "SAGEMAKER_TRITON_METRICS_PORT": str(metrics_port),
     }

@@ -14,7 +14,7 @@ from tritonship.cli.common import (
     add_target,
     say,
 )
-from tritonship.paths import run_dir
+from tritonship.sagemaker.settings import run_dir
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -5,12 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tritonship.cli.common import Subparsers, add_command, add_quiet, add_repo, say
+from tritonship.cli.common import (
+    Subparsers,
+    add_command,
+    add_quiet,
+    add_repo,
+    add_sagemaker_env,
+    env_sources,
+    say,
+)
 
 
 def cmd_package(args: argparse.Namespace) -> int:
     """Validate, then write the deterministic model.tar.gz and its manifest."""
     from tritonship.artifact.package import package_repository
+    from tritonship.sagemaker.settings import sagemaker_env
 
     result = package_repository(
         args.repo,
@@ -18,6 +27,7 @@ def cmd_package(args: argparse.Namespace) -> int:
         image_tag=args.image_tag,
         allow_random_weights=args.allow_random_weights,
         progress=not args.quiet,
+        env=sagemaker_env(env_sources(args), args.repo),
     )
     if result.skipped:
         say(f"left out {len(result.skipped)}: {', '.join(result.skipped)}")
@@ -90,6 +100,7 @@ def _promote_options(args: argparse.Namespace):  # noqa: ANN202 - PromoteOptions
         bake_minutes=args.bake,
         variant=args.variant,
         weight=args.weight,
+        env_sources=env_sources(args),
     )
 
 
@@ -127,6 +138,7 @@ def add_package(sub: Subparsers) -> None:
         action="store_true",
         help="package a random-weight build (a test deployment)",
     )
+    add_sagemaker_env(package, multi_model=False)
     add_quiet(package, "no progress bar")
 
 
@@ -149,6 +161,7 @@ def add_promote(sub: Subparsers) -> None:
         default=None,
         help="default: the newest image that can serve the archive's backends",
     )
+    add_sagemaker_env(promote, multi_model=False)
     _add_promote_extras(promote)
     _add_guardrails(promote)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tritonship.paths import DEFAULT_REPOSITORY
+from tritonship.sagemaker.settings import EnvSources
 
 Command = Callable[[argparse.Namespace], int]
 Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse has no public name for it
@@ -45,6 +46,42 @@ def add_repo(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=DEFAULT_REPOSITORY,
         help="model repository (default: %(default)s)",
+    )
+
+
+def add_sagemaker_env(parser: argparse.ArgumentParser, multi_model: bool = True) -> None:
+    """``--env KEY=VALUE``, ``--env-file FILE`` and ``--multi-model``: the container's variables.
+
+    Precedence, lowest first: the packaged defaults, exported ``SAGEMAKER_*`` variables,
+    ``--env-file``, ``--env`` (docs/your-repository.md).
+    """
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a variable of the container (repeatable; overrides --env-file and the shell)",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="FILE",
+        help="KEY=VALUE lines (Docker's env-file format) over exported SAGEMAKER_* variables",
+    )
+    if multi_model:
+        parser.add_argument(
+            "--multi-model",
+            action="store_true",
+            help="a multi-model endpoint (SAGEMAKER_MULTI_MODEL=true)",
+        )
+
+
+def env_sources(args: argparse.Namespace) -> EnvSources:
+    """The :class:`EnvSources` the parsed ``--env``/``--env-file``/``--multi-model`` name."""
+    return EnvSources(
+        tuple(getattr(args, "env", None) or ()),
+        getattr(args, "env_file", None),
+        bool(getattr(args, "multi_model", False)),
     )
 
 

@@ -12,7 +12,9 @@ from tritonship.cli.common import (
     add_command,
     add_json,
     add_repo,
+    add_sagemaker_env,
     add_target,
+    env_sources,
     from_args,
     say,
 )
@@ -30,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from tritonship.local.endpoint import LocalEndpoint, ServeOptions
 
-    options = from_args(ServeOptions, args)
+    options = from_args(ServeOptions, args, env_sources=env_sources(args))
     endpoint = LocalEndpoint.open(options, status=Console(stderr=True).status, say=say)
     print(f"ready in {endpoint.ready_seconds:.1f} s")
     for line in endpoint.describe():
@@ -167,6 +169,14 @@ def add_serve(sub: Subparsers) -> None:
     )
     serve.add_argument("--detach", action="store_true", help="leave the server running")
     serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for /ping")
+    add_sagemaker_env(serve)
+    serve.add_argument(
+        "--models-dir",
+        type=Path,
+        metavar="DIR",
+        help="multi-model: the folder target models are unpacked to, seen by the server as "
+        "/opt/ml/models (default: models/ in the run folder)",
+    )
     _add_docker_options(serve)
 
 

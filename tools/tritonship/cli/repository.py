@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from tritonship.cli.common import Subparsers, add_command, add_quiet, add_repo, say
+from tritonship.cli.common import (
+    Subparsers,
+    add_command,
+    add_quiet,
+    add_repo,
+    add_sagemaker_env,
+    env_sources,
+    say,
+)
 
 RANDOM_WEIGHTS_NOTICE = (
     "NOTICE: random weights - the labels the model predicts are meaningless; "
@@ -78,8 +86,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         summary,
         validate_repository,
     )
+    from tritonship.sagemaker.settings import sagemaker_env
 
-    findings = validate_repository(args.repo, image_tag=args.image)
+    env = sagemaker_env(env_sources(args), args.repo)
+    findings = validate_repository(args.repo, image_tag=args.image, env=env)
     if findings:
         print(format_findings(findings))
         print(f"{len(findings)} finding(s) in {args.repo}", file=sys.stderr)
@@ -138,6 +148,7 @@ def add_validate(sub: Subparsers) -> None:
     )
     add_repo(validate)
     validate.add_argument("--image", metavar="TAG", help="also check the image has each backend")
+    add_sagemaker_env(validate)
 
 
 def register(sub: Subparsers) -> None:

@@ -2,12 +2,12 @@
 
 The standard variables apply: ``AWS_PROFILE`` and ``AWS_ENDPOINT_URL`` (boto3 reads both
 itself; pointing ``AWS_ENDPOINT_URL`` at a local moto server is how the tests run the real
-code) and ``AWS_REGION`` (read here: boto3 only reads ``AWS_DEFAULT_REGION``).
+code) and ``AWS_REGION`` (read by :mod:`tritonship.sagemaker.settings`: boto3 only reads
+``AWS_DEFAULT_REGION``).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tritonship.errors import NetworkError, TritonshipError, UsageError
+from tritonship.sagemaker.settings import require_region
 
 TAG_PREFIX = "tritonship:"
 MANAGED_TAG = f"{TAG_PREFIX}managed"
@@ -45,13 +46,8 @@ class AwsClients:
 
 
 def resolve_region(region: str | None = None) -> str:
-    """The region: the argument, ``AWS_REGION``, else boto3's (``AWS_DEFAULT_REGION``, profile)."""
-    import boto3
-
-    found = region or os.environ.get("AWS_REGION") or boto3.session.Session().region_name
-    if not found:
-        raise UsageError("no AWS region configured", hint="set AWS_REGION, e.g. us-east-1")
-    return found
+    """The region (:func:`tritonship.sagemaker.settings.require_region`)."""
+    return require_region(region)
 
 
 def make_clients(region: str, attempts: int = 5) -> AwsClients:

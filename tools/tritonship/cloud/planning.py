@@ -26,7 +26,8 @@ from tritonship.cloud.state import DEFAULT_INSTANCE_TYPE, Plan, PromoteOptions
 from tritonship.cloud.upload import PART_SIZE, UploadSpec
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.sagemaker.images import DEFAULT_TAG, backends_for_tag, image_uri
-from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, check_inference_type, load_env_file
+from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, check_inference_type
+from tritonship.sagemaker.settings import SageMakerEnv, env_from_values, overlay
 
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
@@ -71,6 +72,12 @@ def _check_package(manifest: dict[str, Any], env: dict[str, str], tag: str) -> N
     check_inference_type(env, tag)
 
 
+def promoted_env(manifest: dict[str, Any], options: PromoteOptions) -> SageMakerEnv:
+    """What ``package`` recorded, with the shell, ``--env-file`` and ``--env`` on top."""
+    recorded = env_from_values(manifest.get("environment") or {}, "package manifest")
+    return overlay(recorded, options.env_sources)
+
+
 def _upload_spec(
     options: PromoteOptions, archive: dict[str, Any], tags: dict[str, str]
 ) -> UploadSpec:
@@ -87,7 +94,7 @@ def build_plan(options: PromoteOptions, region: str) -> Plan:
     _check_options(options)
     deployment = deployment_config(options.traffic, options.alarms, options.bake_minutes)
     manifest = load_package(options.archive)
-    env = load_env_file(options.env_file)
+    env = promoted_env(manifest, options).values
     _check_package(manifest, env, options.image_tag)
     tags = toolkit_tags(options.endpoint, manifest["archive"]["sha256"])
     upload = _upload_spec(options, manifest["archive"], tags)

@@ -23,9 +23,10 @@ from tritonship.cloud.aws import AwsClients, describe, tag_list
 from tritonship.cloud.deployment import ALL_AT_ONCE
 from tritonship.cloud.endpoints import DEFAULT_WAITING, EndpointFailed, Waiting, wait_in_service
 from tritonship.cloud.upload import UploadSpec
-from tritonship.paths import DEFAULT_ARCHIVE, SAGEMAKER_ENV_FILE
+from tritonship.paths import DEFAULT_ARCHIVE
 from tritonship.reporting import Reporter, quiet
 from tritonship.sagemaker.images import DEFAULT_TAG
+from tritonship.sagemaker.settings import EnvSources
 
 if TYPE_CHECKING:
     from tritonship.cloud.deployed import Deployed
@@ -55,7 +56,7 @@ class PromoteOptions:
     prefix: str = DEFAULT_PREFIX
     smoke_test: bool = True
     photo: Path | None = None
-    env_file: Path = SAGEMAKER_ENV_FILE
+    env_sources: EnvSources = EnvSources()
     traffic: str = ALL_AT_ONCE
     alarms: tuple[str, ...] = ()
     bake_minutes: float = 0.0

@@ -35,8 +35,10 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from tritonship.sagemaker import settings
+
 #: Set TRITONSHIP_NATIVE_CONFINE=0 to run the native server without a namespace.
-DISABLE_VARIABLE = "TRITONSHIP_NATIVE_CONFINE"
+DISABLE_VARIABLE = settings.CONFINE_VARIABLE
 UNSHARE = ("unshare", "--user", "--map-root-user", "--net")
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
 _PR_SET_PDEATHSIG = 1
@@ -53,7 +55,7 @@ _PORT_FLAGS = {
 @functools.cache
 def unavailable_reason() -> str | None:
     """Why the server cannot be confined here, or None when it can."""
-    if os.environ.get(DISABLE_VARIABLE, "1") == "0":
+    if settings.confinement_disabled():
         return f"{DISABLE_VARIABLE}=0"
     if shutil.which(UNSHARE[0]) is None:
         return "the unshare command (util-linux) is not installed"

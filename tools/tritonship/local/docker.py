@@ -32,18 +32,23 @@ from pathlib import Path
 from typing import Any
 
 from tritonship import paths
+from tritonship.fileio import write_text_atomic
 from tritonship.local.engine import EngineError, PortInUseError, ensure_port_free, wait_for_ping
-from tritonship.paths import COMPOSE_FILE, DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE
-from tritonship.sagemaker.images import DEFAULT_TAG, image_uri
+from tritonship.paths import COMPOSE_FILE, DEFAULT_REPOSITORY
+from tritonship.sagemaker import settings
+from tritonship.sagemaker.images import DEFAULT_TAG
+from tritonship.sagemaker.settings import SageMakerEnv, packaged_env
 
 PROJECT_NAME = "tritonship"
 SERVICES = {"gpu": "triton", "cpu": "triton-cpu"}
 CONTAINER_MODEL_DIR = "/opt/ml/model"
 DEFAULT_READY_TIMEOUT = 900.0  # a first start may unpack a multi-GB image and load TF
 #: Extra Compose files, ``os.pathsep``-separated: paths, or names of packaged files.
-COMPOSE_FILES_VARIABLE = "TRITONSHIP_COMPOSE_FILES"
+COMPOSE_FILES_VARIABLE = settings.COMPOSE_FILES_VARIABLE
 #: The tag ``make sim-image`` builds (container/sim/): NOT NVIDIA's image.
 SIM_IMAGE = "tritonship/sagemaker-tritonserver-sim:24.09-py3"
+#: The extra Compose file of multi-model mode: the models folder at /opt/ml/models.
+MME_OVERRIDE = "compose.mme.yml"
 COMPOSE_TIMEOUT_SECONDS = 600.0
 
 
@@ -91,8 +96,7 @@ def compose_args(
 
 def extra_compose_files(value: str | None = None) -> list[Path]:
     """The files ``TRITONSHIP_COMPOSE_FILES`` names (or ``value``), each checked to exist."""
-    raw = os.environ.get(COMPOSE_FILES_VARIABLE, "") if value is None else value
-    return [_compose_file(name) for name in raw.split(os.pathsep) if name.strip()]
+    return [_compose_file(name) for name in settings.compose_file_names(value)]
 
 
 def _compose_file(name: str) -> Path:
@@ -135,11 +139,7 @@ def python_environment() -> dict[str, str]:
 
 def default_image(region: str | None = None, tag: str = DEFAULT_TAG) -> str:
     """``TRITONSHIP_IMAGE`` if set, else the SageMaker image for the region (us-east-1)."""
-    explicit = os.environ.get("TRITONSHIP_IMAGE")
-    if explicit:
-        return explicit
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    return image_uri(region or "us-east-1", tag)
+    return settings.image(None, tag, region)
 
 
 def ecr_registry(image: str) -> tuple[str, str] | None:
@@ -227,12 +227,18 @@ class DockerEngine:
         compose_file: Path = COMPOSE_FILE,
         compose_files: Sequence[Path] | None = None,
         project: str = PROJECT_NAME,
+        sagemaker_env: SageMakerEnv | Mapping[str, str] | None = None,
+        models_dir: Path | None = None,
     ) -> None:
         """Describe the service; nothing runs before :meth:`start`.
 
         ``compose_files``: extra Compose files after ``compose_file`` (default: those
         ``TRITONSHIP_COMPOSE_FILES`` names). ``project``: the Compose project name (one
         service runs per project; ``tritonship stop --engine docker`` stops the default).
+        ``sagemaker_env``: the container's variables (default: the packaged defaults),
+        written to the env file Compose reads. In multi-model mode (``SAGEMAKER_MULTI_MODEL
+        =true``) ``models_dir`` is mounted at ``/opt/ml/models``, where SageMaker unpacks
+        the target models (``compose.mme.yml``).
         """
         if profile not in SERVICES:
             raise EngineError(f"unknown profile {profile!r}", hint="use gpu or cpu")
@@ -243,9 +249,32 @@ class DockerEngine:
         self.service = SERVICES[profile]
         self.compose_file = Path(compose_file)
         extra = extra_compose_files() if compose_files is None else compose_files
-        self.compose_files = [self.compose_file, *(Path(f) for f in extra)]
+        if sagemaker_env is None:
+            sagemaker_env = packaged_env(self.repository)
+        if isinstance(sagemaker_env, SageMakerEnv):
+            sagemaker_env = sagemaker_env.values
+        self.sagemaker_env = dict(sagemaker_env)
+        self.multi_model = self.sagemaker_env.get("SAGEMAKER_MULTI_MODEL") == "true"
+        self.models_dir = Path(models_dir or settings.models_dir()).resolve()
+        mme = [paths.asset_path("container", MME_OVERRIDE)] if self.multi_model else []
+        self.compose_files = [self.compose_file, *mme, *(Path(f) for f in extra)]
         self.project = project
         self.url = f"http://127.0.0.1:{port}"
+
+    @property
+    def env_file(self) -> Path:
+        """The env file Compose passes to the container (written from ``sagemaker_env``)."""
+        return settings.run_dir() / "docker" / f"{self.project}.env"
+
+    def write_env_file(self) -> Path:
+        """Write the container's variables as Compose's ``env_file`` (KEY=VALUE lines)."""
+        lines = ["# Written by tritonship: the container's SageMaker variables."]
+        for key, value in sorted(self.sagemaker_env.items()):
+            if "\n" in value:
+                raise EngineError(f"{key} holds a line break", hint="one line per variable")
+            lines.append(f"{key}={value}")
+        write_text_atomic(self.env_file, "\n".join(lines) + "\n")
+        return self.env_file
 
     def compose_env(self) -> dict[str, str]:
         """The variables the compose files read (the same for every image)."""
@@ -254,8 +283,9 @@ class DockerEngine:
             **python_environment(),
             "TRITONSHIP_IMAGE": self.image,
             "TRITONSHIP_REPO": str(self.repository),
-            "TRITONSHIP_ENV_FILE": str(Path(SAGEMAKER_ENV_FILE).resolve()),
+            "TRITONSHIP_ENV_FILE": str(self.write_env_file().resolve()),
             "TRITONSHIP_PORT": str(self.port),
+            "TRITONSHIP_MODELS_DIR": str(self.models_dir),
         }
 
     def command(self, *args: str, profiles: Sequence[str] | None = None) -> list[str]:
@@ -330,6 +360,8 @@ class DockerEngine:
     def start(self) -> None:
         """Pull the image when missing, then ``compose up -d`` the service."""
         ensure_port_free(self.port)
+        if self.multi_model:
+            self.models_dir.mkdir(parents=True, exist_ok=True)
         self.ensure_image()
         self.compose("up", "-d", self.service)
 

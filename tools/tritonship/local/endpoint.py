@@ -15,13 +15,13 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from tritonship import paths
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.local.engine import Engine
 from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME, check_endpoint_name
 from tritonship.local.runtime_proxy import RuntimeProxy, stop_recorded_runtime
 from tritonship.paths import DEFAULT_REPOSITORY
 from tritonship.reporting import Reporter, quiet
+from tritonship.sagemaker.settings import EnvSources, SageMakerEnv, run_dir, sagemaker_env
 
 Status = Callable[[str], AbstractContextManager[object]]
 ENGINES = ("native", "docker")
@@ -47,6 +47,12 @@ class ServeOptions:
     profile: str = "gpu"
     image: str | None = None
     endpoint_name: str = DEFAULT_ENDPOINT_NAME  # the EndpointName the local runtime answers to
+    env_sources: EnvSources = EnvSources()  # --env, --env-file, --multi-model
+    models_dir: Path | None = None  # multi-model: where target models are unpacked
+
+    def sagemaker_env(self, repository: Path) -> SageMakerEnv:
+        """The container's merged SageMaker variables for ``repository``."""
+        return sagemaker_env(self.env_sources, repository)
 
 
 def _no_status(_: str) -> AbstractContextManager[object]:
@@ -62,12 +68,22 @@ def make_engine(options: ServeOptions, repository: Path) -> Engine:
         from tritonship.local.docker import DockerEngine
 
         return DockerEngine(
-            repository, port=options.port, image=options.image, profile=options.profile
+            repository,
+            port=options.port,
+            image=options.image,
+            profile=options.profile,
+            sagemaker_env=options.sagemaker_env(repository),
+            models_dir=options.models_dir,
         )
     if options.engine == "native":
         from tritonship.local.native import NativeEngine
 
-        return NativeEngine(repository, port=options.port, detach=options.detach)
+        return NativeEngine(
+            repository,
+            port=options.port,
+            detach=options.detach,
+            sagemaker_env=options.sagemaker_env(repository),
+        )
     raise UsageError(f"unknown engine {options.engine!r}", hint=f"use {' or '.join(ENGINES)}")
 
 
@@ -77,16 +93,16 @@ def serving_repository(options: ServeOptions, say: Reporter = quiet) -> Path:
         return options.repo
     from tritonship.artifact.unpack import unpack_for_serving
 
-    repository = unpack_for_serving(options.archive, paths.run_dir())
+    repository = unpack_for_serving(options.archive, run_dir())
     say(f"serving the unpacked archive {options.archive} from {repository}")
     return repository
 
 
-def refuse_findings(repository: Path) -> None:
+def refuse_findings(repository: Path, env: SageMakerEnv | None = None) -> None:
     """Raise with every validation finding, so no server starts on a broken repository."""
     from tritonship.repository.validate import format_findings, validate_repository
 
-    findings = validate_repository(repository)
+    findings = validate_repository(repository, env=env)
     if findings:
         raise TritonshipError(
             f"{repository} has {len(findings)} problem(s):\n{format_findings(findings)}",
@@ -107,6 +123,7 @@ class LocalEndpoint:
         """``runtime_port`` None: serve the container API only."""
         self.engine = engine
         self.ready_seconds: float | None = None
+        self.env: SageMakerEnv | None = None  # what the container was started with
         log_hint = f"the container log ({engine.log_location})"
         self.runtime = (
             RuntimeProxy(
@@ -135,13 +152,15 @@ class LocalEndpoint:
         """
         check_endpoint_name(options.endpoint_name)
         repository = serving_repository(options, say)
-        refuse_findings(repository)
+        env = options.sagemaker_env(repository)
+        refuse_findings(repository, env)
         endpoint = cls(
             engines(options, repository),
             options.runtime_port or None,
             options.detach,
             endpoint_name=options.endpoint_name,
         )
+        endpoint.env = env
         endpoint.start(options.timeout, status)
         return endpoint
 
@@ -230,6 +249,9 @@ class LocalEndpoint:
         if self.runtime:
             lines.append(f"SageMaker runtime API:   {self.runtime.invocations_url}")
             lines.extend(runtime_client_hints(self.runtime.url, self.runtime.endpoint_name))
+        if self.env is not None:
+            lines.append("SageMaker environment (--env, --env-file, exported, defaults):")
+            lines.extend(f"  {line}" for line in self.env.describe())
         lines.append(f"server log: {self.engine.log_location}")
         return lines
 

@@ -31,20 +31,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tritonship import paths
 from tritonship.local import confine
 from tritonship.local.engine import EngineError, PortInUseError, ensure_port_free, wait_for_ping
 from tritonship.local.process import (
     children,
     die_with_parent,
     runs,
-    scrubbed_environ,
     tail,
     terminate,
     wait_gone,
 )
-from tritonship.paths import BACKEND_SOURCES, DEFAULT_REPOSITORY, SAGEMAKER_ENV_FILE
-from tritonship.sagemaker.serve import load_env_file, serve_args, serve_env
+from tritonship.paths import BACKEND_SOURCES, DEFAULT_REPOSITORY
+from tritonship.sagemaker.serve import serve_args, serve_env
+from tritonship.sagemaker.settings import SageMakerEnv, packaged_env, server_environ
+from tritonship.sagemaker.settings import run_dir as settings_run_dir
 
 STANDIN_BACKENDS = ("dali", "tensorflow", "onnxruntime")
 STATE_FILE = "server.json"
@@ -161,7 +161,7 @@ class NativeEngine:
         self,
         repository: Path = DEFAULT_REPOSITORY,
         port: int = 8080,
-        sagemaker_env: Mapping[str, str] | None = None,
+        sagemaker_env: SageMakerEnv | Mapping[str, str] | None = None,
         run_dir: Path | None = None,
         detach: bool = False,
         backend_sources: Path = BACKEND_SOURCES,
@@ -169,8 +169,9 @@ class NativeEngine:
     ) -> None:
         """Describe a server; nothing starts before :meth:`start`.
 
-        ``sagemaker_env`` holds the ``SAGEMAKER_*`` variables (default: the values in
-        ``container/sagemaker.env``); ``port`` overrides SAGEMAKER_BIND_TO_PORT. With
+        ``sagemaker_env`` holds the ``SAGEMAKER_*`` variables (default: the packaged
+        defaults, :func:`~tritonship.sagemaker.settings.packaged_env`); ``port`` overrides
+        SAGEMAKER_BIND_TO_PORT. With
         ``detach`` the server outlives this process (``tritonship serve --detach``).
         ``confined``: run tritonserver in a private network namespace reached through
         127.0.0.1 only (:mod:`tritonship.local.confine`); None means wherever the OS allows.
@@ -181,8 +182,9 @@ class NativeEngine:
         self.detach = detach
         self.backend_sources = Path(backend_sources)
         if sagemaker_env is None:
-            exists = SAGEMAKER_ENV_FILE.is_file()
-            sagemaker_env = load_env_file(SAGEMAKER_ENV_FILE) if exists else {}
+            sagemaker_env = packaged_env(self.repository)
+        if isinstance(sagemaker_env, SageMakerEnv):
+            sagemaker_env = sagemaker_env.values
         self.sagemaker_env = {**sagemaker_env, "SAGEMAKER_BIND_TO_PORT": str(port)}
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = self.run_dir / LOG_FILE
@@ -204,7 +206,7 @@ class NativeEngine:
 
     def environment(self) -> dict[str, str]:
         """The server's environment: ours without secrets or SAGEMAKER_*, plus serve's."""
-        env = {k: v for k, v in scrubbed_environ().items() if not k.startswith("SAGEMAKER_")}
+        env = {k: v for k, v in server_environ().items() if not k.startswith("SAGEMAKER_")}
         env.update(serve_env(self.sagemaker_env, self.repository))
         libs = str(TritonDistribution.locate().libs)
         env["LD_LIBRARY_PATH"] = ":".join(filter(None, [libs, env.get("LD_LIBRARY_PATH")]))
@@ -381,7 +383,7 @@ def _is_tritonserver(pid: int) -> bool:
 
 def native_run_dir() -> Path:
     """The native engine's run state folder (under ``TRITONSHIP_RUN_DIR``)."""
-    return paths.run_dir() / "native"
+    return settings_run_dir() / "native"
 
 
 def read_state(run_dir: Path | None = None, only_alive: bool = True) -> dict[str, Any] | None:

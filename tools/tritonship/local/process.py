@@ -14,15 +14,6 @@ from pathlib import Path
 from tritonship.local.engine import EngineError
 
 _PR_SET_PDEATHSIG = 1
-#: Credentials a local server never needs (on SageMaker the container gets a role).
-SECRET_VARIABLES = frozenset(
-    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"}
-)
-
-
-def scrubbed_environ() -> dict[str, str]:
-    """Our environment without AWS credentials, for the servers we start."""
-    return {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
 
 
 def die_with_parent() -> None:

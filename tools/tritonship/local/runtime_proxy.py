@@ -9,17 +9,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tritonship import paths
 from tritonship.local.engine import ensure_port_free, wait_for_ping
 from tritonship.local.process import (
     die_with_parent,
     runs,
-    scrubbed_environ,
     tail,
     terminate,
     wait_gone,
 )
 from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME, DEFAULT_VARIANT_NAME
+from tritonship.sagemaker.settings import run_dir as settings_run_dir
+from tritonship.sagemaker.settings import server_environ
 
 STATE_FILE = "runtime.json"
 _MARKER = b"tritonship.local.runtime"
@@ -43,7 +43,7 @@ class RuntimeProxy:
         self.endpoint_name, self.log_hint = endpoint_name, log_hint
         self.variant_name = variant_name
         self.url = f"http://127.0.0.1:{port}"
-        self.run_dir = run_dir or paths.run_dir()
+        self.run_dir = run_dir or settings_run_dir()
         self.log_path = self.run_dir / "runtime.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -74,7 +74,7 @@ class RuntimeProxy:
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
                 command,
-                env=scrubbed_environ(),
+                env=server_environ(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -106,7 +106,7 @@ class RuntimeProxy:
 def recorded_runtime() -> dict[str, Any] | None:
     """The state of a detached proxy that still runs, else None."""
     try:
-        state = json.loads((paths.run_dir() / STATE_FILE).read_text(encoding="utf-8"))
+        state = json.loads((settings_run_dir() / STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return state if runs(int(state["pid"]), _MARKER) else None
@@ -115,7 +115,7 @@ def recorded_runtime() -> dict[str, Any] | None:
 def stop_recorded_runtime() -> bool:
     """Stop a detached proxy. False when none ran."""
     state = recorded_runtime()
-    (paths.run_dir() / STATE_FILE).unlink(missing_ok=True)
+    (settings_run_dir() / STATE_FILE).unlink(missing_ok=True)
     if state is None:
         return False
     pid = int(state["pid"])

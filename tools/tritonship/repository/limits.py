@@ -3,7 +3,8 @@
 ``invoke`` pads a set of images into one ``[N, L]`` batch; Triton refuses N above the
 model's ``max_batch_size`` ("batch-size must be <= 256"). The limit is read from the model
 repository (``--repo``): the model ``/invocations`` serves, as ``serve`` picks it
-(``SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`` in container/sagemaker.env, else the ensemble).
+(``SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`` of the merged SageMaker environment, else the
+ensemble).
 Without a readable repository (``invoke --endpoint`` from another machine) the shipped
 ensemble's value applies: 256 (model_repository/ensemble_dali_inception/config.pbtxt).
 """
@@ -12,31 +13,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tritonship.paths import SAGEMAKER_ENV_FILE
 from tritonship.repository.build import ENSEMBLE_MODEL
-from tritonship.repository.validate import DEFAULT_MODEL_VARIABLE, load_repository
-from tritonship.sagemaker.serve import load_env_file
+from tritonship.repository.validate import load_repository
+from tritonship.sagemaker.settings import SageMakerEnv, sagemaker_env
 
 #: The shipped ensemble's max_batch_size, used when no repository can be read.
 DEFAULT_MAX_BATCH = 256
 DEFAULT_SOURCE = "the shipped ensemble's default"
 
 
-def request_batch_limit(repo: Path, env_file: Path = SAGEMAKER_ENV_FILE) -> tuple[int, str]:
+def request_batch_limit(repo: Path, env: SageMakerEnv | None = None) -> tuple[int, str]:
     """(images per request, where the number came from) for the model ``repo`` serves."""
     if not repo.is_dir():
         return DEFAULT_MAX_BATCH, DEFAULT_SOURCE
-    name = _served_model(env_file)
+    name = (env or sagemaker_env(repository=repo)).default_model or ENSEMBLE_MODEL
     model = load_repository(repo).models.get(name)
     if model is None:
         return DEFAULT_MAX_BATCH, DEFAULT_SOURCE
     return max(model.config.max_batch_size, 1), str(repo / name)
-
-
-def _served_model(env_file: Path) -> str:
-    """The model ``/invocations`` serves: the env file's default model, else the ensemble."""
-    try:
-        env = load_env_file(env_file)
-    except OSError:
-        env = {}
-    return env.get(DEFAULT_MODEL_VARIABLE) or ENSEMBLE_MODEL

@@ -16,11 +16,11 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tritonship.errors import TritonshipError, UsageError
-from tritonship.paths import SAGEMAKER_ENV_FILE
+from tritonship.errors import UsageError
 from tritonship.repository import accelerators
 from tritonship.sagemaker.images import backends_for_tag, newest_tag
-from tritonship.sagemaker.serve import load_env_file, model_dirs
+from tritonship.sagemaker.serve import model_dirs
+from tritonship.sagemaker.settings import SageMakerEnv, packaged_env
 
 CONFIG_NAME = "config.pbtxt"
 DEFAULT_MODEL_VARIABLE = "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"
@@ -648,27 +648,20 @@ def check_image(model: Model, tag: str, backends: frozenset[str]) -> list[Findin
 # --- SageMaker serve rules ----------------------------------------------------------------
 
 
-def read_env_file(path: Path) -> tuple[dict[str, str], Finding | None]:
-    """The ``KEY=VALUE`` file as ``serve`` sees it (missing: empty), or a finding."""
-    if not path.is_file():
-        return {}, None
-    try:
-        return load_env_file(path), None
-    except TritonshipError as err:
-        line = re.search(r":(\d+): ", str(err))
-        return {}, Finding(path, int(line.group(1)) if line else None, str(err).split(": ", 2)[-1])
+def _env_finding(repository: Repository, env: SageMakerEnv, key: str, message: str) -> Finding:
+    """A finding about ``key``, located where it was set (``file:line``), else at the repo."""
+    origin = env.origin(key)
+    where, _, line = origin.rpartition(":")
+    if where and line.isdigit():
+        return Finding(Path(where), int(line), message)
+    return Finding(repository.root, None, f"{message} (set: {origin})")
 
 
-def _env_line(path: Path, key: str) -> int | None:
-    pattern = rf"(?m)^\s*(?:export\s+)?{re.escape(key)}\s*="
-    return locate(path.read_text(encoding="utf-8"), pattern) if path.is_file() else None
-
-
-def check_sagemaker(repository: Repository, env_file: Path) -> list[Finding]:
+def check_sagemaker(repository: Repository, env: SageMakerEnv) -> list[Finding]:
     """Rules under which SageMaker's ``serve`` script refuses to start (REFERENCE §2)."""
     findings = []
     root_config = repository.root / CONFIG_NAME
-    if root_config.exists():
+    if root_config.exists() and not env.multi_model:
         findings.append(
             Finding(
                 root_config,
@@ -677,29 +670,25 @@ def check_sagemaker(repository: Repository, env_file: Path) -> list[Finding]:
                 "must be at the top level of the archive)",
             )
         )
-    env, problem = read_env_file(env_file)
-    if problem:
-        return [*findings, problem]
-    if env.get(MULTI_MODEL_VARIABLE, "").lower() != "true":
-        findings += _check_default_model(repository, env_file, env)
+    if not env.multi_model:
+        findings += _check_default_model(repository, env)
     return findings
 
 
-def _check_default_model(repository: Repository, env_file: Path, env: Mapping) -> list[Finding]:
-    name = env.get(DEFAULT_MODEL_VARIABLE)
+def _check_default_model(repository: Repository, env: SageMakerEnv) -> list[Finding]:
+    name = env.default_model
     folders = model_dirs(repository.root)  # counted exactly as serve counts them
     if name and name not in folders:
         message = f"{DEFAULT_MODEL_VARIABLE}={name}: no model folder {name!r} in {repository.root}"
-        return [Finding(env_file, _env_line(env_file, DEFAULT_MODEL_VARIABLE), message)]
+        return [_env_finding(repository, env, DEFAULT_MODEL_VARIABLE, message)]
     if not name and len(folders) != 1:
         ensembles = [m.name for m in repository.models.values() if m.is_ensemble]
-        hint = f" (set {DEFAULT_MODEL_VARIABLE}={ensembles[0]})" if ensembles else ""
-        missing = "" if env_file.is_file() else ", file not found"
+        hint = f" (e.g. --env {DEFAULT_MODEL_VARIABLE}={ensembles[0]})" if ensembles else ""
         message = (
-            f"{DEFAULT_MODEL_VARIABLE} is not set{missing} and the repository has "
+            f"{DEFAULT_MODEL_VARIABLE} is not set and the repository has "
             f"{len(folders)} model folders: serve needs it{hint}"
         )
-        return [Finding(env_file, None, message)]
+        return [Finding(repository.root, None, message)]
     return []
 
 
@@ -707,9 +696,13 @@ def _check_default_model(repository: Repository, env_file: Path, env: Mapping) -
 
 
 def validate_repository(
-    repo: Path, image_tag: str | None = None, sagemaker_env: Path | None = None
+    repo: Path, image_tag: str | None = None, env: SageMakerEnv | None = None
 ) -> list[Finding]:
-    """Check ``repo`` against Triton's loading rules, SageMaker's serve rules and the image."""
+    """Check ``repo`` against Triton's loading rules, SageMaker's serve rules and the image.
+
+    ``env``: the SageMaker variables the server will really get (default: the packaged
+    defaults, fitted to ``repo``).
+    """
     backends = backends_for_tag(image_tag) if image_tag else None
     repository = load_repository(repo)
     findings = list(repository.findings)
@@ -719,7 +712,7 @@ def validate_repository(
             findings += check_ensemble(model, repository)
         if image_tag and backends:
             findings += check_image(model, image_tag, backends)
-    findings += check_sagemaker(repository, sagemaker_env or SAGEMAKER_ENV_FILE)
+    findings += check_sagemaker(repository, env or packaged_env(repo))
     return findings
 
 

@@ -7,7 +7,6 @@ set of images into requests under SageMaker's payload limit and ranks the answer
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from tritonship.errors import TritonshipError
+from tritonship.sagemaker import settings
 from tritonship.sagemaker.wire import (
     MAX_PAYLOAD_BYTES,
     EncodedRequest,
@@ -197,12 +197,9 @@ def runtime_client(timeout: float = 70.0) -> Any:
     config = Config(
         retries={"max_attempts": 5, "mode": "standard"}, read_timeout=timeout, connect_timeout=10
     )
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME") or os.environ.get(
-        "AWS_ENDPOINT_URL", ""
-    )
-    if _is_loopback(endpoint) and session.get_credentials() is None:
+    if _is_loopback(settings.runtime_endpoint_url()) and session.get_credentials() is None:
         config = config.merge(Config(signature_version=UNSIGNED))
-    region = session.region_name or "us-east-1"
+    region = settings.aws_region() or "us-east-1"
     return session.client("sagemaker-runtime", region_name=region, config=config)
 
 
