@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import io
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +16,19 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY
 
 from tests.support.stubs import Stubs, answer
+from tests.unit.test_bench import level
 from tritonship import cli
-from tritonship.bench.load import SageMakerSender
+from tritonship.bench import runner
+from tritonship.bench.load import Reply, SageMakerSender
+from tritonship.bench.report import markdown
+from tritonship.bench.runner import BenchConfig, BenchResult
+from tritonship.bench.targets import error_check
 from tritonship.cli.common import TARGET_MODEL_HINT
+from tritonship.errors import UsageError
 from tritonship.sagemaker import client
 from tritonship.sagemaker.client import SageMakerTransport
 from tritonship.sagemaker.tensors import encode_tensors
+from tritonship.sagemaker.wire import EncodedRequest, ResponseError
 
 ARCHIVE = "model_tf_dali.tar.gz"
 SUM = np.arange(16, dtype=np.int32).reshape(1, 16)
@@ -182,3 +192,117 @@ def test_the_bench_sender_sends_the_target_model_from_every_thread(runtime: Stub
             await sender.close()
 
     assert [reply.body for reply in asyncio.run(twice())] == [ANSWER.encode()] * 2
+
+
+# --- bench with a user's body -------------------------------------------------------------------
+
+
+def test_a_body_is_benched_as_is_and_named_in_the_report(files: Path):
+    config = BenchConfig(body=files / "body.json", content_type="text/x-ours", formats=("json",))
+    payload = runner._payload(config)
+    assert payload.requests == {"body": EncodedRequest(b'{"inputs": []}', "text/x-ours")}
+    assert payload.image is None and payload.meta["unit"] == "requests"
+    meta = runner._meta(config, payload.meta)
+    assert meta["formats"] == ["body"] and meta["body"]["bytes"] == 14
+    levels = [level("body", 1, 40.0)]
+    result = BenchResult(meta, levels, [], [error_check(levels)])
+    text = markdown(result)
+    assert f"; request body {files / 'body.json'} (14 B, text/x-ours); " in text
+    assert "| format | clients | requests/s |" in text and "| body | 1 | 40.0 |" in text
+    assert "In-process ceiling: none for a request body" in text
+
+
+def test_the_report_names_the_target_model():
+    config = BenchConfig(endpoint="demo", target_model=ARCHIVE)
+    meta = runner._meta(config, {"image": "rocket", "body": None, "unit": "images"})
+    assert meta["target"] == f"endpoint demo model {ARCHIVE}" and meta["target_model"] == ARCHIVE
+    with pytest.raises(UsageError, match="a target model needs an endpoint"):
+        runner.make_sender(BenchConfig(target_model=ARCHIVE), EncodedRequest(b"", "t"), 1)
+
+
+def test_the_probe_of_a_body_wants_an_answer_it_can_read():
+    class Once:
+        target = "fake"
+
+        def __init__(self, body: bytes, content_type: str) -> None:
+            self.reply = Reply(body, content_type)
+
+        async def send(self) -> Reply:
+            return self.reply
+
+    asyncio.run(runner._probe(Once(b"anything", "text/plain"), None))
+    asyncio.run(runner._probe(Once(ANSWER.encode(), "application/json"), None))
+    with pytest.raises(ResponseError, match="cannot decode"):
+        asyncio.run(runner._probe(Once(b'{"outputs": 3}', "application/json"), None))
+
+
+# --- answers that are not tensors, from a container of the user's own -------------------------
+
+
+class Answers(http.server.BaseHTTPRequestHandler):
+    """``POST /invocations`` answers ``answer`` (body, Content-Type), whatever was sent.
+
+    SageMaker's own-container contract lets ``/invocations`` answer any content type, so
+    ``--body`` meets answers that are no inference response at all.
+    """
+
+    answer: tuple[bytes, str] = (b"", "text/plain")
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server API
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body, content_type = self.answer
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def container() -> Iterator[tuple[str, type[Answers]]]:
+    """A loopback container (always stopped); set its handler's ``answer``."""
+    handler = type("Handler", (Answers,), {})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_text_answer_is_printed_and_saved(container, files: Path, capsys):
+    url, handler = container
+    handler.answer = (b"label,score\ncat,0.9\n", "text/csv")
+    argv = ["invoke", "--url", url, "--body", str(files / "body.json")]
+    assert cli.main([*argv, "--save-outputs", str(files / "out")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "label,score\ncat,0.9\n\n"
+    assert (files / "out" / "response.bin").read_bytes() == handler.answer[0]
+
+
+def test_a_binary_answer_is_kept_only_when_asked(container, files: Path, capsys):
+    url, handler = container
+    handler.answer = (b"\x89PNG\r\n\x1a\n\xff", "image/png")
+    argv = ["invoke", "--url", url, "--body", str(files / "body.json")]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        "the answer is 9 bytes of image/png, not text: keep it with --save-outputs" in captured.err
+    )
+    assert cli.main([*argv, "--save-outputs", str(files / "out")]) == 0
+    assert (files / "out" / "response.bin").read_bytes() == handler.answer[0]
+
+
+def test_tensors_that_come_back_as_something_else_are_an_error(container, files: Path, capsys):
+    url, handler = container
+    handler.answer = (b"<html>proxy error</html>", "text/html")
+    assert cli.main(["invoke", "--url", url, "--input", f"INPUT0={files / 'a.npy'}"]) == 1
+    assert capsys.readouterr().err == (
+        f"tritonship: error: {url}/invocations answered text/html, not tensors\n"
+    )
