@@ -133,7 +133,7 @@ def refusal(foreign: Foreign, argv: list[str], capsys) -> str:
 
 
 INPUTS_HINT = "(check the input names, datatypes and shapes against the model's config.pbtxt)\n"
-BODY_HINT = "(check the body against the model's inputs, and --content-type (default "
+BODY_HINT = "(check the body against the model's inputs, and --content-type: application/json"
 
 
 @pytest.mark.parametrize(

@@ -46,8 +46,8 @@ ONLY_WITH = {
 #: What to check when a model refuses a request, per source.
 REFUSED_HINTS = {
     "--input": "check the input names, datatypes and shapes against the model's config.pbtxt",
-    "--body": "check the body against the model's inputs, and --content-type "
-    "(default application/json)",
+    "--body": "check the body against the model's inputs, and --content-type: "
+    "application/json unless given",
 }
 
 
@@ -151,7 +151,9 @@ def _invoke_request(
     return 0
 
 
-def _show_tensors(args: argparse.Namespace, target: str, answer: InferenceAnswer, seconds: float):
+def _show_tensors(
+    args: argparse.Namespace, target: str, answer: InferenceAnswer, seconds: float
+) -> None:
     """Save the outputs (--save-outputs), then print them as JSON (--json) or a table."""
     import json
 
