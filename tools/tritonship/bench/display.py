@@ -14,8 +14,9 @@ Done = Callable[[LevelStats], None]
 class Display:
     """The live progress display: one bar per level, on stderr (rich)."""
 
-    def __init__(self, enabled: bool) -> None:
-        """A disabled display prints nothing."""
+    def __init__(self, enabled: bool, unit: str = "images") -> None:
+        """A disabled display prints nothing; ``unit`` is what throughput counts."""
+        self.unit = unit
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -45,13 +46,14 @@ class Display:
                 counts[key] += amount
             counts["seen"] = len(samples)
             status = (
-                f"{counts['images'] / max(elapsed, 1e-9):6.1f} images/s  {counts['errors']} errors"
+                f"{counts['images'] / max(elapsed, 1e-9):6.1f} {self.unit}/s  "
+                f"{counts['errors']} errors"
             )
             self._progress.update(task, completed=min(elapsed, seconds), status=status)
 
         def done(stats: LevelStats) -> None:
             status = (
-                f"{stats.throughput:6.1f} images/s  p50 {stats.latency_ms['p50']:.0f} ms  "
+                f"{stats.throughput:6.1f} {self.unit}/s  p50 {stats.latency_ms['p50']:.0f} ms  "
                 f"p99 {stats.latency_ms['p99']:.0f} ms  {stats.errors} errors"
             )
             self._progress.update(task, completed=seconds, status=status)

@@ -93,11 +93,16 @@ class SageMakerSender:
         request: EncodedRequest,
         concurrency: int,
         transport: Callable[[], SageMakerTransport] | None = None,
+        target_model: str | None = None,
     ) -> None:
-        """``transport`` makes one client per thread (default: SageMakerTransport(endpoint))."""
-        self.target = f"endpoint {endpoint}"
+        """``transport`` makes one client per thread (default: SageMakerTransport(endpoint)).
+
+        ``target_model`` names the multi-model endpoint's model every request goes to.
+        """
+        model = f" model {target_model}" if target_model else ""
+        self.target = f"endpoint {endpoint}{model}"
         self.request = request
-        self._make = transport or (lambda: SageMakerTransport(endpoint))
+        self._make = transport or (lambda: SageMakerTransport(endpoint, target_model=target_model))
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench")
 

@@ -218,7 +218,7 @@ def plot_png(result: BenchResult) -> bytes:
             va="bottom",
         )
     clients = sorted({level.concurrency for level in result.levels})
-    _style(left, "throughput (images/s)", clients)
+    _style(left, f"throughput ({result.meta.get('unit', 'images')}/s)", clients)
     _style(right, "p99 latency (ms)", clients)
     figure.suptitle(f"{result.meta['target']} - {result.meta['machine']}", fontsize=9)
     buffer = io.BytesIO()
@@ -238,27 +238,41 @@ def _style(axes: Any, label: str, clients: list[int]) -> None:
     axes.legend()
 
 
+def _carried(meta: dict[str, Any]) -> str:
+    """What every request carried: the photo, or a user's body (file, size, type)."""
+    body = meta.get("body")
+    if not body:
+        return f"image {meta['image']}"
+    return f"request body {body['file']} ({body['bytes']} B, {body['content_type']})"
+
+
+def _ceiling_line(result: BenchResult) -> str:
+    """The in-process ceiling, or why there is none (a user's body: any model)."""
+    if result.meta.get("body"):
+        return "In-process ceiling: none for a request body (it measures our ensemble)."
+    return (
+        "In-process ceiling (same DALI pipeline and graph, no server): "
+        + ", ".join(f"batch {c.batch}: {c.throughput:.1f} images/s" for c in result.ceilings)
+        + "."
+    )
+
+
 def markdown(result: BenchResult) -> str:
     """A short summary: the run, the levels table, the ceiling and the targets."""
     meta = result.meta
+    unit = meta.get("unit", "images")
     lines = [
         f"# tritonship bench: {meta['target']}",
         "",
-        f"{meta['machine']}; image {meta['image']}; {meta['duration']} s per level "
+        f"{meta['machine']}; {_carried(meta)}; {meta['duration']} s per level "
         f"after {meta['warmup']} s warm-up; {meta['date']}.",
         "",
-        "| format | clients | images/s | p50 ms | p90 ms | p99 ms | errors | "
+        f"| format | clients | {unit}/s | p50 ms | p90 ms | p99 ms | errors | "
         "request B | response B | client CPU | server batch |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [_markdown_row(level) for level in result.levels]
-    lines += [
-        "",
-        "In-process ceiling (same DALI pipeline and graph, no server): "
-        + ", ".join(f"batch {c.batch}: {c.throughput:.1f} images/s" for c in result.ceilings)
-        + ".",
-        "",
-    ]
+    lines += ["", _ceiling_line(result), ""]
     lines += [f"- {line}" for line in result.targets]
     return "\n".join(lines) + "\n"
 

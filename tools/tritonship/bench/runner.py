@@ -2,6 +2,11 @@
 
 The ceiling runs after the load, never during it: on a 2-core machine the two would
 share the cores and both numbers would be wrong.
+
+By default every request carries a photo for our ensemble. With ``body`` it carries a
+user's prepared request body instead, for any model: the levels then count requests, and
+there is no in-process ceiling (it is our ensemble's pipeline and graph). ``target_model``
+sends each InvokeEndpoint to one model of a multi-model endpoint.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from tritonship.bench.targets import (
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.paths import DEFAULT_REPOSITORY
 from tritonship.reporting import Reporter, quiet
+from tritonship.sagemaker.tensors import check_payload, decode_answer, read_body
 from tritonship.sagemaker.wire import EncodedRequest, decode_response, encode_as
 
 #: ``--format`` -> the request formats benched (raw: the JPEG is the whole body, one image).
@@ -52,6 +58,8 @@ FORMATS = {
 }
 #: The bench photo: scikit-image's rocket (427x640) resized to 640x480.
 PHOTO_SIZE = (640, 480)
+#: The "format" of the levels that send a user's request body as is.
+BODY_FORMAT = "body"
 
 
 @dataclass
@@ -69,6 +77,9 @@ class BenchConfig:
     metrics_url: str | None = None
     ceiling: bool = True
     progress: bool = True
+    body: Path | None = None  # a prepared request body, sent as is (any model)
+    content_type: str | None = None  # the body's Content-Type (default: JSON)
+    target_model: str | None = None  # InvokeEndpoint's TargetModel (multi-model endpoints)
 
 
 @dataclass
@@ -121,15 +132,53 @@ def _image(config: BenchConfig) -> tuple[bytes, str]:
     return data, f"{config.image.name}, {len(data)} B"
 
 
+@dataclass(frozen=True)
+class Payload:
+    """What every request carries: the request per format, its report fields, the photo.
+
+    ``image`` is None for a user's request body.
+    """
+
+    requests: dict[str, EncodedRequest]
+    meta: dict[str, Any]
+    image: bytes | None = None
+
+
+def _payload(config: BenchConfig) -> Payload:
+    """The request of each format, and how the report names what they carry."""
+    if config.body is not None:
+        request = check_payload(read_body(config.body, config.content_type))
+        body = {
+            "file": str(config.body),
+            "bytes": len(request.body),
+            "content_type": request.content_type,
+        }
+        return Payload({BODY_FORMAT: request}, {"image": None, "body": body, "unit": "requests"})
+    image, name = _image(config)
+    bodies = {fmt: encode_as([image], fmt) for fmt in config.formats}
+    return Payload(bodies, {"image": name, "body": None, "unit": "images"}, image)
+
+
 def make_sender(config: BenchConfig, request: EncodedRequest, concurrency: int) -> Sender:
-    """The aiohttp sender (--url) or the boto3 one (--endpoint)."""
+    """The aiohttp sender (--url) or the boto3 one (--endpoint, to its target model)."""
     if config.endpoint:
-        return SageMakerSender(config.endpoint, request, concurrency)
+        return SageMakerSender(
+            config.endpoint, request, concurrency, target_model=config.target_model
+        )
+    if config.target_model:
+        raise UsageError(
+            "a target model needs an endpoint",
+            hint="InvokeEndpoint picks a multi-model endpoint's model: bench --endpoint NAME",
+        )
     return HttpSender(config.url or "http://127.0.0.1:8080", request, concurrency)
 
 
-async def _probe(sender: Sender, images: int) -> None:
-    """One request before the level: the endpoint must answer with ``images`` softmax rows."""
+async def _probe(sender: Sender, images: int | None) -> None:
+    """One request before the level: the endpoint must answer.
+
+    For images, with ``images`` softmax rows; for a user's body (``images`` None), with
+    a 200 and, when it says it is an inference response, one that decodes.
+    """
     try:
         reply = await sender.send()
     except SendError as err:
@@ -137,6 +186,9 @@ async def _probe(sender: Sender, images: int) -> None:
             f"{sender.target}: {err}",
             hint="is the endpoint running? start it with: tritonship serve",
         ) from err
+    if images is None:
+        decode_answer(reply.body, reply.content_type)
+        return
     output = decode_response(reply.body, reply.content_type)
     if output.shape[0] != images:
         raise TritonshipError(f"{sender.target} answered {output.shape[0]} rows for {images}")
@@ -148,7 +200,7 @@ async def _load(
     """Probe, then run the closed loop at one concurrency."""
     sender = make_sender(config, request, concurrency)
     try:
-        await _probe(sender, 1)
+        await _probe(sender, None if config.body is not None else 1)
         return await closed_loop(sender, concurrency, config.warmup, config.duration, 1, tick)
     finally:
         await sender.close()
@@ -202,16 +254,25 @@ def _has_gpu() -> bool:
     return cuda_device_count() > 0
 
 
-def _meta(config: BenchConfig, image_name: str) -> dict[str, Any]:
-    """What the run was: target, machine, image, timings, load before the run."""
+def _target(config: BenchConfig) -> str | None:
+    """What the load goes to: the URL, or the endpoint (and its target model)."""
+    if not config.endpoint:
+        return config.url
+    model = f" model {config.target_model}" if config.target_model else ""
+    return f"endpoint {config.endpoint}{model}"
+
+
+def _meta(config: BenchConfig, carried: dict[str, Any]) -> dict[str, Any]:
+    """What the run was: target, machine, what requests carry, timings, load before the run."""
     return {
-        "target": f"endpoint {config.endpoint}" if config.endpoint else config.url,
+        "target": _target(config),
+        "target_model": config.target_model,
         "transport": "boto3 sagemaker-runtime (thread pool)"
         if config.endpoint
         else "aiohttp (asyncio)",
         "machine": machine(),
-        "image": image_name,
-        "formats": list(config.formats),
+        **carried,
+        "formats": [BODY_FORMAT] if config.body is not None else list(config.formats),
         "concurrency": config.concurrency,
         "duration": config.duration,
         "warmup": config.warmup,
@@ -225,23 +286,27 @@ def _meta(config: BenchConfig, image_name: str) -> dict[str, Any]:
 
 def run_bench(config: BenchConfig, say: Reporter = quiet) -> BenchResult:
     """Run every level, then the in-process ceiling; check the targets."""
-    image, name = _image(config)
-    meta = _meta(config, name)
-    bodies = {fmt: encode_as([image], fmt) for fmt in config.formats}
-    display = Display(config.progress)
+    payload = _payload(config)
+    meta = _meta(config, payload.meta)
+    display = Display(config.progress, payload.meta["unit"])
     with display.running():
         levels = [
-            run_level(config, fmt, bodies[fmt], concurrency, display)
-            for fmt in config.formats
+            run_level(config, fmt, request, concurrency, display)
+            for fmt, request in payload.requests.items()
             for concurrency in config.concurrency
         ]
     meta["load_average_after_load"] = os.getloadavg()
     best = best_level(levels)
-    batch, source = server_batch(best, dynamic_batching(config.repository)) if best else (1, "-")
+    batch, source = 1, "-"
+    if best and payload.image is not None:
+        batch, source = server_batch(best, dynamic_batching(config.repository))
     meta["server_batch"] = {"batch": batch, "source": source}
     found = []
-    if config.ceiling:
+    if config.ceiling and payload.image is None:
+        say("no in-process ceiling for a request body: it measures our ensemble's pipeline")
+    elif config.ceiling:
         say(f"in-process ceiling at batch {sorted({1, batch})} (server batch from {source})")
-        found = ceilings(config.repository, image, [1, batch], max(config.duration / 2, 1.0))
+        seconds = max(config.duration / 2, 1.0)
+        found = ceilings(config.repository, payload.image, [1, batch], seconds)
     checks = [throughput_check(best, found, batch), *format_checks(levels), error_check(levels)]
     return BenchResult(meta, levels, found, checks)

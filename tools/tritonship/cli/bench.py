@@ -12,15 +12,21 @@ from tritonship.cli.common import (
     add_quiet,
     add_repo,
     add_target,
+    add_target_model,
+    require_endpoint,
     say,
 )
+from tritonship.errors import UsageError
 from tritonship.sagemaker.settings import run_dir
+
+DEFAULT_FORMAT = "both"
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Load the endpoint level by level, then measure the in-process ceiling; write a report."""
     from tritonship.bench import FORMATS, BenchConfig, parse_levels, run_bench, write_report
 
+    _check_options(args)
     if args.compare:
         return _compare(args)
     config = BenchConfig(
@@ -29,12 +35,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         concurrency=parse_levels(args.concurrency),
         duration=args.duration,
         warmup=args.warmup,
-        formats=FORMATS[args.format],
+        formats=FORMATS[args.format or DEFAULT_FORMAT],
         repository=args.repo,
         image=args.image,
         metrics_url=args.metrics_url,
         ceiling=not args.no_ceiling,
         progress=not args.quiet,
+        body=args.body,
+        content_type=args.content_type,
+        target_model=args.target_model,
     )
     result = run_bench(config, say=say)
     from tritonship.bench.report import default_results_dir
@@ -45,6 +54,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for line in result.targets:
         print(line)
     return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse combinations that cannot mean anything, each with what to do instead."""
+    if args.compare and (args.body or args.target_model):
+        option = "--body" if args.body else "--target-model"
+        raise UsageError(
+            f"--compare serves our repositories itself: {option} does not apply",
+            hint="bench one endpoint at a time with --body or --target-model",
+        )
+    require_endpoint(args)
+    if args.content_type and not args.body:
+        raise UsageError("--content-type goes with --body", hint="add --body FILE")
+    if args.body and (args.image or args.format):
+        option = "--image" if args.image else "--format"
+        raise UsageError(
+            f"{option} does not apply to --body: the body is sent as is",
+            hint="give its type with --content-type",
+        )
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -92,9 +120,21 @@ def add_bench(sub: Subparsers) -> None:
     bench.add_argument(
         "--format",
         choices=["binary", "json", "raw", "both", "all"],
-        default="both",
         help="binary+json, JSON, raw (the JPEG as the whole body), both (binary and JSON) "
-        "or all three (default: %(default)s)",
+        f"or all three (default: {DEFAULT_FORMAT})",
+    )
+    add_target_model(bench)
+    bench.add_argument(
+        "--body",
+        type=Path,
+        metavar="FILE",
+        help="send this request body as is, for any model, instead of a photo (no in-process "
+        "ceiling)",
+    )
+    bench.add_argument(
+        "--content-type",
+        metavar="TYPE",
+        help="with --body: its Content-Type (default: application/json)",
     )
     bench.add_argument(
         "--compare",

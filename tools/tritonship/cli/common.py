@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tritonship.errors import UsageError
 from tritonship.paths import DEFAULT_REPOSITORY
 from tritonship.sagemaker.settings import EnvSources
 
@@ -100,6 +101,35 @@ def add_target(parser: argparse.ArgumentParser, endpoint_help: str) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--url", help=f"container API base URL (default {LOCAL_URL})")
     where.add_argument("--endpoint", metavar="NAME", help=endpoint_help)
+
+
+#: Why a multi-model endpoint's target model is reached through InvokeEndpoint only.
+TARGET_MODEL_HINT = (
+    "a multi-model endpoint's models are reached through InvokeEndpoint: --endpoint NAME "
+    "(AWS, or the local runtime of serve --multi-model with "
+    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8081); the container's own "
+    "/models/NAME/invoke is the runtime's to drive"
+)
+
+
+def add_target_model(parser: argparse.ArgumentParser) -> None:
+    """``--target-model ARCHIVE``: InvokeEndpoint's ``TargetModel`` (multi-model endpoints)."""
+    parser.add_argument(
+        "--target-model",
+        metavar="ARCHIVE",
+        help="with --endpoint: the multi-model endpoint's model to use, an archive under its "
+        "S3 prefix (e.g. model_tf_dali.tar.gz)",
+    )
+
+
+def require_endpoint(args: argparse.Namespace) -> None:
+    """Refuse ``--target-model`` and ``--target-variant`` without ``--endpoint``."""
+    if getattr(args, "endpoint", None):
+        return
+    if getattr(args, "target_model", None):
+        raise UsageError("--target-model needs --endpoint", hint=TARGET_MODEL_HINT)
+    if getattr(args, "target_variant", None):
+        raise UsageError("--target-variant needs --endpoint", hint="add --endpoint NAME")
 
 
 def from_args(cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:

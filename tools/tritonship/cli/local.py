@@ -1,27 +1,19 @@
-"""``tritonship serve``, ``stop`` and ``invoke``: the endpoint on this machine (and its clients)."""
+"""``tritonship serve`` and ``stop``: the endpoint on this machine (``invoke``: cli/invoke.py)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tritonship.cli.common import (
-    LOCAL_URL,
     Subparsers,
     add_command,
-    add_json,
     add_repo,
     add_sagemaker_env,
-    add_target,
     env_sources,
     from_args,
     say,
 )
-from tritonship.errors import TritonshipError, UsageError
-
-if TYPE_CHECKING:
-    from tritonship.sagemaker.client import Classification
 
 ENGINES = ["native", "docker"]
 
@@ -51,99 +43,6 @@ def cmd_stop(args: argparse.Namespace) -> int:
     for line in stop_detached(args.engine):
         print(line)
     return 0
-
-
-def cmd_invoke(args: argparse.Namespace) -> int:
-    """Classify images through the container API (--url) or InvokeEndpoint (--endpoint)."""
-    import json
-
-    from tritonship.repository.labels import load_labels
-    from tritonship.repository.limits import request_batch_limit
-    from tritonship.sagemaker.client import classify
-
-    images = [(str(path), _read_image(path)) for path in args.images]
-    transport = _transport(args)
-    binary = args.format == "binary"
-    labels = load_labels(args.repo)
-    max_batch, _ = request_batch_limit(args.repo)
-    results = classify(
-        transport,
-        images,
-        binary=binary,
-        k=args.top_k,
-        labels=labels,
-        max_batch=max_batch,
-        raw=args.format == "raw",
-    )
-    _warn_random_weights(args.repo)
-    if args.json:
-        print(json.dumps([_as_json(result) for result in results], indent=2))
-    else:
-        _print_table(results, transport.target, args.format)
-    return 0
-
-
-def _transport(args: argparse.Namespace):  # noqa: ANN202 - a transport, imported lazily
-    """InvokeEndpoint for --endpoint (to one variant with --target-variant), else the URL."""
-    from tritonship.sagemaker.client import HttpTransport, SageMakerTransport
-
-    if args.endpoint:
-        return SageMakerTransport(args.endpoint, target_variant=args.target_variant)
-    if args.target_variant:
-        raise UsageError("--target-variant needs --endpoint", hint="add --endpoint NAME")
-    return HttpTransport(args.url or LOCAL_URL)
-
-
-def _warn_random_weights(repo: Path) -> None:
-    """Say loudly when the local repository was built with random weights."""
-    from tritonship.repository.build import read_manifest
-
-    weights = (read_manifest(repo) or {}).get("weights") or {}
-    if weights.get("source") == "random":
-        say(f"NOTICE: {repo} holds RANDOM weights: the labels below are meaningless")
-
-
-def _read_image(path: Path) -> bytes:
-    """An image file's bytes, or a one-line error."""
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise TritonshipError(f"cannot read {path}: {err.strerror}") from err
-
-
-def _as_json(result: Classification) -> dict[str, object]:
-    """One classification as plain JSON."""
-    return {
-        "image": result.image,
-        "latency_ms": round(result.seconds * 1000, 2),
-        "request_bytes": result.request_bytes,
-        "top": [
-            {"index": p.index, "label": p.label, "probability": p.probability}
-            for p in result.predictions
-        ],
-    }
-
-
-def _print_table(results: list[Classification], target: str, fmt: str) -> None:
-    """A readable table: image, rank, label, probability, latency."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{target} ({fmt})")
-    for column in ("image", "#", "label", "probability", "latency"):
-        table.add_column(column, justify="right" if column in ("#", "probability") else "left")
-    for result in results:
-        for rank, prediction in enumerate(result.predictions, 1):
-            first = rank == 1
-            table.add_row(
-                Path(result.image).name if first else "",
-                str(rank),
-                prediction.label,
-                f"{prediction.probability:.4f}",
-                f"{result.seconds * 1000:.0f} ms" if first else "",
-                end_section=rank == len(result.predictions),
-            )
-    Console().print(table)
 
 
 def add_serve(sub: Subparsers) -> None:
@@ -200,34 +99,7 @@ def add_stop(sub: Subparsers) -> None:
     stop.add_argument("--engine", choices=ENGINES, default="native")
 
 
-def add_invoke(sub: Subparsers) -> None:
-    """``invoke IMAGE... [--url URL | --endpoint NAME] [--format F] [--top-k K] [--json]``."""
-    invoke = add_command(sub, "invoke", cmd_invoke, "classify images through the endpoint")
-    invoke.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    add_target(
-        invoke,
-        "SageMaker endpoint (boto3; "
-        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8081 reaches the local runtime)",
-    )
-    invoke.add_argument(
-        "--format",
-        choices=["binary", "json", "raw"],
-        default="binary",
-        help="binary+json (default), plain JSON, or raw: each image alone as the whole body "
-        "(json-header-size=0; one image per request)",
-    )
-    invoke.add_argument(
-        "--target-variant",
-        metavar="VARIANT",
-        help="with --endpoint: send every request to this production variant",
-    )
-    invoke.add_argument("--top-k", type=int, default=5)
-    add_json(invoke)
-    add_repo(invoke)
-
-
 def register(sub: Subparsers) -> None:
     """The local endpoint's commands."""
     add_serve(sub)
     add_stop(sub)
-    add_invoke(sub)

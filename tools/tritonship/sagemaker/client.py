@@ -134,21 +134,26 @@ class SageMakerTransport:
         client: Any = None,
         timeout: float = 70.0,
         target_variant: str | None = None,
+        target_model: str | None = None,
     ) -> None:
         """Create the client unless one is given (tests pass a stubbed one).
 
         ``target_variant`` sends every request to that production variant (InvokeEndpoint's
-        ``TargetVariant``) instead of letting the variant weights choose.
+        ``TargetVariant``) instead of letting the variant weights choose. ``target_model``
+        names the archive a multi-model endpoint serves the request with (``TargetModel``,
+        relative to the model's S3 prefix, e.g. ``model_tf_dali.tar.gz``).
         """
         self.endpoint_name = endpoint_name
         self.target_variant = target_variant
+        self.target_model = target_model
         self.client = client or runtime_client(timeout)
 
     @property
     def target(self) -> str:
         """What this transport talks to, for display."""
+        model = f" model {self.target_model}" if self.target_model else ""
         variant = f" variant {self.target_variant}" if self.target_variant else ""
-        return f"endpoint {self.endpoint_name}{variant} ({self.client.meta.endpoint_url})"
+        return f"endpoint {self.endpoint_name}{model}{variant} ({self.client.meta.endpoint_url})"
 
     def send(self, request: EncodedRequest) -> Answer:
         """InvokeEndpoint once; raise InvocationError with SageMaker's error code."""
@@ -173,6 +178,8 @@ class SageMakerTransport:
         }
         if self.target_variant:
             args["TargetVariant"] = self.target_variant
+        if self.target_model:
+            args["TargetModel"] = self.target_model
         return args
 
 

@@ -125,8 +125,9 @@ def decode_response(body: bytes, content_type: str | None) -> np.ndarray:
 
 
 def error_text(text: str) -> str:
-    """Triton's ``{"error": "..."}`` message, or the raw text (shortened)."""
+    """Triton's ``{"error": "..."}`` message, or the raw text: one line, shortened."""
     try:
-        return str(json.loads(text)["error"])[:500]
+        message = str(json.loads(text)["error"])
     except (ValueError, KeyError, TypeError):
-        return text.strip()[:500]
+        message = text
+    return " ".join(message.split())[:500]
