@@ -76,6 +76,12 @@ def add_serve(sub: Subparsers) -> None:
         help="multi-model: the folder target models are unpacked to, seen by the server as "
         "/opt/ml/models (default: models/ in the run folder)",
     )
+    serve.add_argument(
+        "--model-data",
+        metavar="DIR|s3://BUCKET/PREFIX/",
+        help="multi-model: the model data prefix each TargetModel is an archive under "
+        "(default: dist/models/, where package --multi-model writes)",
+    )
     _add_docker_options(serve)
 
 

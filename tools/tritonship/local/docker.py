@@ -42,6 +42,8 @@ from tritonship.sagemaker.settings import SageMakerEnv, packaged_env
 PROJECT_NAME = "tritonship"
 SERVICES = {"gpu": "triton", "cpu": "triton-cpu"}
 CONTAINER_MODEL_DIR = "/opt/ml/model"
+#: Where compose.mme.yml mounts ``models_dir``: the server sees target models there.
+CONTAINER_MODELS_DIR = "/opt/ml/models"
 DEFAULT_READY_TIMEOUT = 900.0  # a first start may unpack a multi-GB image and load TF
 #: Extra Compose files, ``os.pathsep``-separated: paths, or names of packaged files.
 COMPOSE_FILES_VARIABLE = settings.COMPOSE_FILES_VARIABLE
@@ -256,6 +258,7 @@ class DockerEngine:
         self.sagemaker_env = dict(sagemaker_env)
         self.multi_model = self.sagemaker_env.get("SAGEMAKER_MULTI_MODEL") == "true"
         self.models_dir = Path(models_dir or settings.models_dir()).resolve()
+        self.container_models_dir = CONTAINER_MODELS_DIR
         mme = [paths.asset_path("container", MME_OVERRIDE)] if self.multi_model else []
         self.compose_files = [self.compose_file, *mme, *(Path(f) for f in extra)]
         self.project = project

@@ -19,9 +19,16 @@ from tritonship.errors import TritonshipError, UsageError
 from tritonship.local.engine import Engine
 from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME, check_endpoint_name
 from tritonship.local.runtime_proxy import RuntimeProxy, stop_recorded_runtime
-from tritonship.paths import DEFAULT_REPOSITORY
+from tritonship.local.target_models import FolderModelData, MultiModelConfig, model_data
+from tritonship.paths import DEFAULT_MODEL_DATA_DIR, DEFAULT_REPOSITORY
 from tritonship.reporting import Reporter, quiet
-from tritonship.sagemaker.settings import EnvSources, SageMakerEnv, run_dir, sagemaker_env
+from tritonship.sagemaker.settings import (
+    EnvSources,
+    SageMakerEnv,
+    models_dir,
+    run_dir,
+    sagemaker_env,
+)
 
 Status = Callable[[str], AbstractContextManager[object]]
 ENGINES = ("native", "docker")
@@ -49,6 +56,7 @@ class ServeOptions:
     endpoint_name: str = DEFAULT_ENDPOINT_NAME  # the EndpointName the local runtime answers to
     env_sources: EnvSources = EnvSources()  # --env, --env-file, --multi-model
     models_dir: Path | None = None  # multi-model: where target models are unpacked
+    model_data: str | None = None  # multi-model: the prefix of the archives (folder or s3://)
 
     def sagemaker_env(self, repository: Path) -> SageMakerEnv:
         """The container's merged SageMaker variables for ``repository``."""
@@ -98,6 +106,42 @@ def serving_repository(options: ServeOptions, say: Reporter = quiet) -> Path:
     return repository
 
 
+def multi_model_config(
+    options: ServeOptions, env: SageMakerEnv, engine: Engine
+) -> MultiModelConfig | None:
+    """Where the runtime of a multi-model endpoint finds target models and unpacks them.
+
+    None for a single-model endpoint. The model data prefix is ``options.model_data``, by
+    default the folder ``package --multi-model`` writes; a folder must exist (an empty one
+    is fine: adding a model is copying an archive there, as it is an S3 upload).
+    """
+    if not env.multi_model:
+        if options.model_data is not None:
+            raise UsageError("--model-data is for a multi-model endpoint", hint="add --multi-model")
+        return None
+    location = str(options.model_data or DEFAULT_MODEL_DATA_DIR)
+    source = model_data(location)
+    if isinstance(source, FolderModelData):
+        if not source.root.is_dir():
+            raise UsageError(
+                f"the model data folder {source.root} does not exist",
+                hint="write archives there (tritonship package --multi-model) or pass "
+                "--model-data DIR|s3://BUCKET/PREFIX/",
+            )
+        location = str(source.root.resolve())
+    # The engine's own folder where it has one (it maps that one into the server).
+    host = Path(getattr(engine, "models_dir", None) or models_dir(options.models_dir)).resolve()
+    return MultiModelConfig(location, host, server_models_dir(engine, host))
+
+
+def server_models_dir(engine: Engine, host: Path) -> str:
+    """The models folder as the server sees it: ``/opt/ml/models`` where the engine maps it.
+
+    An engine without that mapping sees the host folder itself.
+    """
+    return str(getattr(engine, "container_models_dir", None) or host)
+
+
 def refuse_findings(repository: Path, env: SageMakerEnv | None = None) -> None:
     """Raise with every validation finding, so no server starts on a broken repository."""
     from tritonship.repository.validate import format_findings, validate_repository
@@ -119,9 +163,14 @@ class LocalEndpoint:
         runtime_port: int | None,
         detach: bool = False,
         endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+        multi_model: MultiModelConfig | None = None,
     ) -> None:
-        """``runtime_port`` None: serve the container API only."""
+        """``runtime_port`` None: serve the container API only.
+
+        ``multi_model``: the runtime plays SageMaker's part for these target models.
+        """
         self.engine = engine
+        self.multi_model = multi_model
         self.ready_seconds: float | None = None
         self.env: SageMakerEnv | None = None  # what the container was started with
         log_hint = f"the container log ({engine.log_location})"
@@ -132,6 +181,7 @@ class LocalEndpoint:
                 endpoint_name=endpoint_name,
                 detach=detach,
                 log_hint=log_hint,
+                multi_model=multi_model,
             )
             if runtime_port
             else None
@@ -154,11 +204,13 @@ class LocalEndpoint:
         repository = serving_repository(options, say)
         env = options.sagemaker_env(repository)
         refuse_findings(repository, env)
+        engine = engines(options, repository)
         endpoint = cls(
-            engines(options, repository),
+            engine,
             options.runtime_port or None,
             options.detach,
             endpoint_name=options.endpoint_name,
+            multi_model=multi_model_config(options, env, engine),
         )
         endpoint.env = env
         endpoint.start(options.timeout, status)
@@ -249,6 +301,8 @@ class LocalEndpoint:
         if self.runtime:
             lines.append(f"SageMaker runtime API:   {self.runtime.invocations_url}")
             lines.extend(runtime_client_hints(self.runtime.url, self.runtime.endpoint_name))
+        if self.runtime and self.multi_model:
+            lines.extend(multi_model_lines(self.multi_model))
         if self.env is not None:
             lines.append("SageMaker environment (--env, --env-file, exported, defaults):")
             lines.extend(f"  {line}" for line in self.env.describe())
@@ -273,6 +327,25 @@ def runtime_client_hints(url: str, endpoint_name: str) -> list[str]:
         "    outside the toolkit, clients need a region and some credentials (any: the local "
         "runtime does not check them) or --no-sign-request; recipes: docs/invoking.md",
     ]
+
+
+def multi_model_lines(config: MultiModelConfig, shown: int = 5) -> list[str]:
+    """Where target models come from and go, for the user (and a few a folder holds)."""
+    source = model_data(config.model_data)
+    found = []
+    if isinstance(source, FolderModelData):
+        archives = sorted(source.root.rglob("*.tar.gz"))
+        found = [path.relative_to(source.root).as_posix() for path in archives]
+    example = found[0] if found else "model.tar.gz"
+    lines = [
+        f"multi-model endpoint: TargetModel names an archive under {config.model_data}",
+        f"  e.g. invoke_endpoint(..., TargetModel='{example}'); loaded on first use into "
+        f"{config.models_dir} (the server sees {config.container_models_dir})",
+    ]
+    if found:
+        more = f" (and {len(found) - shown} more)" if len(found) > shown else ""
+        lines.append(f"  target models there now: {', '.join(found[:shown])}{more}")
+    return lines
 
 
 def stop_detached(engine_name: str) -> list[str]:

@@ -8,6 +8,10 @@ bytes), gives the container 60 s for the whole answer, turns a container error i
 ``CustomAttributes``, ``TargetVariant`` and ``InferenceId`` to the container, and names the
 variant in ``x-Amzn-Invoked-Production-Variant``. Run as
 ``python -m tritonship.local.runtime --upstream URL --port N``.
+
+With ``--model-data`` the endpoint is a multi-model endpoint: every call names a
+``TargetModel`` (an archive under the model data prefix), which is loaded on first use and
+invoked through the container's ``/models`` API (:mod:`tritonship.local.target_models`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import contextlib
 import http.client
 import json
+import logging
 import re
 import select
 import socket
@@ -25,11 +30,22 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import requests
 
 from tritonship.errors import UsageError
+from tritonship.local.target_models import (
+    TARGET_MODEL,
+    ContainerUnreachable,
+    LoadFailed,
+    ModelDataMissing,
+    ModelNotReady,
+    MultiModelConfig,
+    TargetModels,
+)
 from tritonship.sagemaker.wire import CONTAINER_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES
 
 DEFAULT_ENDPOINT_NAME = "tritonship-local"
@@ -71,6 +87,7 @@ class RuntimeConfig:
     log_hint: str = "the container log"
     variant_name: str = DEFAULT_VARIANT_NAME
     timeout: float = CONTAINER_TIMEOUT_SECONDS  # for the whole answer: connect to last byte
+    multi_model: MultiModelConfig | None = None  # a multi-model endpoint's target models
 
 
 def check_endpoint_name(name: str) -> str:
@@ -146,6 +163,62 @@ def check_request(
     return None
 
 
+def check_target_model(
+    config: RuntimeConfig, target_model: str | None, request_id: str
+) -> Reply | None:
+    """Refuse a TargetModel the endpoint's kind does not take (None: go ahead)."""
+    if config.multi_model is not None and not target_model:
+        # SageMaker's words, as botocore showed them in a public report
+        # (aws/sagemaker-tensorflow-serving-container#166): "ValidationError: ... Request
+        # <id> is missing a target model header".
+        message = f"Request {request_id} is missing a target model header."
+        return error_reply(400, "ValidationError", {"message": message})
+    if config.multi_model is None and target_model is not None:
+        # SageMaker's words and ErrorCode, as public reports show them
+        # (aws/amazon-sagemaker-examples#1026 and #1216).
+        message = (
+            f"Endpoint {config.endpoint_name} is not a multi-model endpoint and does not "
+            "support target model header."
+        )
+        payload = {"ErrorCode": "TARGET_MODEL_HEADER_NOT_SUPPORTED", "Message": message}
+        return error_reply(400, "ValidationError", payload)
+    return None
+
+
+def target_model_reply(config: RuntimeConfig, target_model: str, err: Exception) -> Reply:
+    """What SageMaker answers when ``target_model`` could not be made ready."""
+    if isinstance(err, ModelDataMissing):
+        # Adapted from SageMaker's "Failed to download model data(bucket: B, key: K). Please
+        # ensure that there is an object located at the URL and that the role passed to
+        # CreateModel has permissions to download the object." (a ValidationError); the
+        # reason is ours.
+        message = (
+            f"Failed to download model data({err.location}) for target model {target_model}. "
+            "Please ensure that there is an object located at the URL and that the role "
+            "passed to CreateModel has permissions to download the object."
+        )
+        if err.reason:
+            message += f" ({err.reason})"
+        return error_reply(400, "ValidationError", {"message": message})
+    if isinstance(err, LoadFailed):  # the container's status and message, as for /invocations
+        return model_error(config, err.status, err.message)
+    if isinstance(err, ModelNotReady):
+        # AWS guide "Invoke a Multi-Model Endpoint": "If the model does not finish loading
+        # before the 60 second timeout limit, the request to invoke_endpoint returns with the
+        # error code ModelNotReadyException, and the model continues to download and load";
+        # botocore's service model gives it status 429 and a Message.
+        message = (
+            f"Target model {target_model} is still being downloaded or loaded. "
+            "Wait and try your request again."
+        )
+        return error_reply(429, "ModelNotReadyException", {"Message": message})
+    if isinstance(err, ContainerUnreachable):
+        message = f"the container is not reachable ({err})"
+        return error_reply(503, "ServiceUnavailable", {"message": message})
+    message = f"loading target model {target_model} failed: {type(err).__name__}: {err}"
+    return error_reply(500, "InternalFailure", {"message": message})
+
+
 class _Watchdog:
     """Cuts a connection's socket when the deadline passes, whatever call is blocked on it.
 
@@ -172,6 +245,14 @@ class _Watchdog:
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
+
+
+class Answer(NamedTuple):
+    """The container's HTTP answer."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
 
 
 def _is_dropped(connection: http.client.HTTPConnection) -> bool:
@@ -216,30 +297,34 @@ class Forwarder:
     def _exchange(
         self,
         connection: http.client.HTTPConnection,
-        body: bytes,
-        headers: dict[str, str],
+        request: tuple[str, bytes, dict[str, str]],
         deadline: float,
-    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+    ) -> Answer:
         if connection.sock is None:
             connection.connect()  # bounded by CONNECT_TIMEOUT_SECONDS
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("no time left after connecting")
         connection.sock.settimeout(left)  # the watchdog cuts whatever runs past the deadline
-        connection.request("POST", "/invocations", body=body, headers=headers)
+        path, body, headers = request
+        connection.request("POST", path, body=body, headers=headers)
         answer = connection.getresponse()
         data = answer.read()
         if answer.will_close:
             self._drop()
-        return answer.status, answer.headers, data
+        return Answer(answer.status, answer.headers, data)
 
-    def invoke(self, body: bytes, headers: dict[str, str]) -> Reply:
-        """POST ``/invocations`` upstream within the deadline and translate the answer."""
-        deadline = time.monotonic() + self.config.timeout
+    def send(
+        self, path: str, body: bytes, headers: dict[str, str], deadline: float
+    ) -> Answer | Reply:
+        """POST ``path`` upstream before ``deadline`` (``time.monotonic()``).
+
+        The container's answer, or SageMaker's reply when none came in time (or at all).
+        """
         connection = self._connection()
-        with _Watchdog(connection, self.config.timeout) as watchdog:
+        with _Watchdog(connection, deadline - time.monotonic()) as watchdog:
             try:
-                status, answer_headers, data = self._exchange(connection, body, headers, deadline)
+                answer = self._exchange(connection, (path, body, headers), deadline)
             except (OSError, http.client.HTTPException) as err:
                 self._drop()
                 if watchdog.expired.is_set() or isinstance(err, TimeoutError):
@@ -249,15 +334,56 @@ class Forwarder:
         if watchdog.expired.is_set():  # cut just as the last byte arrived: still too late
             self._drop()
             return model_error(self.config, 0, _TIMEOUT_MESSAGE)
-        if status >= 300:
-            return model_error(self.config, status, data.decode("utf-8", "replace"))
+        return answer
+
+    def translate(self, answer: Answer) -> Reply:
+        """The container's answer as InvokeEndpoint returns it."""
+        if answer.status >= 300:
+            return model_error(self.config, answer.status, answer.body.decode("utf-8", "replace"))
         reply_headers = {
-            "Content-Type": answer_headers.get("Content-Type", "application/octet-stream"),
+            "Content-Type": answer.headers.get("Content-Type", "application/octet-stream"),
             INVOKED_VARIANT: self.config.variant_name,
         }
-        if attributes := answer_headers.get(CUSTOM_ATTRIBUTES):
+        if attributes := answer.headers.get(CUSTOM_ATTRIBUTES):
             reply_headers[CUSTOM_ATTRIBUTES] = attributes  # set by the model, as on SageMaker
-        return Reply(200, reply_headers, data)
+        return Reply(200, reply_headers, answer.body)
+
+    def invoke(self, body: bytes, headers: dict[str, str]) -> Reply:
+        """POST ``/invocations`` upstream within the deadline and translate the answer."""
+        answer = self.send("/invocations", body, headers, time.monotonic() + self.config.timeout)
+        return answer if isinstance(answer, Reply) else self.translate(answer)
+
+
+class MultiModelForwarder:
+    """Sends one invocation to a target model, loading it first if need be.
+
+    The 60 s cover the load and the answer together; a load that outlasts them goes on
+    while the caller gets ``ModelNotReadyException``.
+    """
+
+    def __init__(self, forwarder: Forwarder, config: MultiModelConfig) -> None:
+        self.forwarder = forwarder
+        self.models = TargetModels(config, forwarder.config.upstream)
+
+    def invoke(self, target_model: str, body: bytes, headers: dict[str, str]) -> Reply:
+        """``POST /models/<hash>/invoke`` with the TargetModel header, as SageMaker sends it."""
+        deadline = time.monotonic() + self.forwarder.config.timeout
+        headers = {**headers, TARGET_MODEL: target_model}
+        for retry in (False, True):
+            load = self.models.load(target_model)
+            try:
+                name = self.models.ready(load, deadline)
+            except Exception as err:  # noqa: BLE001 - every failure becomes SageMaker's answer
+                return target_model_reply(self.forwarder.config, target_model, err)
+            answer = self.forwarder.send(f"/models/{name}/invoke", body, headers, deadline)
+            if isinstance(answer, Reply):
+                return answer
+            if answer.status != 404 or retry:
+                break
+            # 404: the server does not have the model (sagemaker_server.cc, INVOKE MODEL), so
+            # it was restarted since the load; SageMaker loads a model that is not there.
+            self.models.forget(target_model, load)
+        return self.forwarder.translate(answer)
 
 
 class RuntimeHandler(BaseHTTPRequestHandler):
@@ -265,22 +391,31 @@ class RuntimeHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server: RuntimeServer
+    request_id = ""  # the x-amzn-RequestId of the request being answered
 
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         """InvokeEndpoint."""
+        self.request_id = str(uuid.uuid4())
         length = int(self.headers.get("Content-Length") or 0)
         config = self.server.forwarder.config
-        refused = check_request(config, self.path, length, self.headers.get(TARGET_VARIANT))
+        target_model = self.headers.get(TARGET_MODEL)
+        refused = check_request(
+            config, self.path, length, self.headers.get(TARGET_VARIANT)
+        ) or check_target_model(config, target_model, self.request_id)
         if refused:
             self.close_connection = length > 0  # the unread body must not be parsed
             self._send(refused)
             return
         body = self.rfile.read(length)
         headers = {k: v for k in FORWARDED_HEADERS if (v := self.headers.get(k)) is not None}
-        self._send(self.server.forwarder.invoke(body, headers))
+        if self.server.target_models is not None and target_model:
+            self._send(self.server.target_models.invoke(target_model, body, headers))
+        else:
+            self._send(self.server.forwarder.invoke(body, headers))
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         """``GET /ping``: the container's health, for readiness checks."""
+        self.request_id = str(uuid.uuid4())
         if self.path != "/ping":
             self._send(error_reply(404, "UnknownOperationException", {"message": self.path}))
             return
@@ -292,7 +427,7 @@ class RuntimeHandler(BaseHTTPRequestHandler):
 
     def _send(self, reply: Reply) -> None:
         self.send_response(reply.status)
-        for key, value in {**reply.headers, "x-amzn-RequestId": str(uuid.uuid4())}.items():
+        for key, value in {**reply.headers, "x-amzn-RequestId": self.request_id}.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
@@ -307,6 +442,11 @@ class RuntimeServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], config: RuntimeConfig) -> None:
         super().__init__(address, RuntimeHandler)
         self.forwarder = Forwarder(config)
+        self.target_models = (
+            MultiModelForwarder(self.forwarder, config.multi_model)
+            if config.multi_model is not None
+            else None
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -321,7 +461,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--log-hint", default="the container log")
     parser.add_argument("--variant-name", default=DEFAULT_VARIANT_NAME)
     parser.add_argument("--timeout", type=float, default=CONTAINER_TIMEOUT_SECONDS)
+    _add_multi_model(parser)
     args = parser.parse_args(argv)
+    multi_model = None
+    if args.model_data:
+        if args.models_dir is None:
+            parser.error("--model-data needs --models-dir")
+        multi_model = MultiModelConfig(
+            args.model_data, args.models_dir, args.container_models_dir or str(args.models_dir)
+        )
     config = RuntimeConfig(
         args.upstream.rstrip("/"),
         args.endpoint_name,
@@ -329,10 +477,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.log_hint,
         variant_name=args.variant_name,
         timeout=args.timeout,
+        multi_model=multi_model,
     )
+    # The log (runtime.log) says which target model was loaded and how long it took.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     server = RuntimeServer(("127.0.0.1", args.port), config)
     with server, contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+def _add_multi_model(parser: argparse.ArgumentParser) -> None:
+    """The options of a multi-model endpoint (all three, or none)."""
+    parser.add_argument(
+        "--model-data", help="multi-model: the model data prefix, a folder or s3://bucket/prefix/"
+    )
+    parser.add_argument(
+        "--models-dir", type=Path, help="multi-model: the folder target models are unpacked to"
+    )
+    parser.add_argument(
+        "--container-models-dir",
+        help="multi-model: that folder as the server sees it (default: the same path)",
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ from tritonship.local.process import (
     wait_gone,
 )
 from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME, DEFAULT_VARIANT_NAME
+from tritonship.local.target_models import MultiModelConfig, S3ModelData, model_data
+from tritonship.sagemaker.settings import platform_environ, server_environ
 from tritonship.sagemaker.settings import run_dir as settings_run_dir
-from tritonship.sagemaker.settings import server_environ
 
 STATE_FILE = "runtime.json"
 _MARKER = b"tritonship.local.runtime"
@@ -37,11 +38,16 @@ class RuntimeProxy:
         log_hint: str = "the container log",
         run_dir: Path | None = None,
         variant_name: str = DEFAULT_VARIANT_NAME,
+        multi_model: MultiModelConfig | None = None,
     ) -> None:
-        """Describe the proxy; nothing starts before :meth:`start`."""
+        """Describe the proxy; nothing starts before :meth:`start`.
+
+        ``multi_model``: the endpoint is a multi-model endpoint with these target models.
+        """
         self.upstream, self.port, self.detach = upstream, port, detach
         self.endpoint_name, self.log_hint = endpoint_name, log_hint
         self.variant_name = variant_name
+        self.multi_model = multi_model
         self.url = f"http://127.0.0.1:{port}"
         self.run_dir = run_dir or settings_run_dir()
         self.log_path = self.run_dir / "runtime.log"
@@ -70,11 +76,12 @@ class RuntimeProxy:
             self.log_hint,
             "--variant-name",
             self.variant_name,
+            *self._multi_model_args(),
         ]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
                 command,
-                env=server_environ(),
+                env=self._environ(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -85,6 +92,25 @@ class RuntimeProxy:
         (self.run_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
         if not self.detach:
             atexit.register(self.stop)
+
+    def _multi_model_args(self) -> list[str]:
+        if self.multi_model is None:
+            return []
+        return [
+            "--model-data",
+            self.multi_model.model_data,
+            "--models-dir",
+            str(self.multi_model.models_dir),
+            "--container-models-dir",
+            self.multi_model.container_models_dir,
+        ]
+
+    def _environ(self) -> dict[str, str]:
+        """Credentials only where the runtime reads an S3 prefix, as SageMaker's role does."""
+        reads_s3 = self.multi_model is not None and isinstance(
+            model_data(self.multi_model.model_data), S3ModelData
+        )
+        return platform_environ() if reads_s3 else server_environ()
 
     def wait_ready(self, timeout: float = 30.0) -> float:
         """Wait until the proxy answers ``/ping`` with the container's 200."""

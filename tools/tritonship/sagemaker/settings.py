@@ -315,3 +315,12 @@ def confinement_disabled() -> bool:
 def server_environ() -> dict[str, str]:
     """Our environment without credentials, for the servers tritonship starts."""
     return {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+
+
+def platform_environ() -> dict[str, str]:
+    """Our whole environment, credentials included, for a process that plays AWS's part.
+
+    The local runtime of a multi-model endpoint reads the model data prefix from S3 as
+    SageMaker does with the execution role; locally only the user's credentials can.
+    """
+    return dict(os.environ)
