@@ -9,6 +9,7 @@ read with importlib.resources, so both installs find them. What depends on the i
 ==================  ===================================  ====================================
 repository          ``<checkout>/model_repository``      ``./model_repository``
 archive             ``<checkout>/dist/model.tar.gz``     ``./dist/model.tar.gz``
+multi-model         ``<checkout>/dist/models/``          ``./dist/models/``
 download cache      ``<checkout>/models/cache``          ``$XDG_CACHE_HOME/tritonship/models``
 run state           ``<checkout>/.tritonship``           ``$XDG_STATE_HOME/tritonship``
 ==================  ===================================  ====================================
@@ -87,6 +88,9 @@ def _xdg(variable: str, default: str) -> Path:
 DEFAULT_REPOSITORY = _in_checkout("model_repository")
 #: Where ``tritonship package`` writes and ``tritonship promote`` reads the archive.
 DEFAULT_ARCHIVE = _in_checkout("dist/model.tar.gz")
+#: Where ``tritonship package --multi-model`` writes one archive per target model, and
+#: where ``promote --multi-model`` and the local multi-model runtime look for them.
+DEFAULT_MODELS_ARCHIVE_DIR = _in_checkout("dist/models")
 
 COMPOSE_FILE = asset_path("container", "docker-compose.yml")
 BACKEND_SOURCES = asset_path("container", "backends")
