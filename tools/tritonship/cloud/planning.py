@@ -1,10 +1,15 @@
 """Promote's plan: checked offline, resolved against what is deployed, printed by --dry-run.
 
-:func:`build_plan` checks the options and the packaged archive and names everything
-without calling AWS (it also reads the smoke-test photo, so that a missing one fails
-before anything happens). :func:`resolve` fits it to the endpoint as deployed (the
-variants kept beside a new one). :func:`changes` says what the update changes, and
-:func:`describe_plan` lists every AWS call, in order, with its key arguments.
+:func:`build_plan` checks the options and the packaged archive(s) and names everything
+without calling AWS (it also makes the smoke-test request, reading the photo, so that a
+missing one fails before anything happens). :func:`resolve` fits it to the endpoint as
+deployed (the variants kept beside a new one). :func:`changes` says what the update
+changes, and :func:`describe_plan` lists every AWS call, in order, with its key arguments.
+
+A single-model endpoint's model names one archive and takes the environment its package
+recorded, with the user's on top. A multi-model endpoint's model (``--multi-model``)
+names an S3 prefix holding every archive, a target model each; its environment is the
+container's own (:func:`multi_model_env`), whatever the archives recorded.
 """
 
 from __future__ import annotations
