@@ -295,7 +295,7 @@ def existing_endpoint(
 
 
 def archive_already_there(stubs: Stubs, plan: Plan) -> None:
-    """A private bucket that holds the archive already."""
+    """A private bucket that holds the archive (each archive of the plan) already."""
     blocked = {
         name: True
         for name in (
@@ -308,14 +308,12 @@ def archive_already_there(stubs: Stubs, plan: Plan) -> None:
     stubs.s3.add_response(
         "get_public_access_block", {"PublicAccessBlockConfiguration": blocked}, {"Bucket": "models"}
     )
-    stubs.s3.add_response(
-        "head_object",
-        {
-            "ContentLength": plan.upload.size,
-            "Metadata": {"archive-sha256": plan.upload.sha256},
-        },
-        {"Bucket": "models", "Key": plan.upload.key, "ChecksumMode": "ENABLED"},
-    )
+    for upload in plan.uploads:
+        stubs.s3.add_response(
+            "head_object",
+            {"ContentLength": upload.size, "Metadata": {"archive-sha256": upload.sha256}},
+            {"Bucket": "models", "Key": upload.key, "ChecksumMode": "ENABLED"},
+        )
 
 
 # --- writes ---------------------------------------------------------------------------------

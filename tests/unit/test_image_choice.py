@@ -70,7 +70,7 @@ def test_package_without_a_tag_chooses_the_newest_that_serves_it(
 def test_promote_without_a_tag_chooses_from_the_archive(packaged, capsys):
     from tritonship.cli import cloud
 
-    assert cloud._archive_tag(packaged.archive) == "24.09-py3"
+    assert cloud._archive_tag((packaged.archive,)) == "24.09-py3"
     assert "image 24.09-py3: the newest" in capsys.readouterr().err
     parsed = cli.build_parser().parse_args(
         ["promote", "--endpoint", "e", "--bucket", "b", "--role", "r"]

@@ -9,7 +9,11 @@ read with importlib.resources, so both installs find them. What depends on the i
 ==================  ===================================  ====================================
 repository          ``<checkout>/model_repository``      ``./model_repository``
 archive             ``<checkout>/dist/model.tar.gz``     ``./dist/model.tar.gz``
-multi-model prefix  ``<checkout>/dist/models/``          ``./dist/models/``
+#: The model data prefix of a multi-model endpoint, as a local folder: ``package
+#: --multi-model`` writes one archive per target model there, ``promote --multi-model``
+#: uploads them, and ``serve --multi-model`` looks each target model up there (its
+#: ``TargetModel`` is the archive's path inside).
+DEFAULT_MODEL_DATA_DIR = _in_checkout("dist/models")
 download cache      ``<checkout>/models/cache``          ``$XDG_CACHE_HOME/tritonship/models``
 run state           ``<checkout>/.tritonship``           ``$XDG_STATE_HOME/tritonship``
 ==================  ===================================  ====================================
@@ -89,8 +93,9 @@ DEFAULT_REPOSITORY = _in_checkout("model_repository")
 #: Where ``tritonship package`` writes and ``tritonship promote`` reads the archive.
 DEFAULT_ARCHIVE = _in_checkout("dist/model.tar.gz")
 #: The model data prefix of a multi-model endpoint, as a local folder: ``package
-#: --multi-model`` writes one archive per ensemble there, and ``serve --multi-model`` looks
-#: each target model up there (its ``TargetModel`` is the archive's path inside).
+#: --multi-model`` writes one archive per target model there, ``promote --multi-model``
+#: uploads them, and ``serve --multi-model`` looks each target model up there (its
+#: ``TargetModel`` is the archive's path inside).
 DEFAULT_MODEL_DATA_DIR = _in_checkout("dist/models")
 
 COMPOSE_FILE = asset_path("container", "docker-compose.yml")

@@ -4,9 +4,14 @@ SageMaker extracts the archive to ``/opt/ml/model``, so the model folders sit at
 The same repository always gives the same bytes: entries sorted, times, owners and modes
 fixed, the gzip header without a time or a file name. Dotfiles, caches, editor files and
 anything that looks like a secret stay out. A manifest beside the archive
-(``model.manifest.json``) records the SHA-256 of every file, the weights' provenance, the
-DALI version and the target image; the repository's own ``build-manifest.json`` travels
-inside the archive (Triton ignores files at the repository root).
+(``model.manifest.json``) records the SHA-256 of every file, the image tag, the backends,
+the default model, the SageMaker environment with where each value came from, and the
+provenance: for a repository tritonship built, the weights, the DALI version and the
+build; the repository's own ``build-manifest.json`` travels inside the archive (Triton
+ignores files at the repository root). Any other repository is packaged too: its manifest
+then says that no build manifest was found (``build`` null, ``provenance``) and records
+only what the files, configs and environment tell. :mod:`.multimodel` writes one such
+archive per target model of a multi-model endpoint.
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ import json
 import os
 import re
 import tarfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tritonclient.grpc import model_config_pb2 as mc
+
 from tritonship import __version__
 from tritonship.errors import ChecksumError, TritonshipError, UsageError
 from tritonship.fileio import atomic_writer, sha256_file, write_text_atomic
-from tritonship.paths import DEFAULT_ARCHIVE
+from tritonship.paths import DEFAULT_ARCHIVE, MANIFEST_NAME
 from tritonship.repository.build import read_manifest
+from tritonship.repository.validate import Model, Repository, load_repository
 from tritonship.sagemaker.images import (
     DEFAULT_TAG,
     SERVER_VERSIONS,
@@ -33,7 +42,7 @@ from tritonship.sagemaker.images import (
     newest_tag,
     parse_tag,
 )
-from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR
+from tritonship.sagemaker.serve import default_model_name
 from tritonship.sagemaker.settings import SageMakerEnv, packaged_env
 
 FILE_MODE, DIR_MODE = 0o644, 0o755
@@ -139,10 +148,14 @@ def _scan_secrets(repo: Path, files: list[str]) -> None:
 
 def _check_build(
     build: dict[str, Any] | None, digests: dict[str, str], allow_random: bool, repo: Path
-) -> dict[str, Any]:
-    """The build manifest, when it describes these files and the weights are allowed."""
+) -> dict[str, Any] | None:
+    """The build manifest, when it describes these files and the weights are allowed.
+
+    A repository tritonship did not build has none: its archive then records the file
+    hashes and what can be inferred, and says that no build manifest was found.
+    """
     if build is None:
-        raise PackageError(f"{repo} has no build manifest", hint="build it first: tritonship build")
+        return None
     stale = [rel for rel, sha in digests.items() if build["files"].get(rel, sha) != sha]
     if stale:
         raise PackageError(
@@ -160,8 +173,6 @@ def _check_build(
 
 def backends_needed(repo: Path) -> list[str]:
     """The backends the repository's models run on (the image must carry each)."""
-    from tritonship.repository.validate import load_repository
-
     return sorted({m.backend for m in load_repository(repo).models.values() if m.backend})
 
 
@@ -175,8 +186,8 @@ def choose_tag(repo: Path, image_tag: str | None) -> TagChoice:
         return TagChoice(DEFAULT_TAG, "the default (no SageMaker Triton image has every backend)")
 
 
-def _validate(repo: Path, image_tag: str, env: SageMakerEnv) -> list[str]:
-    """Refuse on any validation finding; return the backends the repository needs."""
+def _validate(repo: Path, image_tag: str, env: SageMakerEnv) -> None:
+    """Refuse on any validation finding."""
     from tritonship.repository.validate import format_findings, validate_repository
 
     findings = validate_repository(repo, image_tag=image_tag, env=env)
@@ -185,7 +196,6 @@ def _validate(repo: Path, image_tag: str, env: SageMakerEnv) -> list[str]:
             f"{repo} has {len(findings)} problem(s):\n{format_findings(findings)}",
             hint="fix them (tritonship validate) before packaging",
         )
-    return backends_needed(repo)
 
 
 class _HashingWriter:
@@ -252,26 +262,97 @@ def write_archive(repo: Path, selection: Selection, dest: Path, progress: bool) 
     return sink.digest.hexdigest(), sink.size
 
 
-def _manifest(
-    build: dict[str, Any],
+@dataclass(frozen=True)
+class Content:
+    """What one archive holds and what can be inferred from it.
+
+    ``models``: its top-level model folders; ``default_model``: the model ``/invocations``
+    serves (what ``serve`` picks with the archive's environment); ``target_model``: the
+    model SageMaker's multi-model frontend loads from it (its only ensemble, else its only
+    model folder; None when neither exists, see :func:`frontend_target`);
+    ``invocation``: the inputs and outputs of the model a request reaches.
+    """
+
+    selection: Selection
+    digests: dict[str, str]
+    models: tuple[str, ...]
+    default_model: str | None
+    target_model: str | None
+    backends: list[str]
+    invocation: dict[str, Any] | None
+
+
+def frontend_target(repository: Repository, models: Iterable[str]) -> str | None:
+    """The model SageMaker's multi-model frontend loads from an archive of ``models``.
+
+    It reads every folder's ``config.pbtxt`` and picks one whose platform is "ensemble",
+    else the last folder it read (server r24.09 ``src/sagemaker_server.cc``,
+    ``SageMakerMMELoadModel``): unambiguous only with exactly one ensemble, or one folder.
+    """
+    names = sorted(models)
+    ensembles = [n for n in names if n in repository.models and repository.models[n].is_ensemble]
+    if len(ensembles) == 1:
+        return ensembles[0]
+    return names[0] if len(names) == 1 and not ensembles else None
+
+
+def signature(model: Model) -> dict[str, Any]:
+    """A model's inputs (name, KServe datatype, shape with -1 for free dimensions) and outputs."""
+    return {
+        "model": model.name,
+        "inputs": [
+            {"name": t.name, "datatype": _datatype(t.data_type), "shape": list(model.shape(t))}
+            for t in model.config.input
+        ],
+        "outputs": [t.name for t in model.config.output],
+    }
+
+
+def _datatype(data_type: int) -> str:
+    """``TYPE_INT32`` -> ``INT32``; Triton's ``TYPE_STRING`` travels as ``BYTES``."""
+    name = mc.DataType.Name(data_type).removeprefix("TYPE_")
+    return "BYTES" if name == "STRING" else name
+
+
+def content_of(
+    repository: Repository,
     selection: Selection,
     digests: dict[str, str],
-    image: TagChoice,
-    backends: list[str],
-    env: dict[str, str],
-) -> dict[str, Any]:
-    """Everything promote and a reader need to know about the archive's content."""
-    tag = parse_tag(image.tag)
+    models: Iterable[str],
+    default_model: str | None,
+) -> Content:
+    """The :class:`Content` of an archive holding ``models`` (with ``selection``'s files)."""
+    models = tuple(sorted(models))
+    target = frontend_target(repository, models)
+    invoked = repository.models.get(default_model or target or "")
+    return Content(
+        selection,
+        digests,
+        models,
+        default_model,
+        target,
+        sorted({repository.models[m].backend for m in models if m in repository.models} - {""}),
+        signature(invoked) if invoked is not None else None,
+    )
+
+
+def _build_record(build: dict[str, Any] | None, repo: Path) -> dict[str, Any]:
+    """The manifest's provenance fields: from the build manifest, or saying there is none."""
+    if build is None:
+        return {
+            "build": None,
+            "provenance": f"no build manifest: {repo.name} has no {MANIFEST_NAME} (not built "
+            "by tritonship build); the file hashes and the values inferred from the configs "
+            "and the environment are all that is known, the weights' origin is not",
+            "weights": None,
+            "classifier": None,
+            "dali": None,
+            "labels": None,
+            "built_at": None,
+        }
     return {
-        "tritonship": __version__,
-        "image": {
-            "tag": tag.text,
-            "chosen": image.reason,
-            "triton_server": SERVER_VERSIONS.get(tag.version),
-            "backends_needed": backends,
-        },
-        "default_model": env.get(DEFAULT_MODEL_VAR),
-        "environment": env,
+        "build": {"manifest": MANIFEST_NAME, "tritonship": build.get("tritonship")},
+        "provenance": f"{MANIFEST_NAME}, written by tritonship build",
         "weights": build["weights"],
         "classifier": build.get("classifier"),
         "dali": {
@@ -281,9 +362,90 @@ def _manifest(
         },
         "labels": build.get("labels"),
         "built_at": build.get("built_at"),
-        "directories": selection.directories,
-        "files": digests,
     }
+
+
+def _manifest(
+    provenance: dict[str, Any], content: Content, image: TagChoice, env: SageMakerEnv
+) -> dict[str, Any]:
+    """Everything promote and a reader need to know about the archive's content."""
+    tag = parse_tag(image.tag)
+    return {
+        "tritonship": __version__,
+        "image": {
+            "tag": tag.text,
+            "chosen": image.reason,
+            "triton_server": SERVER_VERSIONS.get(tag.version),
+            "backends_needed": content.backends,
+        },
+        "default_model": content.default_model,
+        "target_model": content.target_model,
+        "models": list(content.models),
+        "invocation": content.invocation,
+        "environment": env.values,
+        "environment_origins": {key: env.origin(key) for key in env.values},
+        **provenance,
+        "directories": content.selection.directories,
+        "files": content.digests,
+    }
+
+
+def write_package(
+    repo: Path,
+    out: Path,
+    content: Content,
+    image: TagChoice,
+    env: SageMakerEnv,
+    build: dict[str, Any] | None,
+    progress: bool = True,
+) -> PackageResult:
+    """Write ``out`` and its manifest beside it; return what was written."""
+    manifest = _manifest(_build_record(build, repo), content, image, env)
+    sha, size = write_archive(repo, content.selection, out, progress)
+    manifest["archive"] = {"name": out.name, "sha256": sha, "bytes": size}
+    manifest_path = manifest_path_for(out)
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return PackageResult(out, sha, size, manifest_path, manifest, content.selection.skipped)
+
+
+def check_outside(out: Path, repo: Path) -> None:
+    """Refuse to write an archive (or a folder of them) inside the repository it packs."""
+    if out.resolve().is_relative_to(repo.resolve()):
+        raise PackageError(
+            f"{out} is inside the repository {repo}",
+            hint="write the archive elsewhere, e.g. dist/model.tar.gz",
+        )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated repository, ready to pack: its models, files, digests and build manifest."""
+
+    repository: Repository
+    image: TagChoice
+    selection: Selection
+    digests: dict[str, str]
+    build: dict[str, Any] | None
+
+
+def prepare(
+    repo: Path, image_tag: str | None, env: SageMakerEnv, allow_random_weights: bool
+) -> Prepared:
+    """Validate, select the files, refuse secrets, hash them and check the build manifest."""
+    image = choose_tag(repo, image_tag)
+    _validate(repo, image.tag, env)
+    selection = select(repo)
+    _scan_secrets(repo, selection.files)
+    digests = {rel: sha256_file(repo / rel) for rel in selection.files}
+    build = _check_build(read_manifest(repo), digests, allow_random_weights, repo)
+    return Prepared(load_repository(repo), image, selection, digests, build)
+
+
+def _default_model(env: SageMakerEnv, repo: Path) -> str | None:
+    """The model ``/invocations`` serves: as ``serve`` picks it (validation passed)."""
+    if env.multi_model:
+        return env.default_model
+    return default_model_name(env.values, repo)
 
 
 def package_repository(
@@ -298,26 +460,31 @@ def package_repository(
 
     Without ``image_tag``, the archive targets the newest SageMaker Triton tag that can
     serve the repository (24.09-py3 for TensorFlow, the newest tag for ONNX); the manifest
-    says which and why (``image.chosen``).
+    says which and why (``image.chosen``). Without a build manifest the archive is still
+    written: its manifest says so (``build`` null, ``provenance``).
     """
-    if out.resolve().is_relative_to(repo.resolve()):
-        raise PackageError(
-            f"{out} is inside the repository {repo}",
-            hint="write the archive elsewhere, e.g. dist/model.tar.gz",
-        )
+    check_outside(out, repo)
     env = env or packaged_env(repo)
-    image = choose_tag(repo, image_tag)
-    backends = _validate(repo, image.tag, env)
-    selection = select(repo)
-    _scan_secrets(repo, selection.files)
-    digests = {rel: sha256_file(repo / rel) for rel in selection.files}
-    build = _check_build(read_manifest(repo), digests, allow_random_weights, repo)
-    manifest = _manifest(build, selection, digests, image, backends, env.values)
-    sha, size = write_archive(repo, selection, out, progress)
-    manifest["archive"] = {"name": out.name, "sha256": sha, "bytes": size}
-    manifest_path = manifest_path_for(out)
-    write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return PackageResult(out, sha, size, manifest_path, manifest, selection.skipped)
+    ready = prepare(repo, image_tag, env, allow_random_weights)
+    models = ready.repository.folders
+    content = content_of(
+        ready.repository, ready.selection, ready.digests, models, _default_model(env, repo)
+    )
+    return write_package(repo, out, content, ready.image, env, ready.build, progress)
+
+
+def weights_source(manifest: dict[str, Any]) -> str | None:
+    """``official`` or ``random`` from a package manifest; None without a build manifest."""
+    return (manifest.get("weights") or {}).get("source")
+
+
+def target_model(manifest: dict[str, Any]) -> str | None:
+    """The model a multi-model endpoint loads from the archive.
+
+    Manifests written before ``target_model`` existed hold the whole built repository,
+    whose only ensemble is also its default model.
+    """
+    return manifest.get("target_model", manifest.get("default_model"))
 
 
 def load_package(archive: Path) -> dict[str, Any]:

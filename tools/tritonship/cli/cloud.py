@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from tritonship.cli.common import (
@@ -14,30 +15,65 @@ from tritonship.cli.common import (
     env_sources,
     say,
 )
+from tritonship.errors import UsageError
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    """Validate, then write the deterministic model.tar.gz and its manifest."""
-    from tritonship.artifact.package import package_repository
+    """Validate, then write the deterministic archive(s) and their manifests."""
     from tritonship.sagemaker.settings import sagemaker_env
 
-    result = package_repository(
-        args.repo,
-        args.out,
-        image_tag=args.image_tag,
-        allow_random_weights=args.allow_random_weights,
-        progress=not args.quiet,
-        env=sagemaker_env(env_sources(args), args.repo),
-    )
-    if result.skipped:
-        say(f"left out {len(result.skipped)}: {', '.join(result.skipped)}")
-    image = result.manifest["image"]
-    say(f"image {image['tag']}: {image['chosen']}")
-    print(f"{result.archive}: {result.size / (1 << 20):.1f} MiB, sha256 {result.sha256}")
-    print(f"manifest: {result.manifest_path}")
-    if result.manifest["weights"]["source"] == "random":
-        say("NOTICE: random weights - a test deployment only; its predictions are meaningless")
+    # --multi-model shapes the archives; the endpoint's mode is promote's to set.
+    sources = dataclasses.replace(env_sources(args), multi_model=False)
+    options = {
+        "image_tag": args.image_tag,
+        "allow_random_weights": args.allow_random_weights,
+        "progress": not args.quiet,
+        "env": sagemaker_env(sources, args.repo),
+    }
+    if args.multi_model:
+        results = _package_multi_model(args, options)
+    else:
+        if args.suffix:
+            raise UsageError("--suffix names multi-model archives", hint="add --multi-model")
+        from tritonship.artifact.package import package_repository
+        from tritonship.paths import DEFAULT_ARCHIVE
+
+        results = [package_repository(args.repo, args.out or DEFAULT_ARCHIVE, **options)]
+    _report_packages(results)
     return 0
+
+
+def _package_multi_model(args: argparse.Namespace, options: dict) -> list:
+    """One archive per target model into --out (default dist/models/)."""
+    from tritonship.artifact.multimodel import package_multi_model, stale_archives
+    from tritonship.paths import DEFAULT_MODEL_DATA_DIR
+
+    out_dir = args.out or DEFAULT_MODEL_DATA_DIR
+    results = package_multi_model(args.repo, out_dir, suffix=args.suffix, **options)
+    for path in stale_archives(out_dir, results):
+        say(f"{path} was not written now: promote --archives {out_dir} would upload it too")
+    return results
+
+
+def _report_packages(results: list) -> None:
+    """One line per archive, then what the manifests say about provenance."""
+    from tritonship.artifact.package import weights_source
+
+    first = results[0]
+    if first.skipped:
+        say(f"left out {len(first.skipped)}: {', '.join(first.skipped)}")
+    image = first.manifest["image"]
+    say(f"image {image['tag']}: {image['chosen']}")
+    for result in results:
+        target = result.manifest["target_model"]
+        serves = f", target model {target}" if len(results) > 1 else ""
+        mib = result.size / (1 << 20)
+        print(f"{result.archive}: {mib:.1f} MiB, sha256 {result.sha256}{serves}")
+        print(f"manifest: {result.manifest_path}")
+    if first.manifest["build"] is None:
+        say(f"NOTICE: {first.manifest['provenance']}")
+    elif weights_source(first.manifest) == "random":
+        say("NOTICE: random weights - a test deployment only; its predictions are meaningless")
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -48,13 +84,18 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from tritonship.cloud.promote import apply, build_plan, summary_lines
 
     waiting = Waiting.within(args.timeout, args.poll)
+    archives = _archives(args)
     if args.image_tag is None:
-        args.image_tag = _archive_tag(args.archive)
-    plan = build_plan(_promote_options(args), resolve_region())
+        args.image_tag = _archive_tag(archives)
+    plan = build_plan(_promote_options(args, archives), resolve_region())
+    for note in plan.notes:
+        say(note)
     if args.dry_run:
         changes, calls = preview(plan, make_clients(plan.region, attempts=1), waiting)
         print(f"plan for endpoint {plan.endpoint} in {plan.region} (dry run: no write call made)")
         print("\n".join(f"  {line}" for line in changes))
+        print("  the model's Environment (and where each value comes from):")
+        print("\n".join(f"    {line}" for line in _env_lines(plan)))
         for number, line in enumerate(calls, 1):
             print(f"{number:3d}. {line}")
         return 0
@@ -63,21 +104,64 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
-def _archive_tag(archive: Path) -> str:
-    """The newest SageMaker tag that can serve the archive's backends; says which and why."""
+def _env_lines(plan) -> list[str]:  # noqa: ANN001 - a Plan, imported lazily
+    """``KEY=VALUE  (origin)`` lines of the plan's environment."""
+    from tritonship.sagemaker.settings import SageMakerEnv
+
+    return SageMakerEnv(plan.env, plan.env_origins).describe() or ["(empty)"]
+
+
+def _archives(args: argparse.Namespace) -> tuple[Path, ...]:
+    """The archives to promote: --archive (repeatable) and the *.tar.gz of --archives DIR.
+
+    Without either: dist/model.tar.gz, or with --multi-model every archive in dist/models/.
+    """
+    from tritonship.paths import DEFAULT_ARCHIVE, DEFAULT_MODEL_DATA_DIR
+
+    given = list(args.archive or [])
+    if not args.multi_model:
+        _check_single_model(args, given)
+        return tuple(given) or (DEFAULT_ARCHIVE,)
+    folder = args.archives or (None if given else DEFAULT_MODEL_DATA_DIR)
+    if folder is not None:
+        found = sorted(folder.glob("*.tar.gz")) if folder.is_dir() else []
+        if not found:
+            raise UsageError(
+                f"{folder} holds no *.tar.gz archive",
+                hint="tritonship package --multi-model writes them there",
+            )
+        given += [path for path in found if path not in given]
+    return tuple(given)
+
+
+def _check_single_model(args: argparse.Namespace, given: list[Path]) -> None:
+    """Refuse the multi-model options on a single-model endpoint."""
+    what = None
+    if args.archives is not None:
+        what = "--archives is"
+    elif len(given) > 1:
+        what = "more than one --archive is"
+    elif args.smoke_target_model:
+        what = "--smoke-target-model is"
+    if what:
+        raise UsageError(f"{what} for a multi-model endpoint", hint="add --multi-model")
+
+
+def _archive_tag(archives: tuple[Path, ...]) -> str:
+    """The newest SageMaker tag that can serve every archive's backends; says which and why."""
     from tritonship.artifact.package import load_package
     from tritonship.sagemaker.images import newest_tag
 
-    manifest = load_package(archive)
-    choice = newest_tag(manifest["image"]["backends_needed"])
-    packaged = manifest["image"]["tag"]
-    also = "" if packaged == choice.tag else f"; the archive was validated for {packaged}"
+    manifests = [load_package(archive) for archive in archives]
+    choice = newest_tag({b for m in manifests for b in m["image"]["backends_needed"]})
+    packaged = sorted({m["image"]["tag"] for m in manifests})
+    also = "" if packaged == [choice.tag] else f"; validated for {', '.join(packaged)}"
     say(f"image {choice.tag}: {choice.reason}{also} (choose with --image-tag)")
     return choice.tag
 
 
-def _promote_options(args: argparse.Namespace):  # noqa: ANN202 - PromoteOptions, imported lazily
-    """The promote options the command line asks for."""
+def _promote_options(args: argparse.Namespace, archives: tuple[Path, ...]):  # noqa: ANN202
+    """The promote options the command line asks for (a PromoteOptions, imported lazily)."""
     from tritonship.cloud.autoscaling import parse_bounds
     from tritonship.cloud.state import PromoteOptions
 
@@ -85,7 +169,7 @@ def _promote_options(args: argparse.Namespace):  # noqa: ANN202 - PromoteOptions
         args.endpoint,
         args.bucket,
         args.role,
-        archive=args.archive,
+        archive=archives[0],
         instance_type=args.instance_type,
         instance_count=args.instance_count,
         image_tag=args.image_tag,
@@ -100,7 +184,10 @@ def _promote_options(args: argparse.Namespace):  # noqa: ANN202 - PromoteOptions
         bake_minutes=args.bake,
         variant=args.variant,
         weight=args.weight,
-        env_sources=env_sources(args),
+        env_sources=dataclasses.replace(env_sources(args), multi_model=False),
+        multi_model=args.multi_model,
+        archives=archives,
+        smoke_target_model=args.smoke_target_model,
     )
 
 
@@ -122,12 +209,28 @@ def cmd_teardown(args: argparse.Namespace) -> int:
 
 
 def add_package(sub: Subparsers) -> None:
-    """``package [--repo DIR] [--out FILE] [--image-tag TAG] [--allow-random-weights]``."""
-    from tritonship.paths import DEFAULT_ARCHIVE
-
+    """``package [--repo DIR] [--out PATH] [--multi-model [--suffix S]] [--image-tag TAG] ...``."""
     package = add_command(sub, "package", cmd_package, "validate, then write dist/model.tar.gz")
     add_repo(package)
-    package.add_argument("--out", type=Path, default=DEFAULT_ARCHIVE)
+    package.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the archive (default: dist/model.tar.gz), or with --multi-model the folder "
+        "of archives (default: dist/models/)",
+    )
+    package.add_argument(
+        "--multi-model",
+        action="store_true",
+        help="one archive per top-level ensemble (and per model no ensemble uses), each a "
+        "target model of a multi-model endpoint",
+    )
+    package.add_argument(
+        "--suffix",
+        default="",
+        help="with --multi-model: added to each archive's name (<ensemble><suffix>.tar.gz), "
+        "e.g. _v2 for a new version beside the old one",
+    )
     package.add_argument(
         "--image-tag",
         default=None,
@@ -145,7 +248,6 @@ def add_package(sub: Subparsers) -> None:
 def add_promote(sub: Subparsers) -> None:
     """``promote --endpoint NAME --bucket B --role ARN [...]``."""
     from tritonship.cloud.state import DEFAULT_INSTANCE_TYPE
-    from tritonship.paths import DEFAULT_ARCHIVE
 
     promote = add_command(
         sub, "promote", cmd_promote, "upload the archive and deploy a SageMaker endpoint"
@@ -153,7 +255,19 @@ def add_promote(sub: Subparsers) -> None:
     promote.add_argument("--endpoint", required=True, metavar="NAME")
     promote.add_argument("--bucket", required=True, help="S3 bucket (must block public access)")
     promote.add_argument("--role", required=True, metavar="ARN", help="the endpoint's role")
-    promote.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    promote.add_argument(
+        "--archive",
+        type=Path,
+        action="append",
+        help="the archive (default: dist/model.tar.gz); with --multi-model repeatable",
+    )
+    promote.add_argument(
+        "--archives",
+        type=Path,
+        metavar="DIR",
+        help="with --multi-model: every *.tar.gz in DIR (default without --archive: "
+        "dist/models/, where package --multi-model writes)",
+    )
     promote.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE)
     promote.add_argument("--instance-count", type=int, default=1)
     promote.add_argument(
@@ -162,6 +276,17 @@ def add_promote(sub: Subparsers) -> None:
         help="default: the newest image that can serve the archive's backends",
     )
     add_sagemaker_env(promote, multi_model=False)
+    promote.add_argument(
+        "--multi-model",
+        action="store_true",
+        help="a multi-model endpoint: Mode=MultiModel, ModelDataUrl an S3 prefix holding "
+        "every archive (a target model each); adding one later is an upload",
+    )
+    promote.add_argument(
+        "--smoke-target-model",
+        metavar="NAME",
+        help="with --multi-model: the archive the smoke test invokes (default: the first)",
+    )
     _add_promote_extras(promote)
     _add_guardrails(promote)
 

@@ -72,9 +72,16 @@ def make_clients(region: str, attempts: int = 5) -> AwsClients:
     )
 
 
-def toolkit_tags(endpoint: str, archive_sha256: str) -> dict[str, str]:
-    """The tags every resource promote creates carries, so teardown finds its own."""
-    return {MANAGED_TAG: "true", ENDPOINT_TAG: endpoint, ARCHIVE_TAG: archive_sha256}
+def toolkit_tags(endpoint: str, archive_sha256: str | None) -> dict[str, str]:
+    """The tags every resource promote creates carries, so teardown finds its own.
+
+    ``archive_sha256`` None: a multi-model endpoint's model and config, which serve every
+    archive under a prefix (each archive's S3 object carries its own).
+    """
+    tags = {MANAGED_TAG: "true", ENDPOINT_TAG: endpoint}
+    if archive_sha256:
+        tags[ARCHIVE_TAG] = archive_sha256
+    return tags
 
 
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:

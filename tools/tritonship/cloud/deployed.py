@@ -16,6 +16,7 @@ from tritonship.cloud.endpoints import find_own_endpoint
 
 #: The container fields whose change needs a new model (REFERENCE §9: immutable).
 CONTAINER_FIELDS = ("Image", "ModelDataUrl")
+SINGLE_MODEL_MODE = "SingleModel"
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ def container_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[s
         for key in CONTAINER_FIELDS
         if before.get(key) != after.get(key)
     ]
+    # A container without Mode is a single-model one (CreateModel's default).
+    modes = [c.get("Mode") or SINGLE_MODEL_MODE for c in (before, after)]
+    if modes[0] != modes[1]:
+        lines.append(f"Mode: {modes[0]} -> {modes[1]}")
     lines += _environment_changes(before.get("Environment") or {}, after.get("Environment") or {})
     if old.get("ExecutionRoleArn") != new["ExecutionRoleArn"]:
         lines.append(f"role: {old.get('ExecutionRoleArn')} -> {new['ExecutionRoleArn']}")

@@ -1,10 +1,15 @@
 """Promote's plan: checked offline, resolved against what is deployed, printed by --dry-run.
 
-:func:`build_plan` checks the options and the packaged archive and names everything
-without calling AWS (it also reads the smoke-test photo, so that a missing one fails
-before anything happens). :func:`resolve` fits it to the endpoint as deployed (the
-variants kept beside a new one). :func:`changes` says what the update changes, and
-:func:`describe_plan` lists every AWS call, in order, with its key arguments.
+:func:`build_plan` checks the options and the packaged archive(s) and names everything
+without calling AWS (it also makes the smoke-test request, reading the photo, so that a
+missing one fails before anything happens). :func:`resolve` fits it to the endpoint as
+deployed (the variants kept beside a new one). :func:`changes` says what the update
+changes, and :func:`describe_plan` lists every AWS call, in order, with its key arguments.
+
+A single-model endpoint's model names one archive and takes the environment its package
+recorded, with the user's on top. A multi-model endpoint's model (``--multi-model``)
+names an S3 prefix holding every archive, a target model each; its environment is the
+container's own (:func:`multi_model_env`), whatever the archives recorded.
 """
 
 from __future__ import annotations
@@ -12,22 +17,39 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from tritonship.artifact.package import load_package
+from tritonship.artifact.package import (
+    load_package,
+    manifest_path_for,
+    target_model,
+    weights_source,
+)
 from tritonship.cloud import autoscaling
 from tritonship.cloud.aws import AwsClients, aws_errors, toolkit_tags
 from tritonship.cloud.deployed import Deployed, container_changes, read_deployed, variant_changes
 from tritonship.cloud.deployment import deployment_config, is_guarded
 from tritonship.cloud.endpoints import Waiting
 from tritonship.cloud.preflight import describe_checks
-from tritonship.cloud.smoke import photo_bytes
-from tritonship.cloud.state import DEFAULT_INSTANCE_TYPE, Plan, PromoteOptions
-from tritonship.cloud.upload import PART_SIZE, UploadSpec
+from tritonship.cloud.smoke import (
+    CLASSIFIER_ENSEMBLE,
+    SmokeRequest,
+    generic_request,
+    photo_request,
+)
+from tritonship.cloud.state import DEFAULT_INSTANCE_TYPE, MODELS_FOLDER, Plan, PromoteOptions
+from tritonship.cloud.upload import MANIFEST_OBJECT, PART_SIZE, UploadSpec
 from tritonship.errors import TritonshipError, UsageError
-from tritonship.sagemaker.images import DEFAULT_TAG, backends_for_tag, image_uri
+from tritonship.sagemaker.images import DEFAULT_TAG, backends_for_tag, image_uri, newest_tag
 from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, check_inference_type
-from tritonship.sagemaker.settings import SageMakerEnv, env_from_values, overlay
+from tritonship.sagemaker.settings import (
+    FROM_DEFAULTS,
+    MULTI_MODEL_VAR,
+    SageMakerEnv,
+    overlay,
+    packaged_env,
+)
 
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
@@ -55,52 +77,228 @@ def _check_options(options: PromoteOptions) -> None:
         raise UsageError(f"--weight {options.weight:g} is negative", hint="e.g. --weight 0.1")
 
 
+def _check_backends(manifests: list[dict[str, Any]], tag: str) -> None:
+    """Refuse an image without a backend some archive needs."""
+    needed = {b for manifest in manifests for b in manifest["image"]["backends_needed"]}
+    missing = needed - backends_for_tag(tag)
+    if missing:
+        what = "the archive needs" if len(manifests) == 1 else "the archives need"
+        raise UsageError(
+            f"image {tag} lacks the {', '.join(sorted(missing))} backend(s) {what}",
+            hint=f"use --image-tag {_tag_for(needed)}",
+        )
+
+
+def _tag_for(backends: set[str]) -> str:
+    """The newest tag with every backend, else the default (validation says what lacks)."""
+    try:
+        return newest_tag(backends).tag
+    except UsageError:
+        return DEFAULT_TAG
+
+
+def served_model(manifest: dict[str, Any], env: dict[str, str]) -> str | None:
+    """The model ``/invocations`` serves: the env's default, else the archive's only model."""
+    models = manifest.get("models") or []
+    return env.get(DEFAULT_MODEL_VAR) or (models[0] if len(models) == 1 else None)
+
+
 def _check_package(manifest: dict[str, Any], env: dict[str, str], tag: str) -> None:
     """Refuse an image without a backend the archive needs, or an env its serve refuses."""
-    missing = set(manifest["image"]["backends_needed"]) - backends_for_tag(tag)
-    if missing:
+    _check_backends([manifest], tag)
+    if env.get(MULTI_MODEL_VAR) == "true":
         raise UsageError(
-            f"image {tag} lacks the {', '.join(sorted(missing))} backend(s) the archive needs",
-            hint=f"use --image-tag {DEFAULT_TAG}",
+            f"{MULTI_MODEL_VAR}=true makes the container a multi-model one, and this model "
+            "names one archive",
+            hint="promote --multi-model (ModelDataUrl then names an S3 prefix)",
         )
-    default = env.get(DEFAULT_MODEL_VAR)
+    default = served_model(manifest, env)
     if default not in manifest["directories"]:
         raise UsageError(
             f"{DEFAULT_MODEL_VAR}={default} names no model folder of the archive",
-            hint="fix container/sagemaker.env and package again",
+            hint=f"set --env {DEFAULT_MODEL_VAR}=<model folder> (or package again)",
         )
     check_inference_type(env, tag)
 
 
 def promoted_env(manifest: dict[str, Any], options: PromoteOptions) -> SageMakerEnv:
     """What ``package`` recorded, with the shell, ``--env-file`` and ``--env`` on top."""
-    recorded = env_from_values(manifest.get("environment") or {}, "package manifest")
-    return overlay(recorded, options.env_sources)
+    values = manifest.get("environment") or {}
+    recorded = manifest.get("environment_origins") or {}
+    origins = {
+        key: f"package manifest, {recorded[key]}" if key in recorded else "package manifest"
+        for key in values
+    }
+    return overlay(SageMakerEnv(dict(values), origins), options.env_sources)
+
+
+def multi_model_env(options: PromoteOptions) -> SageMakerEnv:
+    """A multi-model endpoint's one environment: the packaged defaults and the user's.
+
+    Not what any archive recorded: the environment is the container's, shared by every
+    archive under the prefix, and part of the model's identity, which must not change
+    when an archive is added. The packaged default model names our ensemble; each
+    request names its model here, so it is dropped (``--env`` may still set one, as
+    AWS's multi-model Triton example does). ``SAGEMAKER_MULTI_MODEL=true`` is set:
+    SageMaker exports it itself for ``Mode=MultiModel`` (an endpoint's container
+    environment shows it: pytorch/serve issue #1028; AWS's notebook
+    sagemaker-triton/ensemble/mme_gpu_ensemble sets only the default model name), and
+    setting it too keeps the container's definition true to what ``serve
+    --multi-model`` runs locally.
+    """
+    base = packaged_env()
+    values, origins = dict(base.values), dict(base.origins)
+    if origins.get(DEFAULT_MODEL_VAR) == FROM_DEFAULTS:
+        values.pop(DEFAULT_MODEL_VAR, None)
+        origins.pop(DEFAULT_MODEL_VAR, None)
+    sources = replace(options.env_sources, multi_model=True)
+    return overlay(SageMakerEnv(values, origins), sources)
 
 
 def _upload_spec(
-    options: PromoteOptions, archive: dict[str, Any], tags: dict[str, str]
+    options: PromoteOptions,
+    path: Path,
+    archive: dict[str, Any],
+    key: str,
+    manifest_name: str = MANIFEST_OBJECT,
 ) -> UploadSpec:
-    """Where the archive goes: ``<prefix>/<endpoint>/<sha16>/<file name>``."""
+    """The upload of one archive to ``key``, tagged for teardown with its SHA-256."""
     sha = archive["sha256"]
-    key = f"{options.prefix.strip('/')}/{options.endpoint}/{sha[:16]}/{options.archive.name}"
+    tags = toolkit_tags(options.endpoint, sha)
     return UploadSpec(
-        options.archive, options.bucket, key, sha, archive["bytes"], options.kms_key, tags
+        path, options.bucket, key, sha, archive["bytes"], options.kms_key, tags, manifest_name
     )
 
 
+def _smoke_request(
+    options: PromoteOptions, manifest: dict[str, Any], model: str | None, target: str | None
+) -> tuple[SmokeRequest | None, tuple[str, ...]]:
+    """The smoke test for ``model`` (the photo for our ensemble), or None and why."""
+    if not options.smoke_test:
+        return None, ()
+    if model == CLASSIFIER_ENSEMBLE and weights_source(manifest) is not None:
+        return photo_request(options.photo, target), ()
+    if options.photo is not None:
+        raise UsageError(
+            f"--photo is for the Inception ensemble, and the smoke test reaches {model}",
+            hint="leave --photo out: the smoke test sends zeros for the model's inputs",
+        )
+    invocation = manifest.get("invocation")
+    if not invocation or invocation.get("model") != model:
+        return None, (f"smoke test skipped: the package manifest records no inputs of {model}",)
+    request, reason = generic_request(invocation, target)
+    return request, (() if request else (f"smoke test skipped: {reason}",))
+
+
 def build_plan(options: PromoteOptions, region: str) -> Plan:
-    """Check the options, the packaged archive and the photo; name everything. No AWS call."""
+    """Check the options, the packaged archive(s) and the photo; name everything. No AWS call."""
     _check_options(options)
     deployment = deployment_config(options.traffic, options.alarms, options.bake_minutes)
+    if options.multi_model:
+        return _multi_model_plan(options, region, deployment)
+    if options.archives[1:] or options.smoke_target_model:
+        raise UsageError(
+            "several archives, or a smoke test's target model, need a multi-model endpoint",
+            hint="add --multi-model",
+        )
     manifest = load_package(options.archive)
-    env = promoted_env(manifest, options).values
-    _check_package(manifest, env, options.image_tag)
-    tags = toolkit_tags(options.endpoint, manifest["archive"]["sha256"])
-    upload = _upload_spec(options, manifest["archive"], tags)
-    photo = photo_bytes(options.photo) if options.smoke_test else None
-    image = image_uri(region, options.image_tag)
-    return Plan(options, region, image, upload, env, tags, deployment, photo)
+    env = promoted_env(manifest, options)
+    _check_package(manifest, env.values, options.image_tag)
+    sha = manifest["archive"]["sha256"]
+    key = f"{options.prefix.strip('/')}/{options.endpoint}/{sha[:16]}/{options.archive.name}"
+    upload = _upload_spec(options, options.archive, manifest["archive"], key)
+    smoke, notes = _smoke_request(options, manifest, served_model(manifest, env.values), None)
+    return Plan(
+        options,
+        region,
+        image_uri(region, options.image_tag),
+        (upload,),
+        env.values,
+        toolkit_tags(options.endpoint, sha),
+        deployment,
+        smoke,
+        env_origins=env.origins,
+        model_data_url=upload.uri,
+        notes=notes,
+    )
+
+
+# --- multi-model endpoints -------------------------------------------------------------------
+
+
+def models_prefix(options: PromoteOptions) -> str:
+    """The S3 key prefix a multi-model endpoint's archives go under (ends in "/")."""
+    return f"{options.prefix.strip('/')}/{options.endpoint}/{MODELS_FOLDER}/"
+
+
+def _check_archives(options: PromoteOptions, manifests: list[dict[str, Any]]) -> str:
+    """Refuse archives a multi-model endpoint cannot serve; return the smoke target's name."""
+    names = [path.name for path in options.all_archives()]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UsageError(
+            f"two archives are named {twice[0]}: each is a target model under one prefix",
+            hint="package them with different --suffix values",
+        )
+    for path, manifest in zip(options.all_archives(), manifests, strict=True):
+        if "target_model" in manifest and manifest["target_model"] is None:
+            raise UsageError(
+                f"{path} holds {len(manifest.get('models') or [])} models and no single "
+                "ensemble: SageMaker's multi-model frontend cannot tell which one to load",
+                hint="tritonship package --multi-model (one archive per ensemble)",
+            )
+    target = options.smoke_target_model or names[0]
+    if target not in names:
+        raise UsageError(
+            f"--smoke-target-model {target} is none of the archives given",
+            hint=f"choose one of {', '.join(names)}",
+        )
+    _check_backends(manifests, options.image_tag)
+    return target
+
+
+def _env_notes(manifests: list[dict[str, Any]], archives: tuple[Path, ...], env: dict) -> list[str]:
+    """Where an archive was packaged with a variable the endpoint's environment does not set."""
+    ignored = {DEFAULT_MODEL_VAR, MULTI_MODEL_VAR}
+    notes = []
+    for path, manifest in zip(archives, manifests, strict=True):
+        for key, value in sorted((manifest.get("environment") or {}).items()):
+            if key not in ignored and env.get(key) != value:
+                notes.append(
+                    f"{path.name} was packaged with {key}={value}; the endpoint's one "
+                    f"environment has {key}={env.get(key, '(unset)')} (set it with --env)"
+                )
+    return notes
+
+
+def _multi_model_plan(options: PromoteOptions, region: str, deployment: dict[str, Any]) -> Plan:
+    """The plan of a multi-model endpoint: one model on a prefix, every archive under it."""
+    archives = options.all_archives()
+    manifests = [load_package(path) for path in archives]
+    target = _check_archives(options, manifests)
+    env = multi_model_env(options)
+    check_inference_type(env.values, options.image_tag)
+    prefix = models_prefix(options)
+    uploads = tuple(
+        _upload_spec(options, p, m["archive"], prefix + p.name, manifest_path_for(p).name)
+        for p, m in zip(archives, manifests, strict=True)
+    )
+    chosen = manifests[[p.name for p in archives].index(target)]
+    model = target_model(chosen)
+    smoke, notes = _smoke_request(options, chosen, model, target)
+    return Plan(
+        options,
+        region,
+        image_uri(region, options.image_tag),
+        uploads,
+        env.values,
+        toolkit_tags(options.endpoint, None),
+        deployment,
+        smoke,
+        env_origins=env.origins,
+        model_data_url=f"s3://{options.bucket}/{prefix}",
+        notes=(*notes, *_env_notes(manifests, archives, env.values)),
+    )
 
 
 # --- against the deployed endpoint -------------------------------------------------------
@@ -177,6 +375,12 @@ def changes(plan: Plan, deployed: Deployed | None) -> list[str]:
     if deployed.status != "InService":
         lines.append(f"promote refuses it until it is InService again ({deployed.status} now)")
     if deployed.config_name == plan.config_name:
+        if plan.multi_model:
+            return [
+                *lines,
+                f"it serves {plan.config_name} already (same image, environment, prefix and "
+                "role): the archives are the whole change, an upload with no endpoint update",
+            ]
         return [*lines, f"it serves {plan.config_name} already: nothing to deploy"]
     old = deployed.variant(plan.variant)
     if old is None:
@@ -250,21 +454,22 @@ def describe_plan(
     plan: Plan, waiting: Waiting, deployed: Deployed | None = None, known: bool = False
 ) -> list[str]:
     """Every AWS call ``apply`` may make, with its key arguments, in order."""
-    o, up, name = plan.options, plan.upload, plan.endpoint
-    mib = up.size / (1 << 20)
-    extra = {k: v for k, v in up.extra_args().items() if k not in ("Tagging", "Metadata")}
-    return [
+    name = plan.endpoint
+    bucket = plan.upload.bucket
+    lines = [
         f"sagemaker.describe_endpoint(EndpointName={name}), describe_endpoint_config, "
         "describe_model, application-autoscaling.describe_scalable_targets  -> what is "
         "deployed (an existing endpoint must be InService and tagged by tritonship)",
         *describe_checks(plan, deployed),
-        f"s3.get_public_access_block(Bucket={up.bucket})  -> refuse unless all four blocks are on",
-        f"s3.head_object(Bucket={up.bucket}, Key={up.key}, ChecksumMode=ENABLED)  -> skip the "
-        "upload when this archive (archive-sha256 metadata, size, checksum) is there",
-        f"s3.upload_file({o.archive} -> {up.uri}, {mib:.1f} MiB in {PART_SIZE >> 20} MiB parts, "
-        f"{_args(extra)}, Metadata archive-sha256={up.sha256})",
-        f"s3.put_object(Key={up.manifest_key})  -> the package manifest",
-        "s3.head_object(...)  -> verify size, archive-sha256 and S3's SHA-256 checksum",
+        *_mode_lines(plan),
+        f"s3.get_public_access_block(Bucket={bucket})  -> refuse unless all four blocks are on",
+    ]
+    for upload in plan.uploads:
+        lines += _upload_lines(plan, upload)
+    if deployed is not None and deployed.config_name == plan.config_name:
+        return [*lines, *_serving_already(plan)]
+    return [
+        *lines,
         f"sagemaker.create_model({_args(plan.model_request())})  -> unless it exists",
         f"sagemaker.create_endpoint_config({_args(plan.config_request())})  -> unless it exists",
         _deploy_line(plan, deployed, known),
@@ -273,6 +478,67 @@ def describe_plan(
         f"{waiting.delay * waiting.attempts / 60:.0f} min)  -> on a terminal status: the "
         "FailureReason and the tail of the endpoint's CloudWatch log streams",
         *_tail_lines(plan),
+    ]
+
+
+def _mode_lines(plan: Plan) -> list[str]:
+    """What a multi-model endpoint's model is: its mode, prefix and target models."""
+    if not plan.multi_model:
+        return []
+    names = ", ".join(upload.name for upload in plan.uploads)
+    return [
+        f"multi-model endpoint: Mode=MultiModel, ModelDataUrl={plan.model_data_url} (a "
+        f"prefix: every *.tar.gz under it is a target model); the archives given: {names}; "
+        "adding an archive later is an upload, with no endpoint update"
+    ]
+
+
+def _upload_lines(plan: Plan, up: UploadSpec) -> list[str]:
+    """The calls that put one archive (and its manifest) in S3, once."""
+    mib = up.size / (1 << 20)
+    extra = {k: v for k, v in up.extra_args().items() if k not in ("Tagging", "Metadata")}
+    other = (
+        "refuse when another archive is there (AWS: never overwrite a target model)"
+        if plan.multi_model
+        else "re-upload when another archive is there"
+    )
+    return [
+        f"s3.head_object(Bucket={up.bucket}, Key={up.key}, ChecksumMode=ENABLED)  -> skip the "
+        f"upload when this archive (archive-sha256 metadata, size, checksum) is there; {other}",
+        f"s3.upload_file({up.path} -> {up.uri}, {mib:.1f} MiB in {PART_SIZE >> 20} MiB parts, "
+        f"{_args(extra)}, Metadata archive-sha256={up.sha256})",
+        f"s3.put_object(Key={up.manifest_key})  -> the package manifest",
+        "s3.head_object(...)  -> verify size, archive-sha256 and S3's SHA-256 checksum",
+    ]
+
+
+def _serving_already(plan: Plan) -> list[str]:
+    """The rest of a run against an endpoint that serves this config already."""
+    lines = [
+        f"no create_model, create_endpoint_config or update_endpoint: {plan.endpoint} serves "
+        f"{plan.config_name} (model {plan.model_name}) already"
+    ]
+    if plan.multi_model:
+        lines += _smoke_lines(plan)
+        if plan.smoke is not None:
+            lines.append("if it fails: s3.delete_object of what this run uploaded")
+    return lines + _autoscale_lines(plan)
+
+
+def _smoke_lines(plan: Plan) -> list[str]:
+    """The smoke test's InvokeEndpoint, or why there is none."""
+    smoke = plan.smoke
+    if smoke is None:
+        return [note for note in plan.notes if note.startswith("smoke test skipped")]
+    target = f", TargetModel={smoke.target_model}" if smoke.target_model else ""
+    check = (
+        f"the answer must carry {', '.join(smoke.outputs)}"
+        if smoke.outputs
+        else "OUTPUT must be [1,1001] summing to 1"
+    )
+    return [
+        f"sagemaker-runtime.invoke_endpoint(EndpointName={plan.endpoint}{target}, "
+        f"{smoke.description})  -> {check}"
     ]
 
 
@@ -293,23 +559,23 @@ def _deploy_line(plan: Plan, deployed: Deployed | None, known: bool) -> str:
     )
 
 
+def _autoscale_lines(plan: Plan) -> list[str]:
+    """The calls that register --autoscale on the promoted variant."""
+    o, name = plan.options, plan.endpoint
+    if not o.autoscale:
+        return []
+    register = autoscaling.register_request(name, o.autoscale, plan.tags, plan.variant)
+    policy = autoscaling.policy_request(name, o.autoscale_target, plan.variant)
+    return [
+        f"application-autoscaling.register_scalable_target({_args(register)})",
+        f"application-autoscaling.put_scaling_policy({_args(policy)})",
+    ]
+
+
 def _tail_lines(plan: Plan) -> list[str]:
     """The smoke test, autoscaling, rollback and tags lines of the plan."""
-    o, name = plan.options, plan.endpoint
-    lines = []
-    if o.smoke_test:
-        photo = o.photo or "scikit-image's cat photo"
-        lines.append(
-            f"sagemaker-runtime.invoke_endpoint(EndpointName={name}, {photo} as "
-            "JSON)  -> OUTPUT must be [1,1001] summing to 1"
-        )
-    if o.autoscale:
-        register = autoscaling.register_request(name, o.autoscale, plan.tags, plan.variant)
-        policy = autoscaling.policy_request(name, o.autoscale_target, plan.variant)
-        lines += [
-            f"application-autoscaling.register_scalable_target({_args(register)})",
-            f"application-autoscaling.put_scaling_policy({_args(policy)})",
-        ]
+    lines = _smoke_lines(plan) if plan.options.smoke_test else []
+    lines += _autoscale_lines(plan)
     lines += [
         "on any failure after the first write (not Ctrl-C): sagemaker.update_endpoint back "
         "to the previous config, or delete_endpoint; autoscaling as it was; then delete the "

@@ -2,13 +2,18 @@
 
 Applying it: read what the endpoint serves now (Describe calls only), say what changes,
 check the role's trust policy and the instance quota (:mod:`.preflight`); refuse a bucket
-that does not block public access; upload the archive once (encrypted, checksummed). Then
-the writes: create a model and an endpoint config (both reused when they exist: their
+that does not block public access; upload the archive(s) once (encrypted, checksummed).
+Then the writes: create a model and an endpoint config (both reused when they exist: their
 names hash everything in them), create the endpoint or update it blue/green with the
 plan's DeploymentConfig (keeping an autoscaled fleet's capacity), wait, smoke-test one
-photo, autoscale. Any failure after the first write rolls back (update back to the
+request, autoscale. Any failure after the first write rolls back (update back to the
 previous config, or delete what a first deployment created); Ctrl-C does not. The plan
 itself is built in :mod:`.planning`; what a run has done so far lives in :mod:`.state`.
+
+A multi-model endpoint that already serves the same model (image, environment, prefix,
+role) only gets the new archives: the upload is the whole change (AWS guide "Add or
+Remove Models"). Its smoke test then reaches the target model through the running
+endpoint; if it fails, the archives this run uploaded are deleted again.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from tritonship.cloud.preflight import preflight
 from tritonship.cloud.rollback import rollback
 from tritonship.cloud.smoke import SmokeResult, smoke_test
 from tritonship.cloud.state import Plan, Run
-from tritonship.cloud.upload import check_bucket_private, ensure_uploaded
+from tritonship.cloud.upload import check_bucket_private, delete_object, ensure_uploaded
 from tritonship.errors import DeployError, TritonshipError
 from tritonship.reporting import Reporter, quiet
 
@@ -71,6 +76,7 @@ class PromoteResult:
     smoke: SmokeResult | None
     autoscale: tuple[int, int] | None
     variant: str = autoscaling.VARIANT
+    uploaded_uris: tuple[str, ...] = ()
 
 
 def apply(
@@ -90,7 +96,7 @@ def apply(
         run = Run(plan, clients, waiting, progress, say, previous)
         uploaded = _upload(run)
         if previous is not None and previous.config_name == plan.config_name:
-            return _result(run, "unchanged", uploaded, None, _autoscale(run))
+            return _serving_already(run, uploaded)
     return _write(run, uploaded)
 
 
@@ -103,15 +109,58 @@ def _serving(deployed: Deployed | None, endpoint: str) -> Deployed | None:
     return deployed
 
 
-def _upload(run: Run) -> bool:
-    """Refuse a public bucket, then upload the archive unless it is there already."""
-    manifest = manifest_path_for(run.plan.options.archive).read_bytes()
-    s3, spec = run.clients.s3, run.plan.upload
-    check_bucket_private(s3, spec.bucket)
-    return ensure_uploaded(s3, spec, manifest, run.progress, run.say)
+def _upload(run: Run) -> tuple[str, ...]:
+    """Refuse a public bucket, then upload each archive unless it is there already.
+
+    Returns the URIs of the archives this run uploaded.
+    """
+    s3, plan = run.clients.s3, run.plan
+    check_bucket_private(s3, plan.upload.bucket)
+    sent = []
+    for spec in plan.uploads:
+        manifest = manifest_path_for(spec.path).read_bytes()
+        overwrite = not plan.multi_model
+        if ensure_uploaded(s3, spec, manifest, run.progress, run.say, overwrite):
+            sent.append(spec.uri)
+    return tuple(sent)
 
 
-def _write(run: Run, uploaded: bool) -> PromoteResult:
+def _serving_already(run: Run, uploaded: tuple[str, ...]) -> PromoteResult:
+    """The endpoint serves this config: a multi-model one just gained the uploaded archives."""
+    plan = run.plan
+    if not plan.multi_model:
+        return _result(run, "unchanged", uploaded, None, _autoscale(run))
+    names = ", ".join(uri.rsplit("/", 1)[-1] for uri in uploaded) or "nothing new"
+    run.say(
+        f"{plan.endpoint} serves model {plan.model_name} already: uploaded {names} under "
+        f"{plan.model_data_url}, no endpoint update"
+    )
+    try:
+        smoke = _smoke(run)
+    except Exception as err:
+        raise _unuploaded(run, uploaded, err) from err
+    action = "models added" if uploaded else "unchanged"
+    return _result(run, action, uploaded, smoke, _autoscale(run))
+
+
+def _unuploaded(run: Run, uploaded: tuple[str, ...], err: Exception) -> DeployError:
+    """Delete the archives (and manifests) this run uploaded; the error that says so."""
+    by_uri = {spec.uri: spec for spec in run.plan.uploads}
+    removed = []
+    for uri in uploaded:
+        spec = by_uri[uri]
+        for key in (spec.key, spec.manifest_key):
+            if delete_object(run.clients.s3, spec.bucket, key):
+                removed.append(f"s3://{spec.bucket}/{key}")
+    reason = str(err) if isinstance(err, TritonshipError) else f"{type(err).__name__}: {err}"
+    undone = f"deleted {', '.join(removed)}" if removed else "nothing was uploaded"
+    return DeployError(
+        f"promote of {run.plan.endpoint} failed: {reason}; {undone}",
+        hint=f"tritonship logs --endpoint {run.plan.endpoint}",
+    )
+
+
+def _write(run: Run, uploaded: tuple[str, ...]) -> PromoteResult:
     """The writes: resources, deployment, smoke test, autoscaling; roll back on a failure."""
     try:
         with aws_errors("deploy"):
@@ -199,12 +248,15 @@ def _pause_scaling(run: Run, previous: Deployed) -> None:
 
 
 def _smoke(run: Run) -> SmokeResult | None:
-    """Run the smoke test (on the plan's photo) unless it was turned off."""
-    if run.plan.photo is None:
-        run.say("smoke test skipped (--skip-smoke-test)")
+    """Run the smoke test (the plan's request) unless it was turned off or cannot be made."""
+    plan = run.plan
+    if plan.smoke is None:
+        skipped = [note for note in plan.notes if note.startswith("smoke test skipped")]
+        run.say(skipped[0] if skipped else "smoke test skipped (--skip-smoke-test)")
         return None
-    result = smoke_test(run.clients.runtime, run.plan.endpoint, run.plan.photo)
-    run.say(f"smoke test: {result.detail}")
+    result = smoke_test(run.clients.runtime, plan.endpoint, plan.smoke)
+    target = f" of {plan.smoke.target_model}" if plan.smoke.target_model else ""
+    run.say(f"smoke test{target}: {result.detail}")
     return result
 
 
@@ -217,19 +269,24 @@ def _autoscale(run: Run) -> tuple[int, int] | None:
 
 
 def _result(
-    run: Run, action: str, uploaded: bool, smoke: SmokeResult | None, bounds: tuple[int, int] | None
+    run: Run,
+    action: str,
+    uploaded: tuple[str, ...],
+    smoke: SmokeResult | None,
+    bounds: tuple[int, int] | None,
 ) -> PromoteResult:
     """The PromoteResult of a run."""
     plan = run.plan
     return PromoteResult(
         plan.endpoint,
         action,
-        uploaded,
+        bool(uploaded),
         plan.model_name,
         plan.config_name,
         smoke,
         bounds,
         plan.variant,
+        uploaded,
     )
 
 
@@ -239,8 +296,13 @@ def summary_lines(result: PromoteResult, plan: Plan) -> list[str]:
         f"endpoint {result.endpoint} ({plan.region}): {result.action}",
         f"  variant {result.variant}: model {result.model_name}, endpoint config "
         f"{result.config_name}",
-        f"  archive {plan.upload.uri} ({'uploaded' if result.uploaded else 'already there'})",
     ]
+    if plan.multi_model:
+        lines.append(f"  multi-model: ModelDataUrl {plan.model_data_url} (Mode=MultiModel)")
+    for spec in plan.uploads:
+        state = "uploaded" if spec.uri in result.uploaded_uris else "already there"
+        target = f", TargetModel={spec.name}" if plan.multi_model else ""
+        lines.append(f"  archive {spec.uri} ({state}{target})")
     if result.smoke is not None:
         lines.append(f"  smoke test: {result.smoke.detail}")
     if result.autoscale:

@@ -6,8 +6,10 @@ Called ``state`` rather than ``plan`` because it holds more than the plan: the
 
 Names: a model is ``<endpoint>-<hash of its container definition>`` (image URI,
 environment, archive URI and SHA-256, role): a container definition is immutable in
-SageMaker, so any change of one of them makes a new model. An endpoint config is
-``<endpoint>-<hash of its production variants>`` (models, instances, weights).
+SageMaker, so any change of one of them makes a new model. A multi-model endpoint's
+container names an S3 prefix, not an archive (``Mode=MultiModel``): its hash leaves the
+archives out, so adding one keeps the model, and the endpoint, as they are. An endpoint
+config is ``<endpoint>-<hash of its production variants>`` (models, instances, weights).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tritonship.cloud import autoscaling
 from tritonship.cloud.aws import AwsClients, describe, tag_list
 from tritonship.cloud.deployment import ALL_AT_ONCE
 from tritonship.cloud.endpoints import DEFAULT_WAITING, EndpointFailed, Waiting, wait_in_service
+from tritonship.cloud.smoke import SmokeRequest
 from tritonship.cloud.upload import UploadSpec
 from tritonship.paths import DEFAULT_ARCHIVE
 from tritonship.reporting import Reporter, quiet
@@ -33,8 +36,11 @@ if TYPE_CHECKING:
 
 #: A GPU type the 24.09 GPU image runs on (moto's list rejects ml.g5.*; AWS accepts both).
 DEFAULT_INSTANCE_TYPE = "ml.g4dn.xlarge"
-#: The S3 key prefix: archives go to ``<prefix>/<endpoint>/<sha16>/model.tar.gz``.
+#: The S3 key prefix: archives go to ``<prefix>/<endpoint>/<sha16>/model.tar.gz``, and a
+#: multi-model endpoint's to ``<prefix>/<endpoint>/<MODELS_FOLDER>/<name>.tar.gz``.
 DEFAULT_PREFIX = "tritonship"
+MODELS_FOLDER = "models"
+MULTI_MODEL_MODE = "MultiModel"
 #: How many log lines per stream a failed wait shows.
 LOG_TAIL_LINES = 20
 
@@ -62,6 +68,13 @@ class PromoteOptions:
     bake_minutes: float = 0.0
     variant: str | None = None
     weight: float = 1.0
+    multi_model: bool = False
+    archives: tuple[Path, ...] = ()
+    smoke_target_model: str | None = None
+
+    def all_archives(self) -> tuple[Path, ...]:
+        """The archives to upload: ``archives`` (multi-model), else ``archive``."""
+        return self.archives or (self.archive,)
 
 
 def _digest(value: Any) -> str:
@@ -80,12 +93,25 @@ class Plan:
     options: PromoteOptions
     region: str
     image: str
-    upload: UploadSpec
+    uploads: tuple[UploadSpec, ...]
     env: dict[str, str]
     tags: dict[str, str]
     deployment: dict[str, Any]
-    photo: bytes | None = field(default=None, repr=False)
+    smoke: SmokeRequest | None = field(default=None, repr=False)
     others: tuple[dict[str, Any], ...] = ()
+    env_origins: dict[str, str] = field(default_factory=dict)
+    model_data_url: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def upload(self) -> UploadSpec:
+        """The (first) archive's upload."""
+        return self.uploads[0]
+
+    @property
+    def multi_model(self) -> bool:
+        """Whether the model serves every archive under a prefix (``Mode=MultiModel``)."""
+        return self.options.multi_model
 
     @property
     def endpoint(self) -> str:
@@ -99,12 +125,16 @@ class Plan:
 
     @property
     def model_name(self) -> str:
-        """``<endpoint>-<hash of the container definition, role and archive>``."""
-        identity = {
+        """``<endpoint>-<hash of the container definition, role and archive>``.
+
+        A multi-model container holds a prefix: the archives under it are not its identity.
+        """
+        identity: dict[str, Any] = {
             "PrimaryContainer": self.container(),
             "ExecutionRoleArn": self.options.role,
-            "archive-sha256": self.upload.sha256,
         }
+        if not self.multi_model:
+            identity["archive-sha256"] = self.upload.sha256
         return f"{self.endpoint[:50]}-{_digest(identity)}"
 
     @property
@@ -118,8 +148,15 @@ class Plan:
         return [*self.others, self.our_variant()]
 
     def container(self) -> dict[str, Any]:
-        """The model's container definition."""
-        return {"Image": self.image, "ModelDataUrl": self.upload.uri, "Environment": self.env}
+        """The model's container definition (with ``Mode`` only for a multi-model one)."""
+        container = {
+            "Image": self.image,
+            "ModelDataUrl": self.model_data_url or self.upload.uri,
+            "Environment": self.env,
+        }
+        if self.multi_model:
+            container["Mode"] = MULTI_MODEL_MODE
+        return container
 
     def model_request(self) -> dict[str, Any]:
         """CreateModel's arguments."""

@@ -2,7 +2,9 @@
 
 Promote's resources are found by their tags (``tritonship:managed``,
 ``tritonship:endpoint``): the models of every variant promote made, every endpoint config,
-the autoscaling of every variant; an endpoint without the tags is refused. Running it twice is fine:
+the autoscaling of every variant; an endpoint without the tags is refused. The archives
+(kept unless ``--delete-artifacts``) are those the models name; a multi-model model names
+a prefix, whose archives promote uploaded are found by their metadata. Running it twice is fine:
 what is already gone is skipped.
 """
 
@@ -21,8 +23,8 @@ from tritonship.cloud.endpoints import (
     find_own_endpoint,
     managed_names,
 )
-from tritonship.cloud.state import DEFAULT_PREFIX
-from tritonship.cloud.upload import MANIFEST_OBJECT, delete_object
+from tritonship.cloud.state import DEFAULT_PREFIX, MULTI_MODEL_MODE
+from tritonship.cloud.upload import MANIFEST_OBJECT, SHA256_METADATA, delete_object, head
 from tritonship.reporting import Reporter, quiet
 
 
@@ -41,13 +43,34 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _artifacts(sagemaker: Any, models: list[str]) -> list[str]:
-    """The S3 archives the models point at, and the manifests beside them."""
+def _artifacts(s3: Any, sagemaker: Any, models: list[str]) -> list[str]:
+    """The S3 archives the models point at, and the manifests beside them.
+
+    A multi-model model points at a prefix: its archives are the objects under it that
+    promote uploaded (they carry the ``archive-sha256`` metadata); what others put there
+    is left alone.
+    """
     uris = set()
     for model in models:
-        uri = sagemaker.describe_model(ModelName=model)["PrimaryContainer"]["ModelDataUrl"]
-        uris |= {uri, f"{uri.rsplit('/', 1)[0]}/{MANIFEST_OBJECT}"}
+        container = sagemaker.describe_model(ModelName=model)["PrimaryContainer"]
+        uri = container.get("ModelDataUrl")
+        if not uri:
+            continue
+        if container.get("Mode") == MULTI_MODEL_MODE or uri.endswith("/"):
+            uris |= set(_uploaded_under(s3, uri))
+        else:
+            uris |= {uri, f"{uri.rsplit('/', 1)[0]}/{MANIFEST_OBJECT}"}
     return sorted(uris)
+
+
+def _uploaded_under(s3: Any, prefix_uri: str) -> list[str]:
+    """The objects under an S3 prefix that promote uploaded."""
+    bucket, prefix = _split(prefix_uri)
+    return [
+        uri
+        for uri in _swept(s3, bucket, prefix)
+        if SHA256_METADATA in (head(s3, bucket, _split(uri)[1]) or {}).get("Metadata", {})
+    ]
 
 
 def _swept(s3: Any, bucket: str | None, prefix: str) -> list[str]:
@@ -98,7 +121,7 @@ def teardown(
         deleted = _delete_serving(clients, endpoint, waiting)
         models = managed_names(clients.sagemaker, endpoint, "model")
         swept = _swept(clients.s3, bucket, f"{prefix.strip('/')}/{endpoint}/")
-        archives = sorted({*_artifacts(clients.sagemaker, models), *swept})
+        archives = sorted({*_artifacts(clients.s3, clients.sagemaker, models), *swept})
         deleted += _delete_tagged(clients.sagemaker, endpoint, models)
         if delete_artifacts:
             deleted += _delete_archives(clients.s3, archives)

@@ -40,6 +40,7 @@ class UploadSpec:
     size: int
     kms_key: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    manifest_name: str = MANIFEST_OBJECT
 
     @property
     def uri(self) -> str:
@@ -49,7 +50,12 @@ class UploadSpec:
     @property
     def manifest_key(self) -> str:
         """The key of the package manifest stored beside the archive."""
-        return f"{self.key.rsplit('/', 1)[0]}/{MANIFEST_OBJECT}"
+        return f"{self.key.rsplit('/', 1)[0]}/{self.manifest_name}"
+
+    @property
+    def name(self) -> str:
+        """The archive's file name (a multi-model endpoint's ``TargetModel``)."""
+        return self.key.rsplit("/", 1)[-1]
 
     def extra_args(self) -> dict[str, Any]:
         """The upload's ExtraArgs: encryption, per-part checksums, metadata and tags."""
@@ -177,15 +183,32 @@ def upload_manifest(s3: Any, spec: UploadSpec, manifest: bytes) -> None:
 
 
 def ensure_uploaded(
-    s3: Any, spec: UploadSpec, manifest: bytes, progress: bool, say: Reporter
+    s3: Any,
+    spec: UploadSpec,
+    manifest: bytes,
+    progress: bool,
+    say: Reporter,
+    overwrite: bool = True,
 ) -> bool:
-    """Upload unless the same archive is already there; return whether bytes were sent."""
+    """Upload unless the same archive is already there; return whether bytes were sent.
+
+    ``overwrite=False`` (a multi-model endpoint's target models) refuses to replace other
+    bytes at the key: SageMaker may go on serving the copy it loaded, so AWS's guide "Add
+    or Remove Models" says to upload a new version under a new name, never over the old.
+    """
     existing = head(s3, spec.bucket, spec.key)
     if existing is not None:
         try:
             say(f"{spec.uri} already holds this archive: {verify(existing, spec)}; not uploading")
             return False
         except ChecksumError as err:
+            if not overwrite:
+                raise TritonshipError(
+                    f"{spec.uri} holds another archive ({err}): a multi-model endpoint may "
+                    "still serve that one from its cache",
+                    hint="package the new version under a new name "
+                    "(tritonship package --multi-model --suffix _v2)",
+                ) from err
             say(f"re-uploading: {err}")
     upload(s3, spec, progress)
     upload_manifest(s3, spec, manifest)
