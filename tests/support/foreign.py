@@ -20,6 +20,7 @@ from google.protobuf import text_format
 from onnx import TensorProto, helper
 from tritonclient.grpc import model_config_pb2 as mc
 
+NAME = "sm_model"
 #: The tensors' shape without the batch dimension, and the largest batch.
 DIMS = 16
 MAX_BATCH = 8
@@ -60,15 +61,63 @@ def add_sub_config(name: str) -> mc.ModelConfig:
     return config
 
 
-def make_add_sub_repository(root: Path, name: str = "sm_model") -> Path:
+def _write_config(folder: Path, config: mc.ModelConfig) -> None:
+    (folder / "1").mkdir(parents=True, exist_ok=True)
+    text = text_format.MessageToString(config)
+    (folder / "config.pbtxt").write_text(text, encoding="utf-8")
+
+
+def make_add_sub_repository(root: Path, name: str = NAME) -> Path:
     """Write a one-model repository under ``root`` (``root/<name>/...``); return ``root``."""
-    model_dir = root / name
-    (model_dir / "1").mkdir(parents=True, exist_ok=True)
-    onnx.save(add_sub_graph(), model_dir / "1" / "model.onnx")
-    config = text_format.MessageToString(add_sub_config(name))
-    (model_dir / "config.pbtxt").write_text(config, encoding="utf-8")
-    labels = "".join(f"label{i}\n" for i in range(DIMS))
-    (model_dir / "output0_labels.txt").write_text(labels, encoding="utf-8")
+    return add_sub_repository(root, (name,))
+
+
+def add_sub_repository(root: Path, names: tuple[str, ...] = (NAME,)) -> Path:
+    """A repository of add/sub models (one per name), with no build manifest; ``root``."""
+    for name in names:
+        model_dir = root / name
+        _write_config(model_dir, add_sub_config(name))
+        onnx.save(add_sub_graph(), model_dir / "1" / "model.onnx")
+        labels = "".join(f"label{i}\n" for i in range(DIMS))
+        (model_dir / "output0_labels.txt").write_text(labels, encoding="utf-8")
+    return root
+
+
+Step = tuple[str, dict[str, str], dict[str, str]]
+
+
+def step(model: str, in0: str, in1: str, out0: str, out1: str) -> Step:
+    """An ensemble step over an add/sub model: (model, input_map, output_map)."""
+    return model, {"INPUT0": in0, "INPUT1": in1}, {"OUTPUT0": out0, "OUTPUT1": out1}
+
+
+def write_ensemble(root: Path, name: str, steps: list[Step], outputs: tuple[str, ...]) -> None:
+    """``root/<name>``: an ensemble of add/sub steps (INT32 [16] inputs INPUT0, INPUT1)."""
+    config = mc.ModelConfig(name=name, platform="ensemble", max_batch_size=MAX_BATCH)
+    for tensor in INPUTS:
+        config.input.add(name=tensor, data_type=mc.TYPE_INT32, dims=[DIMS])
+    for tensor in outputs:
+        config.output.add(name=tensor, data_type=mc.TYPE_INT32, dims=[DIMS])
+    for model, inputs, outs in steps:
+        added = config.ensemble_scheduling.step.add(model_name=model, model_version=-1)
+        added.input_map.update(inputs)
+        added.output_map.update(outs)
+    _write_config(root / name, config)
+
+
+def ensembles_repository(root: Path) -> Path:
+    """Two top-level ensembles sharing a model, and a model no ensemble uses.
+
+    ``single`` runs ``add_a``; ``chain`` runs ``add_a`` then ``add_b`` on its sum and
+    difference; ``lone`` stands alone. A README sits at the root, which Triton ignores.
+    """
+    add_sub_repository(root, ("add_a", "add_b", "lone"))
+    write_ensemble(
+        root, "single", [step("add_a", "INPUT0", "INPUT1", "SUM", "DIFF")], ("SUM", "DIFF")
+    )
+    chain = [step("add_a", "INPUT0", "INPUT1", "s", "d"), step("add_b", "s", "d", "OUT0", "OUT1")]
+    write_ensemble(root, "chain", chain, ("OUT0", "OUT1"))
+    (root / "README.txt").write_text("add/sub models for the multi-model tests\n")
     return root
 
 

@@ -1,7 +1,7 @@
 """package for any repository: without a build manifest, and one archive per target model.
 
 The foreign repository is NVIDIA's ``sm_model`` (an ONNX add/sub model, tests/support/
-addsub.py); the multi-model cases split the staged Inception repository and a repository of
+foreign.py); the multi-model cases split the staged Inception repository and a repository of
 two ensembles that share a model, beside one model no ensemble uses.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.addsub import NAME, add_sub_repository, ensembles_repository, write_ensemble
+from tests.support.foreign import NAME, add_sub_repository, ensembles_repository, write_ensemble
 from tritonship.artifact.multimodel import package_multi_model
 from tritonship.artifact.package import (
     PackageError,

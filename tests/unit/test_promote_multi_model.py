@@ -18,8 +18,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from tests.support.addsub import add_sub_repository, ensembles_repository
 from tests.support.aws import queue_invoke_answer
+from tests.support.foreign import add_sub_repository, ensembles_repository
 from tests.unit.test_promote_moto import ALL_BLOCKED, BUCKET, FAST, ROLE, TRUST, with_quotas
 from tritonship.artifact.multimodel import package_multi_model
 from tritonship.artifact.package import PackageResult

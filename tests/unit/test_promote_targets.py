@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.addsub import add_sub_repository, ensembles_repository
 from tests.support.aws import triton_answer
+from tests.support.foreign import add_sub_repository, ensembles_repository
 from tests.support.stubs import ROLE, Stubs, answer, creating, describe, fails, missing, run
 from tritonship.artifact.multimodel import package_multi_model
 from tritonship.artifact.package import PackageResult, manifest_path_for, package_repository
