@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+#: NVIDIA's tests, vendored unmodified (tests/qa/SOURCE.md): run by
+#: tests/integration/test_nvidia_sagemaker.py as test.sh runs them, never collected.
+collect_ignore = ["qa"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

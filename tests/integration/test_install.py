@@ -155,6 +155,8 @@ def test_the_wheel_holds_the_assets(installed: Installed):
         f"{assets}/container/compose.sim.yml",
         f"{assets}/container/backends/dali/model.py",
         f"{assets}/container/backends/tensorflow/model.py",
+        f"{assets}/container/backends/identity/model.py",
+        f"{assets}/container/backends/identity/identity_helpers.py",
         f"{assets}/dali/pipeline.py",
         f"{assets}/models/inception_v3.py",
     } <= names

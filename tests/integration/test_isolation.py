@@ -22,6 +22,7 @@ import requests
 from tests.integration.conftest import Endpoint
 from tests.support.load import Tally
 from tritonship.bench.hostile import corrupt_jpeg, jpeg_bomb, noise
+from tritonship.local.native import NativeEngine
 from tritonship.sagemaker.wire import decode_response, encode_as
 from tritonship.samples import PHOTOS, encode, photo_array, photo_jpeg
 
@@ -93,6 +94,12 @@ def test_a_corrupt_image_fails_only_its_own_request(endpoint: Endpoint):
             answers = list(pool.map(post, [good, bad, good, bad]))
             assert [a.status_code for a in answers] == [200, 400, 200, 400]
             assert "Runtime error: Critical error in pipeline" in answers[1].json()["error"]
+    error = answers[1].json()["error"]
+    if isinstance(endpoint.engine, NativeEngine) and endpoint.engine.paths_mapped:
+        # the native server sees the container's paths (its private mount namespace), so
+        # clients read the path they would read in production, never the host's
+        assert 'File "/opt/ml/model/dali/1/dali.py"' in error
+        assert str(endpoint.repository) not in error
 
 
 @pytest.mark.slow

@@ -16,12 +16,16 @@ from typing import Any
 import numpy as np
 
 _NUMPY_TYPES = {
+    "TYPE_BOOL": np.bool_,
     "TYPE_UINT8": np.uint8,
+    "TYPE_INT8": np.int8,
+    "TYPE_INT16": np.int16,
     "TYPE_INT32": np.int32,
     "TYPE_INT64": np.int64,
     "TYPE_FP16": np.float16,
     "TYPE_FP32": np.float32,
     "TYPE_FP64": np.float64,
+    "TYPE_STRING": np.object_,
 }
 
 
@@ -61,10 +65,17 @@ class TritonError(Exception):
 
 
 class InferenceRequest:
-    """A request: its input tensors by name."""
+    """A request: its input tensors by name, and the outputs it asks for."""
 
-    def __init__(self, **inputs: Any) -> None:
-        self.inputs = {name: Tensor(name, array) for name, array in inputs.items()}
+    def __init__(self, requested: list[str] | None = None, **inputs: Any) -> None:
+        self._inputs = {name: Tensor(name, array) for name, array in inputs.items()}
+        self._requested = list(requested or [])
+
+    def inputs(self) -> list[Tensor]:
+        return list(self._inputs.values())
+
+    def requested_output_names(self) -> list[str]:
+        return list(self._requested)
 
 
 class InferenceResponse:
@@ -81,7 +92,7 @@ class InferenceResponse:
 
 
 def get_input_tensor_by_name(request: InferenceRequest, name: str) -> Tensor | None:
-    return request.inputs.get(name)
+    return request._inputs.get(name)
 
 
 def triton_string_to_numpy(name: str) -> type:

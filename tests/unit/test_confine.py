@@ -6,11 +6,14 @@ tests/integration/test_loopback.py reads the listening sockets of a real, confin
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tritonship.local import confine
+from tritonship.local.mounts import PathPlan
 from tritonship.local.native import NativeEngine
 
 SERVE_LIKE = [
@@ -35,12 +38,22 @@ def test_listening_ports_follow_the_enabled_frontends():
 
 def test_the_confined_command_forwards_each_port_then_runs_the_server():
     command = confine.confined_command(SERVE_LIKE, {9090: 5, 9102: 6}, attached=True)
-    assert command[:5] == ["unshare", "--user", "--map-root-user", "--net", "--"]
-    assert command[5:8] == [sys.executable, "-m", "tritonship.local.confine"]
-    assert command[8:13] == ["--forward", "5:9090", "--forward", "6:9102", "--die-with-parent"]
-    assert command[13] == "--" and command[14:] == SERVE_LIKE
+    assert command[:6] == ["unshare", "--user", "--map-root-user", "--net", "--mount", "--"]
+    assert command[6:9] == [sys.executable, "-m", "tritonship.local.confine"]
+    assert command[9:14] == ["--forward", "5:9090", "--forward", "6:9102", "--die-with-parent"]
+    assert command[14] == "--" and command[15:] == SERVE_LIKE
     detached = confine.confined_command(SERVE_LIKE, {9090: 5}, attached=False)
     assert "--die-with-parent" not in detached
+
+
+def test_the_confined_command_carries_the_path_plan():
+    plan = PathPlan(((Path("/host/repo"), Path("/opt/ml/model")),), (Path("/tmp/sagemaker"),))
+    command = confine.confined_command(SERVE_LIKE, {9090: 5}, attached=False, paths=plan)
+    wrapper = command[: command.index("--", 6)]
+    assert wrapper[-5:] == ["--mkdir", "/tmp/sagemaker", "--bind-ro", "/host/repo", "/opt/ml/model"]
+    args = confine._parser().parse_args(command[9:])
+    assert PathPlan.from_args(args.bind_ro, args.mkdir) == plan
+    assert args.command[1:] == SERVE_LIKE
 
 
 def test_the_loopback_listener_binds_127_0_0_1_only():
@@ -50,13 +63,31 @@ def test_the_loopback_listener_binds_127_0_0_1_only():
         assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
 
 
-def test_confinement_can_be_switched_off(monkeypatch):
+@pytest.fixture()
+def fresh_probe():
+    """A probe that runs again, then is forgotten (it is cached per process)."""
     confine.unavailable_reason.cache_clear()
+    yield confine.unavailable_reason
+    confine.unavailable_reason.cache_clear()
+
+
+def test_confinement_can_be_switched_off(monkeypatch, fresh_probe):
     monkeypatch.setenv(confine.DISABLE_VARIABLE, "0")
-    try:
-        assert confine.unavailable_reason() == f"{confine.DISABLE_VARIABLE}=0"
-    finally:
-        confine.unavailable_reason.cache_clear()
+    assert fresh_probe() == f"{confine.DISABLE_VARIABLE}=0"
+
+
+def test_the_probe_enters_every_namespace_the_server_needs(monkeypatch, fresh_probe):
+    """The probe does the mounts itself: without a mount namespace it must fail, where a
+    mere ``unshare ... true`` would pass."""
+    monkeypatch.delenv(confine.DISABLE_VARIABLE, raising=False)
+    if subprocess.run([*confine.UNSHARE, "true"], check=False).returncode != 0:
+        pytest.skip("user, network and mount namespaces are refused here")
+    assert fresh_probe() is None
+    fresh_probe.cache_clear()
+    monkeypatch.setattr(confine, "UNSHARE", ("unshare", "--user", "--map-root-user", "--net"))
+    reason = fresh_probe()
+    assert reason is not None and "Operation not permitted" in reason
+    assert "mount namespaces are not permitted here" in reason
 
 
 def test_the_banner_says_when_the_server_is_exposed(tmp_path):

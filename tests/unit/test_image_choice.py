@@ -25,6 +25,12 @@ def test_every_tag_has_onnxruntime_dali_and_python_tensorflow_only_up_to_25_02(v
     assert ("tensorflow" in backends) is (version <= "25.02")
 
 
+def test_the_gpu_images_carry_the_identity_backend():
+    """server r24.09 build.py enable_all() lists "identity" (NVIDIA's MME test uses it)."""
+    assert "identity" in backends_for_tag("24.09-py3")
+    assert newest_tag(["identity", "python", "ensemble"]).tag.endswith("-py3")
+
+
 def test_the_newest_tag_for_tensorflow_is_24_09_and_says_why():
     choice = newest_tag(["dali", "ensemble", "python", "tensorflow"])
     assert choice.tag == "24.09-py3"

@@ -168,3 +168,54 @@ def test_env_file_parsing(tmp_path: Path):
     path.write_text("A=1\nnot a pair\n")
     with pytest.raises(TritonshipError, match=":2: expected KEY=VALUE"):
         load_env_file(path)
+
+
+def test_the_repository_flag_can_name_the_container_path(model_dir: Path):
+    """The checks run on the host folder; the flag names the path the server sees."""
+    args = serve_args(
+        {"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": NAME}, model_dir, repository="/opt/ml/model/"
+    )
+    assert "--model-repository=/opt/ml/model/" in args and f"--load-model={NAME}" in args
+    with pytest.raises(ServeRefused, match="not a directory"):
+        serve_args({"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": "nope"}, model_dir, repository="/x")
+
+
+@pytest.mark.parametrize("multi_model", [False, True])
+def test_the_ping_mode_reaches_the_server_only_when_already_exported(
+    model_dir: Path, multi_model: bool
+):
+    """serve r24.09 L32-60 assigns SAGEMAKER_TRITON_PING_MODE without exporting it."""
+    env = {"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": NAME}
+    if multi_model:
+        env["SAGEMAKER_MULTI_MODEL"] = "true"
+    assert "SAGEMAKER_TRITON_PING_MODE" not in serve_env(env, model_dir)
+    override = {**env, "SAGEMAKER_TRITON_OVERRIDE_PING_MODE": "live"}
+    assert "SAGEMAKER_TRITON_PING_MODE" not in serve_env(override, model_dir)
+
+
+@pytest.mark.parametrize(
+    ("multi_model", "override", "expected"),
+    [
+        (False, None, "ready"),
+        (True, None, "live"),
+        (False, "live", "live"),
+        (True, "ready", "ready"),
+        (True, "", "live"),  # [ -n "" ] is false: the mode's default
+    ],
+)
+def test_an_exported_ping_mode_is_replaced_by_the_scripts_choice(
+    model_dir: Path, multi_model: bool, override: str | None, expected: str
+):
+    env = {"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": NAME, "SAGEMAKER_TRITON_PING_MODE": "bogus"}
+    if multi_model:
+        env["SAGEMAKER_MULTI_MODEL"] = "true"
+    if override is not None:
+        env["SAGEMAKER_TRITON_OVERRIDE_PING_MODE"] = override
+    assert serve_env(env, model_dir)["SAGEMAKER_TRITON_PING_MODE"] == expected
+    empty = {**env, "SAGEMAKER_TRITON_PING_MODE": ""}  # set but empty is still exported
+    assert serve_env(empty, model_dir)["SAGEMAKER_TRITON_PING_MODE"] == expected
+
+
+def test_multi_model_mode_exports_no_default_model_of_its_own(model_dir: Path):
+    exported = serve_env({"SAGEMAKER_MULTI_MODEL": "true"}, model_dir)
+    assert "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME" not in exported

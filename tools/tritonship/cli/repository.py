@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tritonship.cli.common import (
     Subparsers,
@@ -15,6 +16,9 @@ from tritonship.cli.common import (
     env_sources,
     say,
 )
+
+if TYPE_CHECKING:
+    from tritonship.sagemaker.settings import SageMakerEnv
 
 RANDOM_WEIGHTS_NOTICE = (
     "NOTICE: random weights - the labels the model predicts are meaningless; "
@@ -90,12 +94,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     env = sagemaker_env(env_sources(args), args.repo)
     findings = validate_repository(args.repo, image_tag=args.image, env=env)
+    _note_native_gaps(args.repo, env)
     if findings:
         print(format_findings(findings))
         print(f"{len(findings)} finding(s) in {args.repo}", file=sys.stderr)
         return 1
     print(summary(load_repository(args.repo)))
     return 0
+
+
+def _note_native_gaps(repo: Path, env: SageMakerEnv) -> None:
+    """Say which models the native engine cannot run: a note, not a finding (SageMaker can)."""
+    from tritonship.local.native import DOCKER_HINT, native_gaps
+
+    for gap in native_gaps(repo, env):
+        say(f"note: the native engine cannot serve {gap}; {DOCKER_HINT}")
 
 
 def add_build(sub: Subparsers) -> None:

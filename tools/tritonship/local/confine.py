@@ -1,20 +1,24 @@
-"""Keep the native tritonserver off the network: a private network namespace, loopback only.
+"""Keep the native tritonserver off the network and show it the container's paths.
 
 Triton has no address option for its SageMaker frontend: it listens on every interface, so
 a native server on a workstation would answer the whole network, unauthenticated. Where
-the OS allows unprivileged user namespaces (``unshare --user --map-root-user --net``), the
-engine instead:
+the OS allows unprivileged user namespaces (``unshare --user --map-root-user --net
+--mount``), the engine instead:
 
 1. binds each port the server will use on 127.0.0.1, in its own (the host's) namespace;
-2. starts ``unshare ... python -m tritonship.local.confine --forward FD:PORT ... --
-   tritonserver ...`` with those sockets inherited: a new user and network namespace whose
-   only interface is loopback;
-3. this module brings that loopback up, forks a forwarder that accepts on the inherited
-   host sockets and connects to the same port inside the namespace, and execs tritonserver
-   (which keeps the process id the engine knows).
+2. starts ``unshare ... python -m tritonship.local.confine --forward FD:PORT ...
+   [--mkdir DIR] [--bind-ro HOST CONTAINER] -- tritonserver ...`` with those sockets
+   inherited: a new user, network and mount namespace whose only interface is loopback;
+3. this module brings that loopback up, sets up the container's paths in the private mount
+   namespace (:mod:`tritonship.local.mounts`: the repository read-only at
+   ``/opt/ml/model``, the models folder at ``/opt/ml/models``, ``/tmp/sagemaker``; nothing
+   is created on the host), forks a forwarder that accepts on the inherited host sockets
+   and connects to the same port inside the namespace, and execs tritonserver (which keeps
+   the process id the engine knows).
 
 Nothing outside the machine can reach the server; clients on the machine use
-``127.0.0.1:PORT`` as before. Without user namespaces the engine runs tritonserver as is
+``127.0.0.1:PORT`` as before, and the server's messages name the paths they name in
+production. Without these namespaces the engine runs tritonserver as is, on host paths,
 and ``tritonship serve`` says so (:func:`unavailable_reason`).
 """
 
@@ -32,14 +36,21 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
+from tritonship.local import mounts
 from tritonship.sagemaker import settings
 
 #: Set TRITONSHIP_NATIVE_CONFINE=0 to run the native server without a namespace.
 DISABLE_VARIABLE = settings.CONFINE_VARIABLE
-UNSHARE = ("unshare", "--user", "--map-root-user", "--net")
+UNSHARE = ("unshare", "--user", "--map-root-user", "--net", "--mount")
+#: This module, run as the wrapper between ``unshare`` and tritonserver.
+WRAPPER = "tritonship.local.confine"
+#: Seconds the probe (a Python start in the namespaces) may take.
+PROBE_TIMEOUT = 30
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
 _PR_SET_PDEATHSIG = 1
 _CHUNK = 1 << 16
@@ -54,20 +65,27 @@ _PORT_FLAGS = {
 
 @functools.cache
 def unavailable_reason() -> str | None:
-    """Why the server cannot be confined here, or None when it can."""
+    """Why the server cannot be confined here, or None when it can.
+
+    The probe does what a confined start does, in miniature: it enters the user, network
+    and mount namespaces, brings ``lo`` up, covers a scratch folder with a tmpfs and binds
+    a folder read-only (:func:`tritonship.local.mounts.probe_plan`). Cached per process.
+    """
     if settings.confinement_disabled():
         return f"{DISABLE_VARIABLE}=0"
     if shutil.which(UNSHARE[0]) is None:
         return "the unshare command (util-linux) is not installed"
-    try:
-        probe = subprocess.run(
-            [*UNSHARE, "true"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return f"unshare failed: {err}"
+    with tempfile.TemporaryDirectory(prefix="tritonship-probe-") as scratch:
+        command = [*UNSHARE, "--", sys.executable, "-m", WRAPPER, "--probe", scratch]
+        try:
+            probe = subprocess.run(
+                command, capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return f"unshare failed: {err}"
     if probe.returncode != 0:
         detail = probe.stderr.strip().splitlines()[-1:] or [f"exit status {probe.returncode}"]
-        return f"user namespaces are not permitted here ({detail[0]})"
+        return f"private user, network and mount namespaces are not permitted here ({detail[0]})"
     return None
 
 
@@ -97,9 +115,12 @@ def loopback_listener(port: int) -> socket.socket:
 
 
 def confined_command(
-    command: Sequence[str], listeners: dict[int, int], attached: bool
+    command: Sequence[str],
+    listeners: dict[int, int],
+    attached: bool,
+    paths: mounts.PathPlan | None = None,
 ) -> list[str]:
-    """``command`` run in a new namespace behind forwarders of ``{port: fd}``."""
+    """``command`` run in new namespaces behind forwarders of ``{port: fd}``, seeing ``paths``."""
     forwards = [arg for port, fd in listeners.items() for arg in ("--forward", f"{fd}:{port}")]
     attach = ["--die-with-parent"] if attached else []
     return [
@@ -107,9 +128,10 @@ def confined_command(
         "--",
         sys.executable,
         "-m",
-        "tritonship.local.confine",
+        WRAPPER,
         *forwards,
         *attach,
+        *(paths.args() if paths else []),
         "--",
         *command,
     ]
@@ -176,19 +198,40 @@ def forward_forever(listeners: dict[int, socket.socket]) -> None:
         thread.join()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Bring loopback up, fork the forwarder, exec the server (same process id)."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tritonship.local.confine")
     parser.add_argument("--forward", action="append", default=[], metavar="FD:PORT")
     parser.add_argument("--die-with-parent", action="store_true")
+    parser.add_argument(
+        "--bind-ro", nargs=2, action="append", default=[], metavar=("HOST", "CONTAINER")
+    )
+    parser.add_argument("--mkdir", action="append", default=[], metavar="DIR")
+    parser.add_argument("--probe", metavar="SCRATCH", help="check the namespaces, then exit")
     parser.add_argument("command", nargs=argparse.REMAINDER)
+    return parser
+
+
+def probe(scratch: Path) -> None:
+    """Inside the namespaces: what a confined start needs, on a scratch folder."""
+    bring_loopback_up()
+    mounts.apply(mounts.probe_plan(scratch))
+    mounts.check_probe(scratch)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Bring loopback up, set the paths up, fork the forwarder, exec the server (same pid)."""
+    parser = _parser()
     args = parser.parse_args(argv)
+    if args.probe:
+        probe(Path(args.probe))
+        return
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command to run")
     pairs = [item.split(":", 1) for item in args.forward]
     listeners = {int(port): socket.socket(fileno=int(fd)) for fd, port in pairs}
     bring_loopback_up()
+    mounts.apply_or_exit(mounts.PathPlan.from_args(args.bind_ro, args.mkdir))
     if os.fork() == 0:  # the forwarder: a child of the server once it execs
         _die_with_parent(signal.SIGKILL)
         forward_forever(listeners)

@@ -91,6 +91,7 @@ def make_engine(options: ServeOptions, repository: Path) -> Engine:
             port=options.port,
             detach=options.detach,
             sagemaker_env=options.sagemaker_env(repository),
+            models_dir=options.models_dir,
         )
     raise UsageError(f"unknown engine {options.engine!r}", hint=f"use {' or '.join(ENGINES)}")
 

@@ -1,12 +1,20 @@
 """The native engine: the real tritonserver of the ``nvidia-pytriton`` wheel, no Docker.
 
 The wheel ships tritonserver 2.51 with the SageMaker frontend and the Python backend, but
-no DALI, TensorFlow or ONNX Runtime backend. The engine assembles a backend directory
-holding the wheel's Python backend plus the CPU stand-ins from ``container/backends``
-(Python-based backends named ``dali``, ``tensorflow`` and ``onnxruntime``), and starts the
-server with the flags the SageMaker image's ``serve`` script would use
-(:mod:`tritonship.sagemaker.serve`), so the unmodified repository is served on ``/ping``
-and ``/invocations``.
+no DALI, TensorFlow, ONNX Runtime or identity backend. The engine assembles a backend
+directory holding the wheel's Python backend plus the CPU stand-ins from
+``container/backends`` (Python-based backends named ``dali``, ``tensorflow``,
+``onnxruntime`` and ``identity``), and starts the server with the flags the SageMaker
+image's ``serve`` script would use (:mod:`tritonship.sagemaker.serve`), so the unmodified
+repository is served on ``/ping`` and ``/invocations``. A model whose backend has no
+stand-in is refused before the server starts (:func:`native_gaps`).
+
+Where the OS allows it, the server runs in private user, network and mount namespaces
+(:mod:`tritonship.local.confine`): reachable on 127.0.0.1 only, and seeing the container's
+paths: the repository at ``/opt/ml/model``, in multi-model mode the models folder at
+``/opt/ml/models`` and the dummy repository ``/tmp/sagemaker``, set up inside the namespace
+and never on the host. Elsewhere it runs on host paths and :meth:`NativeEngine.exposure`
+says so.
 
 Run state lives in ``<run_dir>``: ``backends/``, ``server.log`` and ``server.json`` (pid,
 port), which lets ``tritonship stop`` find a server started with ``--detach``.
@@ -33,6 +41,7 @@ from typing import Any
 
 from tritonship.local import confine
 from tritonship.local.engine import EngineError, PortInUseError, ensure_port_free, wait_for_ping
+from tritonship.local.mounts import PathPlan
 from tritonship.local.process import (
     children,
     die_with_parent,
@@ -42,11 +51,27 @@ from tritonship.local.process import (
     wait_gone,
 )
 from tritonship.paths import BACKEND_SOURCES, DEFAULT_REPOSITORY
-from tritonship.sagemaker.serve import serve_args, serve_env
+from tritonship.sagemaker import settings
+from tritonship.sagemaker.serve import (
+    CONTAINER_MODEL_DIR,
+    CONTAINER_MODELS_DIR,
+    MULTI_MODEL_REPOSITORY,
+    is_multi_model,
+    serve_args,
+    serve_env,
+)
 from tritonship.sagemaker.settings import SageMakerEnv, packaged_env, server_environ
-from tritonship.sagemaker.settings import run_dir as settings_run_dir
 
-STANDIN_BACKENDS = ("dali", "tensorflow", "onnxruntime")
+#: The CPU stand-ins of container/backends, one Python-based backend each.
+STANDIN_BACKENDS = ("dali", "tensorflow", "onnxruntime", "identity")
+#: Every backend the native engine runs: the stand-ins, the wheel's own Python backend and
+#: the ensemble scheduler (part of the server core).
+NATIVE_BACKENDS = frozenset({*STANDIN_BACKENDS, "python", "ensemble"})
+#: Platforms whose backend has a stand-in that cannot load them.
+UNSERVED_PLATFORMS = {"tensorflow_savedmodel": "the TensorFlow stand-in loads GraphDefs only"}
+#: What the server sees as its multi-model dummy repository when paths cannot be mapped
+#: (a folder of the run state, instead of creating /tmp/sagemaker on the host).
+FALLBACK_MULTI_MODEL_REPOSITORY = "sagemaker-dummy-repository"
 STATE_FILE = "server.json"
 STUB_MARKER = b"triton_python_backend_stub"
 LOG_FILE = "server.log"
@@ -154,6 +179,79 @@ def assemble_backends(target: Path, dist: TritonDistribution, sources: Path) -> 
     return target
 
 
+@dataclass(frozen=True)
+class NativeGap:
+    """A model the native engine cannot run: no stand-in for its backend (or platform)."""
+
+    model: str
+    backend: str
+    reason: str
+
+    def __str__(self) -> str:
+        """``model 'm' (backend 'pytorch': no CPU stand-in for it here)``."""
+        return f"model '{self.model}' (backend '{self.backend}': {self.reason})"
+
+
+def native_gaps(
+    repository: Path, env: SageMakerEnv | Mapping[str, str] | None = None
+) -> list[NativeGap]:
+    """The models of ``repository`` the native server would load but cannot run.
+
+    In single-model mode with a default model (``env``), the server loads that model and,
+    for an ensemble, its steps (transitively): only those count, as only those are loaded
+    (``--load-model``). Otherwise every model of the repository counts. Configs that cannot
+    be read are left to ``validate``.
+    """
+    from tritonship.repository.validate import load_repository
+
+    values = env.values if isinstance(env, SageMakerEnv) else dict(env or {})
+    models = load_repository(Path(repository)).models
+    default = values.get("SAGEMAKER_TRITON_DEFAULT_MODEL_NAME")
+    names = list(models)
+    if default and default in models and not is_multi_model(values):
+        names = _loaded_models(models, default)
+    return [gap for name in names if (gap := _gap(models[name])) is not None]
+
+
+def _loaded_models(models: Mapping[str, Any], root: str) -> list[str]:
+    """``root`` and the models its ensemble steps name, transitively (those in ``models``)."""
+    seen: list[str] = []
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in models:
+            continue
+        seen.append(name)
+        todo += [step.model_name for step in models[name].config.ensemble_scheduling.step]
+    return seen
+
+
+def _gap(model: Any) -> NativeGap | None:
+    """Why the native engine cannot run ``model`` (a validate ``Model``), or None."""
+    if model.config.platform in UNSERVED_PLATFORMS:
+        return NativeGap(model.name, model.backend, UNSERVED_PLATFORMS[model.config.platform])
+    if model.backend and model.backend not in NATIVE_BACKENDS:
+        return NativeGap(model.name, model.backend, "no CPU stand-in for it here")
+    return None
+
+
+#: Where to serve a repository the native engine cannot run.
+DOCKER_HINT = (
+    "serve it with the SageMaker image instead: tritonship serve --engine docker; "
+    "the repository itself is fine for SageMaker"
+)
+
+
+def refuse_gaps(repository: Path, env: SageMakerEnv | Mapping[str, str] | None) -> None:
+    """Raise :class:`EngineError` naming each model :func:`native_gaps` finds."""
+    gaps = native_gaps(repository, env)
+    if gaps:
+        raise EngineError(
+            f"the native engine cannot serve {', '.join(str(gap) for gap in gaps)}",
+            hint=DOCKER_HINT,
+        )
+
+
 class NativeEngine:
     """One tritonserver process serving a repository on the SageMaker port."""
 
@@ -166,6 +264,7 @@ class NativeEngine:
         detach: bool = False,
         backend_sources: Path = BACKEND_SOURCES,
         confined: bool | None = None,
+        models_dir: Path | None = None,
     ) -> None:
         """Describe a server; nothing starts before :meth:`start`.
 
@@ -173,8 +272,11 @@ class NativeEngine:
         defaults, :func:`~tritonship.sagemaker.settings.packaged_env`); ``port`` overrides
         SAGEMAKER_BIND_TO_PORT. With
         ``detach`` the server outlives this process (``tritonship serve --detach``).
-        ``confined``: run tritonserver in a private network namespace reached through
-        127.0.0.1 only (:mod:`tritonship.local.confine`); None means wherever the OS allows.
+        ``confined``: run tritonserver in private user, network and mount namespaces,
+        reached through 127.0.0.1 only and seeing the container's paths
+        (:mod:`tritonship.local.confine`); None means wherever the OS allows. In
+        multi-model mode (``SAGEMAKER_MULTI_MODEL=true``) ``models_dir`` (default:
+        ``models/`` in the run folder) is what the server sees as ``/opt/ml/models``.
         """
         self.repository = Path(repository).resolve()
         self.port = port
@@ -186,6 +288,8 @@ class NativeEngine:
         if isinstance(sagemaker_env, SageMakerEnv):
             sagemaker_env = sagemaker_env.values
         self.sagemaker_env = {**sagemaker_env, "SAGEMAKER_BIND_TO_PORT": str(port)}
+        self.multi_model = is_multi_model(self.sagemaker_env)
+        self.models_dir = settings.models_dir(models_dir).resolve()
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = self.run_dir / LOG_FILE
         self._process: subprocess.Popen[bytes] | None = None
@@ -194,12 +298,59 @@ class NativeEngine:
         reason = confine.unavailable_reason() if confined is not False else "confined=False"
         self.confined, self._unconfined_reason = reason is None, reason
 
+    @property
+    def paths_mapped(self) -> bool:
+        """Whether the server sees the container's paths (it runs in the namespaces)."""
+        return self.confined
+
+    @property
+    def container_models_dir(self) -> str:
+        """The models folder as the server sees it: ``/opt/ml/models``, else the host path.
+
+        A ``POST /models`` load names ``<container_models_dir>/<hash>/model``. On host paths
+        (no namespaces) the SageMaker frontend's ``/opt/ml/models/...`` URL rule cannot
+        match (server r24.09 src/sagemaker_server.h ``model_path_regex_``).
+        """
+        if self.paths_mapped and self.multi_model:
+            return CONTAINER_MODELS_DIR
+        return str(self.models_dir)
+
+    @property
+    def model_repository(self) -> str:
+        """The ``--model-repository`` the server gets, as it sees it.
+
+        As the ``serve`` script: ``/opt/ml/model/``, or ``/tmp/sagemaker`` in multi-model
+        mode. On host paths: the repository itself, or a dummy folder of the run state
+        (``/tmp/sagemaker`` is never created on the host).
+        """
+        if self.paths_mapped:
+            return str(MULTI_MODEL_REPOSITORY) if self.multi_model else CONTAINER_MODEL_DIR
+        if self.multi_model:
+            return str(self.run_dir / FALLBACK_MULTI_MODEL_REPOSITORY)
+        return str(self.repository)
+
+    def path_plan(self) -> PathPlan:
+        """What the confined server sees (:mod:`tritonship.local.mounts`).
+
+        The repository read-only at ``/opt/ml/model`` (in multi-model mode only when it
+        exists: SageMaker puts nothing there then); in multi-model mode the models folder
+        read-only at ``/opt/ml/models`` and an empty ``/tmp/sagemaker``, which the ``serve``
+        script creates (r24.09 L49-52).
+        """
+        binds: list[tuple[Path, Path]] = []
+        if not self.multi_model or self.repository.is_dir():
+            binds.append((self.repository, Path(CONTAINER_MODEL_DIR)))
+        if not self.multi_model:
+            return PathPlan(tuple(binds))
+        binds.append((self.models_dir, Path(CONTAINER_MODELS_DIR)))
+        return PathPlan(tuple(binds), (MULTI_MODEL_REPOSITORY,))
+
     def command(self) -> list[str]:
         """The full tritonserver command line (raises ServeRefused like ``serve``)."""
         dist = TritonDistribution.locate()
         return [
             str(dist.server),
-            *serve_args(self.sagemaker_env, self.repository),
+            *serve_args(self.sagemaker_env, self.repository, repository=self.model_repository),
             f"--backend-directory={self.run_dir / 'backends'}",
             f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}",
         ]
@@ -217,9 +368,15 @@ class NativeEngine:
         if self.is_alive():
             raise EngineError(f"this engine already runs a server on port {self.port}")
         self._refuse_running()
+        if not self.multi_model:
+            refuse_gaps(self.repository, self.sagemaker_env)
         ensure_port_free(self.port)
         command, env = self.command(), self.environment()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.multi_model:  # ours to create: the run folder's, or the user's --models-dir
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+            if not self.paths_mapped:
+                Path(self.model_repository).mkdir(exist_ok=True)
         assemble_backends(
             self.run_dir / "backends", TritonDistribution.locate(), self.backend_sources
         )
@@ -238,7 +395,9 @@ class NativeEngine:
                 listeners.append(self._listener(port))
             if self.confined:
                 fds = {port: sock.fileno() for port, sock in zip(ports, listeners, strict=True)}
-                command = confine.confined_command(command, fds, attached=not self.detach)
+                command = confine.confined_command(
+                    command, fds, attached=not self.detach, paths=self.path_plan()
+                )
             return subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -265,17 +424,35 @@ class NativeEngine:
             ) from err
 
     def exposure(self) -> str:
-        """Who can reach the server: loopback only, or every interface (with what to do)."""
+        """Who can reach the server and which paths it sees (with what to do if not confined)."""
         if self.confined:
             return (
-                f"listening on 127.0.0.1 only (tritonserver in a private network namespace, "
-                f"port {self.port} forwarded from loopback)"
+                f"listening on 127.0.0.1 only (tritonserver in private namespaces, "
+                f"port {self.port} forwarded from loopback); {self.paths()}"
             )
         return (
             f"WARNING: tritonserver listens on ALL network interfaces (port {self.port}), "
             f"unauthenticated: it cannot be confined here ({self._unconfined_reason}); "
-            "use --engine docker (binds 127.0.0.1) or a host firewall"
+            f"use --engine docker (binds 127.0.0.1) or a host firewall. {self.paths()}"
         )
+
+    def paths(self) -> str:
+        """Which paths the server sees: the container's, or (said plainly) the host's."""
+        if self.paths_mapped:
+            seen = f"the server sees the container's paths: /opt/ml/model = {self.repository}"
+            if self.multi_model:
+                seen += f", /opt/ml/models = {self.models_dir}, /tmp/sagemaker (private)"
+            return seen
+        seen = (
+            f"The server sees HOST paths, not the container's: its repository is "
+            f"{self.model_repository}, and its messages name host paths"
+        )
+        if self.multi_model:
+            seen += (
+                f"; multi-model loads must name {self.models_dir}/<hash>/model, and "
+                "/opt/ml/models/... URLs cannot work"
+            )
+        return seen
 
     def wait_ready(self, timeout: float = DEFAULT_READY_TIMEOUT) -> float:
         """Wait for ``GET /ping`` == 200; fail fast if the server exits. Returns seconds."""
@@ -371,6 +548,10 @@ class NativeEngine:
             "shm_prefix": self._shm_prefix,
             "confined": self.confined,
             "repository": str(self.repository),
+            "model_repository": self.model_repository,
+            "multi_model": self.multi_model,
+            "models_dir": str(self.models_dir),
+            "container_models_dir": self.container_models_dir,
             "started": time.time(),
         }
         (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
@@ -383,7 +564,7 @@ def _is_tritonserver(pid: int) -> bool:
 
 def native_run_dir() -> Path:
     """The native engine's run state folder (under ``TRITONSHIP_RUN_DIR``)."""
-    return settings_run_dir() / "native"
+    return settings.run_dir() / "native"
 
 
 def read_state(run_dir: Path | None = None, only_alive: bool = True) -> dict[str, Any] | None:

@@ -29,8 +29,23 @@ LAST_TENSORFLOW_RELEASE = "25.02"
 #: Per-region accounts of the tags before 23.12 (only the regions known here).
 LEGACY_ACCOUNTS = {"us-east-1": "785573368785", "us-west-2": "301217895009"}
 
+#: The backends of the SageMaker GPU images, which are NVIDIA's tritonserver images with the
+#: SageMaker endpoint: server r24.09 ``build.py`` ``enable_all()`` (L2180-2195) lists
+#: ensemble, identity, square, repeat, tensorflow, onnxruntime, python, dali, pytorch,
+#: openvino, fil and tensorrt (square and repeat, test backends, are left out here;
+#: tensorflow depends on the tag, see :func:`backends_for_tag`).
 _GPU_IMAGE_BACKENDS = frozenset(
-    {"ensemble", "python", "dali", "onnxruntime", "pytorch", "tensorrt", "openvino", "fil"}
+    {
+        "ensemble",
+        "identity",
+        "python",
+        "dali",
+        "onnxruntime",
+        "pytorch",
+        "tensorrt",
+        "openvino",
+        "fil",
+    }
 )
 #: Assumed absent from the ``-cpu`` images (GPU-only builds); not checked against an image.
 _GPU_ONLY_BACKENDS = frozenset({"tensorrt", "dali"})

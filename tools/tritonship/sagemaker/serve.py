@@ -18,8 +18,16 @@ from tritonship.sagemaker.images import parse_tag
 DEFAULT_MODEL_VAR = "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"
 #: The fixed flags of the script's final ``tritonserver`` command line.
 BASE_FLAGS = ("--allow-sagemaker=true", "--allow-http=false", "--model-control-mode=explicit")
+#: Where SageMaker puts the model archive, and the script's ``--model-repository``
+#: (``SAGEMAKER_SINGLE_MODEL_REPO``, docker/sagemaker/serve r24.09 L28; trailing slash theirs).
+CONTAINER_MODEL_DIR = "/opt/ml/model/"
+#: Where SageMaker unpacks each target model of a multi-model endpoint, as
+#: ``/opt/ml/models/<hash>/model`` (server r24.09 src/sagemaker_server.cc).
+CONTAINER_MODELS_DIR = "/opt/ml/models"
 #: Where the script points ``--model-repository`` in multi-model mode (it mkdirs it).
 MULTI_MODEL_REPOSITORY = Path("/tmp/sagemaker")  # noqa: S108 - the image's own path
+PING_MODE_VAR = "SAGEMAKER_TRITON_PING_MODE"
+OVERRIDE_PING_MODE_VAR = "SAGEMAKER_TRITON_OVERRIDE_PING_MODE"
 
 #: ``(variable, flag, default)`` in the script's order; no default: only when set (non-empty).
 _FLAGS: tuple[tuple[str, str, str | None], ...] = (
@@ -59,18 +67,27 @@ class ServeRefused(TritonshipError):
 
 
 def serve_args(
-    env: Mapping[str, str], model_dir: Path, gpu_count: int = 0, image_tag: str | None = None
+    env: Mapping[str, str],
+    model_dir: Path,
+    gpu_count: int = 0,
+    image_tag: str | None = None,
+    repository: str | Path | None = None,
 ) -> list[str]:
     """Return the tritonserver arguments (without the program) ``serve`` would use.
 
-    ``env`` holds the ``SAGEMAKER_*`` variables; ``model_dir`` stands for ``/opt/ml/model``;
-    ``gpu_count`` replaces the script's ``nvidia-smi -L`` count; ``image_tag`` picks the
-    script's release (None: the newest rules). Raises :class:`ServeRefused`
-    where the script exits 1. Like the script's unquoted ``$SAGEMAKER_ARGS``, values are
-    split on whitespace (so ``SAGEMAKER_TRITON_ADDITIONAL_ARGS`` may hold several flags).
+    ``env`` holds the ``SAGEMAKER_*`` variables; ``model_dir`` is the host folder that
+    stands for ``/opt/ml/model``, on which the script's checks run; ``repository`` is the
+    ``--model-repository`` value as the server sees it (default: ``model_dir``, or
+    ``/tmp/sagemaker`` in multi-model mode; the native engine passes ``/opt/ml/model/``
+    where it maps the container's paths). ``gpu_count`` replaces the script's ``nvidia-smi
+    -L`` count; ``image_tag`` picks the script's release (None: the newest rules). Raises
+    :class:`ServeRefused` where the script exits 1. Like the script's unquoted
+    ``$SAGEMAKER_ARGS``, values are split on whitespace (so
+    ``SAGEMAKER_TRITON_ADDITIONAL_ARGS`` may hold several flags).
     """
-    multi_model = _value(env, "SAGEMAKER_MULTI_MODEL") == "true"
-    repository = MULTI_MODEL_REPOSITORY if multi_model else model_dir
+    multi_model = is_multi_model(env)
+    if repository is None:
+        repository = MULTI_MODEL_REPOSITORY if multi_model else model_dir
     flags = _variable_flags(env, gpu_count)
     if not multi_model:
         _check_layout(model_dir)
@@ -81,15 +98,39 @@ def serve_args(
 
 
 def serve_env(env: Mapping[str, str], model_dir: Path) -> dict[str, str]:
-    """Return the variables to export to tritonserver: ``env`` plus the default model name.
+    """Return the variables tritonserver sees: ``env`` as the script changes them.
 
     The server reads ``SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`` to route ``/invocations``; the
-    script exports it when it picks the only model folder itself.
+    script exports it when it picks the only model folder itself (r24.09 L158). The ping
+    mode: see :func:`ping_mode`.
     """
     exported = dict(env)
-    if _value(env, "SAGEMAKER_MULTI_MODEL") != "true":
+    if not is_multi_model(env):
         exported[DEFAULT_MODEL_VAR] = default_model_name(env, model_dir)
+    if PING_MODE_VAR in env:
+        exported[PING_MODE_VAR] = ping_mode(env)
     return exported
+
+
+def ping_mode(env: Mapping[str, str]) -> str:
+    """The ``SAGEMAKER_TRITON_PING_MODE`` the script computes (docker/sagemaker/serve r24.09).
+
+    L32-36: ``SAGEMAKER_TRITON_OVERRIDE_PING_MODE`` when non-empty, else "ready"; L49-57: in
+    multi-model mode the override, else "live". The script assigns the variable without
+    ``export``, so tritonserver (which reads it, default "ready": src/sagemaker_server.h
+    L83-84) sees the computed value only when the variable was already in the container's
+    environment (bash then updates the exported copy); otherwise the server sees nothing
+    and pings in "ready" mode, in either hosting mode. :func:`serve_env` does the same.
+    """
+    override = _value(env, OVERRIDE_PING_MODE_VAR)
+    if override:
+        return override
+    return "live" if is_multi_model(env) else "ready"
+
+
+def is_multi_model(env: Mapping[str, str]) -> bool:
+    """Whether the script runs in multi-model mode (``SAGEMAKER_MULTI_MODEL`` exactly "true")."""
+    return _value(env, "SAGEMAKER_MULTI_MODEL") == "true"
 
 
 def default_model_name(env: Mapping[str, str], model_dir: Path) -> str:
