@@ -182,3 +182,17 @@ def test_engines_say_where_their_log_is(tmp_path: Path, monkeypatch: pytest.Monk
     assert docker.health_problem() == "the container exited"
     monkeypatch.setattr(DockerEngine, "is_alive", lambda self: True)
     assert docker.health_problem() is None
+
+
+def test_a_multi_model_endpoint_needs_no_repository(tmp_path: Path, monkeypatch):
+    """The serve script never reads /opt/ml/model in multi-model mode: nothing to validate."""
+    from tritonship.sagemaker.settings import EnvSources
+
+    monkeypatch.setenv("TRITONSHIP_RUN_DIR", str(tmp_path / "run"))
+    engine, seen = FakeEngine(), []
+    options = ServeOptions(
+        repo=tmp_path / "absent", runtime_port=0, env_sources=EnvSources(multi_model=True)
+    )
+    endpoint = LocalEndpoint.open(options, engines=_factory(engine, seen))
+    assert seen == [tmp_path / "run" / "multi-model-no-model"] and seen[0].is_dir()
+    assert endpoint.env is not None and endpoint.env.multi_model

@@ -610,6 +610,10 @@ def test_serve_refuses_model_data_it_cannot_use(tmp_path: Path) -> None:
     assert multi_model_config(ServeOptions(), single, _Engine()) is None
     with pytest.raises(UsageError, match="does not exist"):
         multi_model_config(ServeOptions(model_data=str(tmp_path / "no")), multi, _Engine())
+    no_runtime = ServeOptions(model_data=str(tmp_path / "no"), runtime_port=0)
+    assert multi_model_config(no_runtime, multi, _Engine()) is None, (
+        "without the runtime the client drives /models itself (NVIDIA's tests do)"
+    )
 
 
 def test_serve_names_the_target_models_a_folder_holds(prefix: Path, tmp_path: Path) -> None:

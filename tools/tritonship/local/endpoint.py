@@ -120,6 +120,8 @@ def multi_model_config(
         if options.model_data is not None:
             raise UsageError("--model-data is for a multi-model endpoint", hint="add --multi-model")
         return None
+    if not options.runtime_port:
+        return None  # no runtime: the client drives the container's /models API itself
     location = str(options.model_data or DEFAULT_MODEL_DATA_DIR)
     source = model_data(location)
     if isinstance(source, FolderModelData):
@@ -133,6 +135,19 @@ def multi_model_config(
     # The engine's own folder where it has one (it maps that one into the server).
     host = Path(getattr(engine, "models_dir", None) or models_dir(options.models_dir)).resolve()
     return MultiModelConfig(location, host, server_models_dir(engine, host))
+
+
+def _unused_model_dir(repository: Path) -> Path:
+    """``/opt/ml/model`` of a multi-model endpoint: the script never reads it.
+
+    SageMaker mounts no single model there; the engines still mount a folder, so one that
+    does not exist is replaced by an empty folder in the run folder.
+    """
+    if repository.is_dir():
+        return repository
+    empty = run_dir() / "multi-model-no-model"
+    empty.mkdir(parents=True, exist_ok=True)
+    return empty
 
 
 def server_models_dir(engine: Engine, host: Path) -> str:
@@ -204,7 +219,10 @@ class LocalEndpoint:
         check_endpoint_name(options.endpoint_name)
         repository = serving_repository(options, say)
         env = options.sagemaker_env(repository)
-        refuse_findings(repository, env)
+        if env.multi_model:
+            repository = _unused_model_dir(repository)
+        else:
+            refuse_findings(repository, env)
         engine = engines(options, repository)
         endpoint = cls(
             engine,
