@@ -207,3 +207,30 @@ def test_the_console_script_is_main():
 
     [script] = metadata.entry_points(group="console_scripts", name="tritonship")
     assert script.value == "tritonship.cli:main" and script.load() is cli.main
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(tmp_path) -> None:
+    """`tritonship ... | head`: a closed pipe ends quietly, as a killed-by-SIGPIPE program."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from tritonship import cli\n"
+        "from tritonship.cli import repository\n"
+        "def flood(args):\n"
+        "    for _ in range(100000):\n"
+        "        print('x' * 100)\n"
+        "    return 0\n"
+        "repository.cmd_validate = flood\n"
+        "sys.exit(cli.main(['validate']))\n"
+    )
+    flood = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert flood.stdout is not None
+    flood.stdout.read(10)
+    flood.stdout.close()
+    _, err = flood.communicate(timeout=60)
+    assert flood.returncode == 141
+    assert b"error" not in err and b"Traceback" not in err

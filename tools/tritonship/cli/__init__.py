@@ -22,6 +22,8 @@ from tritonship.errors import TritonshipError
 GROUPS = (repository, local, invoke, cloud, observe, bench)
 DEBUG_HINT = "run again with --debug for the traceback"
 INTERRUPTED = 130
+#: What a shell reports for a process killed by SIGPIPE (128 + 13).
+CLOSED_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +66,13 @@ def exit_code(err: BaseException) -> int:
     return err.exit_code if isinstance(err, TritonshipError) else 1
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tritonship`` console script: the one failure boundary."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -74,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tritonship: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:  # `tritonship invoke ... | head`: the reader left, not an error
+        _silence_stdout()
+        return CLOSED_PIPE
     except Exception as err:
         if args.debug:
             raise
