@@ -167,7 +167,7 @@ def test_the_wheel_holds_the_assets(installed: Installed):
 
 def test_the_installed_package_finds_everything_in_its_venv(installed: Installed):
     script = (
-        "import json, tritonship, tritonship.paths as p\n"
+        "import json, tritonship, tritonship.paths as p, tritonship.sagemaker.settings as s\n"
         "from tritonship.assets.models import inception_v3\n"
         "print(json.dumps({'module': tritonship.__file__, 'checkout': str(p.checkout_root()),"
         " 'assets': [str(s.PACKAGED_ENV_FILE), str(p.COMPOSE_FILE), str(p.BACKEND_SOURCES),"
