@@ -14,7 +14,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from tritonship.artifact.package import load_package
+from tritonship.artifact.package import load_package, manifest_path_for
 from tritonship.cloud import autoscaling
 from tritonship.cloud.aws import AwsClients, aws_errors, toolkit_tags
 from tritonship.cloud.deployed import Deployed, container_changes, read_deployed, variant_changes
@@ -25,6 +25,7 @@ from tritonship.cloud.smoke import photo_bytes
 from tritonship.cloud.state import DEFAULT_INSTANCE_TYPE, Plan, PromoteOptions
 from tritonship.cloud.upload import PART_SIZE, UploadSpec
 from tritonship.errors import TritonshipError, UsageError
+from tritonship.repository.accelerators import startup_notes
 from tritonship.sagemaker.images import DEFAULT_TAG, backends_for_tag, image_uri
 from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, check_inference_type
 from tritonship.sagemaker.settings import SageMakerEnv, env_from_values, overlay
@@ -272,8 +273,18 @@ def describe_plan(
         f"(EndpointName={name}, every {waiting.delay:g} s, up to "
         f"{waiting.delay * waiting.attempts / 60:.0f} min)  -> on a terminal status: the "
         "FailureReason and the tail of the endpoint's CloudWatch log streams",
+        *(f"  start-up: {note}" for note in _startup_notes(plan)),
         *_tail_lines(plan),
     ]
+
+
+def _startup_notes(plan: Plan) -> list[str]:
+    """What delays InService after each start (TensorRT builds), from the package manifest."""
+    try:
+        manifest = json.loads(manifest_path_for(plan.options.archive).read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    return startup_notes(manifest)
 
 
 def _deploy_line(plan: Plan, deployed: Deployed | None, known: bool) -> str:
