@@ -819,23 +819,17 @@ def _budget_finding(model: Model, guard: Model, budget: int, record: dict) -> li
     )
     if bound.bytes <= budget:
         return []
-    return [
-        model.finding(
-            f"one GPU may have to hold {memory.gib(bound.bytes)} of decoded images "
-            f"({bound.instances} instance(s) x {bound.pixels_per_run / 1e6:g} megapixels x "
-            f"{memory.BYTES_PER_PIXEL} bytes: max_batch_size {bound.images} x the guard's "
-            f"max_pixels {bound.max_pixels / 1e6:g} MP"
-            + (
-                f", or max_request_pixels {bound.max_request_pixels / 1e6:g} MP"
-                if bound.max_request_pixels
-                else ""
-            )
-            + f"), more than the DALI budget of {memory.gib(budget)} on "
-            f"{record.get('instance_type', 'the target')}: lower the guard's "
-            "max_request_pixels (tritonship build --device gpu sets it) or max_batch_size",
-            field_pattern("max_batch_size"),
-        )
-    ]
+    limits = f"max_batch_size {bound.images} x the guard's max_pixels {bound.max_pixels / 1e6:g} MP"
+    if bound.max_request_pixels:
+        limits += f", or max_request_pixels {bound.max_request_pixels / 1e6:g} MP"
+    message = (
+        f"one GPU may have to hold {memory.gib(bound.bytes)} of decoded images "
+        f"({bound.instances} instance(s) x {bound.pixels_per_run / 1e6:g} megapixels x "
+        f"{memory.BYTES_PER_PIXEL} bytes: {limits}), more than the DALI budget of "
+        f"{memory.gib(budget)} on {record.get('instance_type', 'the target')}: lower the "
+        "guard's max_request_pixels (tritonship build --device gpu sets it) or max_batch_size"
+    )
+    return [model.finding(message, field_pattern("max_batch_size"))]
 
 
 # --- SageMaker serve rules ----------------------------------------------------------------
