@@ -177,6 +177,8 @@ def test_a_rebuild_regenerates_from_the_source(g4dn, staged_repository, tmp_path
 def test_refusals_come_before_any_work(staged_repository: Path, tmp_path: Path):
     with pytest.raises(UsageError, match="is the source repository"):
         gpu_build(staged_repository, staged_repository)
+    with pytest.raises(UsageError, match="no such model repository to copy"):
+        gpu_build(tmp_path / "nowhere", tmp_path / "r")
     with pytest.raises(UsageError, match="--instance-type sizes a GPU build"):
         build.build_repository(tmp_path / "r", "random", device="cpu", instance_type="g5.xlarge")
     with pytest.raises(UsageError, match="not a GPU instance type"):

@@ -254,8 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("jpegs", nargs="*", type=Path, help="more JPEG files to compare")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
-    import torch
-
+    try:
+        import torch
+        import torchvision  # noqa: F401 - nvJPEG's decoder
+    except ImportError as err:
+        print(f"this check needs PyTorch and torchvision with CUDA: {err}", file=sys.stderr)
+        return 2
     if not torch.cuda.is_available():
         print("no CUDA device: this check needs a GPU", file=sys.stderr)
         return 2

@@ -83,6 +83,11 @@ def copy_source(source: Path, repo: Path) -> None:
             "(its configs are generated from the committed ones)",
             hint=f"pass --repo DIR (default {GPU_REPOSITORY.name}) and --source SRC",
         )
+    if not source.is_dir():
+        raise UsageError(
+            f"--source {source}: no such model repository to copy",
+            hint="pass --source DIR (the repository with the committed configs)",
+        )
     models = {p.name for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")}
     repo.mkdir(parents=True, exist_ok=True)
     for path in repo.iterdir():
