@@ -72,9 +72,9 @@ def test_a_broken_warmup_jpeg_fails_the_load_with_a_clear_message(
     with pytest.raises(EngineError) as caught, engine:
         pass
     text = str(caught.value)
-    assert "the server exited before it was ready" in text
-    assert "failed to run warmup sample 'chelsea_jpeg'" in text
-    assert "dali" in text and "Runtime error" in text
+    assert "the server exited before it was ready" in text, text
+    assert "failed to run warmup sample 'chelsea_jpeg'" in text, text
+    assert "dali" in text and "Runtime error" in text, text
 
 
 def test_a_missing_warmup_file_is_found_by_validate_and_by_the_server(
