@@ -4,8 +4,8 @@ This file is copied unchanged to ``model_repository/dali/1/dali.py`` by ``triton
 build``. Triton's DALI backend serializes it with the server's own DALI at load time
 (autoserialization), so a DALI version mismatch between the build machine and the
 server image cannot break loading. On a GPU server the image decoder runs on "mixed"
-(nvJPEG); without a GPU it runs on the CPU. The CPU stand-in backend of the native
-engine calls the same function with ``device_id=None``.
+(nvJPEG, with libjpeg's chroma upsampling); without a GPU it runs on the CPU. The CPU
+stand-in backend of the native engine calls the same function with ``device_id=None``.
 
 What the TF-slim Inception V3 graph expects (and what this pipeline produces):
 decode to RGB, central crop of 87.5% (``tf.image.central_crop``: start = size // 16),
@@ -45,9 +45,23 @@ def decoder_device() -> str:
     return "mixed"
 
 
+def decoder_arguments(device: str) -> dict:
+    """The image decoder's arguments on ``device``.
+
+    On "mixed", ``jpeg_fancy_upsampling=True``: nvJPEG then upsamples chroma as libjpeg does
+    (the CPU decoder, and TensorFlow's reference decoding); its default, False, gives other
+    colours for every chroma-subsampled (4:2:0, 4:2:2) JPEG. The CPU decoder gets nothing
+    more: its output is unchanged.
+    """
+    arguments = {"device": device, "output_type": types.RGB}
+    if device == "mixed":
+        arguments["jpeg_fancy_upsampling"] = True
+    return arguments
+
+
 def inception_preprocess(encoded, device: str):
     """Decode, central-crop 87.5%, resize to 299x299 and scale to [-1, 1] (HWC float32)."""
-    images = fn.decoders.image(encoded, device=device, output_type=types.RGB)
+    images = fn.decoders.image(encoded, **decoder_arguments(device))
     shape = fn.peek_image_shape(encoded, dtype=types.INT32)
     height, width = shape[0], shape[1]
     top, left = height // CROP_DIVISOR, width // CROP_DIVISOR

@@ -400,6 +400,30 @@ def test_stop_and_restart_answer_as_before(
     assert support.leftovers(engine.project) == {"containers": [], "networks": []}
 
 
+def test_the_stand_in_serves_within_sagemakers_shared_memory(built_repository: Path):
+    """container/compose.shm.yml: the 64 MB of /dev/shm a SageMaker endpoint gets.
+
+    Every step of the ensemble is a Python-backend model under the stand-in image (guard,
+    DALI and TensorFlow stand-ins), each with the serve script's 16 MB region: a request
+    of several photos must still cross all three, warmup included at the start.
+    """
+    shm = CHECKOUT / "container" / "compose.shm.yml"
+    files = [*support.SIM_COMPOSE_FILES, shm]
+    engine = support.sim_engine(built_repository, free_port(), compose_files=files)
+    engine.start()
+    try:
+        engine.wait_ready(READY_TIMEOUT)
+        assert container_of(engine).attrs["HostConfig"]["ShmSize"] == 64 << 20
+        photos = [photo_jpeg(name) for name in ("chelsea", "coffee", "astronaut", "rocket")]
+        request = encode_request(photos * 4)
+        rows = decode_response(*_post(engine.url, request.body, request.content_type))
+        assert rows.shape == (16, 1001)
+        np.testing.assert_allclose(rows[:4], rows[4:8], atol=1e-5)
+    finally:
+        engine.stop()
+    assert support.leftovers(engine.project) == {"containers": [], "networks": []}
+
+
 def _answer_parts(result: Any) -> tuple[bytes, str]:
     return result.body, result.content_type
 

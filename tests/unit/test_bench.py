@@ -16,11 +16,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tritonship.bench import metrics, noise
+from tritonship.bench import metrics, noise, runner
 from tritonship.bench.ceiling import Ceiling
 from tritonship.bench.load import Reply, SendError, closed_loop
-from tritonship.bench.report import write_report
-from tritonship.bench.runner import BenchResult, parse_levels
+from tritonship.bench.report import markdown, write_report
+from tritonship.bench.runner import BenchConfig, BenchResult, parse_levels
 from tritonship.bench.stats import Sample, Window, latency_summary, percentile, summarise
 from tritonship.bench.targets import (
     best_level,
@@ -313,3 +313,34 @@ def test_tree_seconds_counts_children_and_grandchildren():
     finally:
         child.stdin.close()
         child.wait(timeout=30)
+
+
+class SlowFirstSender:
+    """One softmax row per request; the first answer takes ``first`` s (a cold start)."""
+
+    target = "fake"
+    calls = 0
+
+    def __init__(self, first: float) -> None:
+        self.first = first
+
+    async def send(self) -> Reply:
+        SlowFirstSender.calls += 1
+        await asyncio.sleep(self.first if SlowFirstSender.calls == 1 else 0)
+        output = {"name": "OUTPUT", "datatype": "FP32", "shape": [1, 1001], "data": [0.0] * 1001}
+        return Reply(json.dumps({"outputs": [output]}).encode(), "application/json")
+
+    async def close(self) -> None:
+        pass
+
+
+def test_the_first_request_is_timed_and_reported_apart_from_the_levels(monkeypatch):
+    monkeypatch.setattr(runner, "make_sender", lambda *a: SlowFirstSender(0.2))
+    request = runner.encode_as([b"jpeg"], "binary")
+    seconds = asyncio.run(runner._first_request(BenchConfig(), request))
+    assert 0.2 <= seconds < 5
+    result = fake_result()
+    result.meta["first_request_ms"] = 1234.4
+    text = markdown(result)
+    assert "First request of the run: 1234 ms, not counted in the levels" in text
+    assert "First request" not in markdown(fake_result()), "older results have none"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -310,6 +311,36 @@ def test_multi_model_mode_mounts_the_models_folder_read_only(tmp_path: Path, mon
     assert mounts["/opt/ml/models"]["source"] == str((tmp_path / "m").resolve())
     assert mounts["/opt/ml/models"]["read_only"] is True
     assert rendered_environment(config, "triton-cpu") == env
+
+
+SHM_OVERRIDE = COMPOSE_FILE.parent / "compose.shm.yml"
+#: The shared memory a SageMaker endpoint's container gets (Docker's default), as reported
+#: in aws/sagemaker-python-sdk#2801; container/compose.shm.yml says more.
+SAGEMAKER_SHM = 64 << 20
+
+
+def shm_bytes(value: Any) -> int:
+    """Compose renders ``shm_size`` as bytes (v2) or as written (v1: ``64m``, ``2gb``)."""
+    number, unit = re.fullmatch(r"(\d+)\s*([kmg]?)b?", str(value).lower()).groups()
+    return int(number) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit]
+
+
+def test_shm_override_gives_both_services_sagemakers_shared_memory():
+    assert shm_bytes(render("cpu")["services"]["triton-cpu"]["shm_size"]) == 2 << 30
+    for profile, service in (("gpu", "triton"), ("cpu", "triton-cpu")):
+        svc = render(profile, extra=(LOCAL_OVERRIDE, SHM_OVERRIDE))["services"][service]
+        assert shm_bytes(svc["shm_size"]) == SAGEMAKER_SHM
+        assert svc["ulimits"]["memlock"] == 8388608, "the other overrides still apply"
+
+
+def test_shm_override_with_the_stand_in_image(tmp_path: Path):
+    """How the stand-in runs under SageMaker's shared memory (test_docker.py starts it)."""
+    engine = DockerEngine(repository=tmp_path, image=SIM_IMAGE, profile="cpu", compose_files=[])
+    env = {k: v for k, v in engine.compose_env().items() if k.startswith("TRITONSHIP_")}
+    config = render("cpu", extra=(LOCAL_OVERRIDE, SIM_OVERRIDE, SHM_OVERRIDE), **env)
+    svc = config["services"]["triton-cpu"]
+    assert shm_bytes(svc["shm_size"]) == SAGEMAKER_SHM and svc["image"] == SIM_IMAGE
+    assert extra_compose_files("compose.shm.yml") == [SHM_OVERRIDE], "packaged by name"
 
 
 def test_sim_override_without_the_python_variables_names_what_is_missing():

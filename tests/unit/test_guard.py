@@ -180,3 +180,31 @@ def test_the_limit_comes_from_the_config(guard):
     assert "more than the limit of 0.0001 megapixels" in answer.error.message()
     instance.initialize({"model_config": json.dumps({})})
     assert instance.max_pixels == guard.DEFAULT_MAX_PIXELS
+
+
+def test_a_request_over_the_per_request_pixel_limit_is_refused(guard):
+    """A GPU build's budget: all images of a request decode at once on the GPU."""
+    cat, coffee = photo_jpeg("chelsea"), encode(photo_array("coffee"), "PNG")  # 451x300, 600x400
+    batch = np.zeros((2, max(len(cat), len(coffee))), np.uint8)
+    batch[0, : len(cat)], batch[1, : len(coffee)] = array(cat), array(coffee)
+    total = 451 * 300 + 600 * 400
+    assert guard.request_problem(batch, LIMIT, total) is None, "inclusive"
+    assert guard.request_problem(batch[:1], LIMIT, 451 * 300) is None
+    assert guard.request_problem(batch, LIMIT, total - 1) == (
+        "guard: the 2 images declare 0.3753 megapixels in all, more than the limit of "
+        "0.375299 megapixels per request (the decoder's memory budget): send fewer or "
+        "smaller images per request"
+    )
+    assert guard.request_problem(batch, LIMIT) is None, "no per-request limit by default"
+
+
+def test_the_per_request_limit_comes_from_the_config(guard):
+    instance = guard.TritonPythonModel()
+    parameters = {"max_pixels": {"string_value": "40000000"}}
+    instance.initialize({"model_config": json.dumps({"parameters": parameters})})
+    assert instance.max_request_pixels is None
+    parameters["max_request_pixels"] = {"string_value": "100000"}
+    instance.initialize({"model_config": json.dumps({"parameters": parameters})})
+    [answer] = instance.execute([pb.InferenceRequest(IMAGE=array(photo_jpeg("chelsea"))[None])])
+    assert answer.error.code() == pb.TritonError.INVALID_ARG
+    assert "more than the limit of 0.1 megapixels per request" in answer.error.message()

@@ -133,7 +133,21 @@ optimization {{ execution_accelerators {{
     ("name", "key", "value", "message", "line_text"),
     [
         ("tensorrt", "precision_mode", "FP16", None, None),
-        ("tensorrt", "trt_engine_cache_enable", "ON", None, None),
+        ("tensorrt", "trt_timing_cache_enable", "ON", None, None),
+        (
+            "tensorrt",
+            "trt_engine_cache_enable",
+            "1",
+            "needs an absolute, writable trt_engine_cache_path",
+            "trt_engine_cache_enable",
+        ),
+        (
+            "tensorrt",
+            "trt_profile_min_shapes",
+            "input:1x299x299x3",
+            "needs min, opt and max: trt_profile_opt_shapes, trt_profile_max_shapes missing",
+            "trt_profile_min_shapes",
+        ),
         ("tensorrt", "precision_mode", "FP8", "unsupported precision mode 'FP8'", "FP8"),
         (
             "tensorrt",
@@ -142,8 +156,14 @@ optimization {{ execution_accelerators {{
             "unknown parameter 'precision' is provided for TensorRT Execution Accelerator",
             '"precision"',
         ),
-        ("tensorrt", "max_workspace_size_bytes", "-1", "is not a unsigned int", "max_workspace"),
-        ("tensorrt", "trt_dla_enable", "yes", "is not a bool", "trt_dla_enable"),
+        (
+            "tensorrt",
+            "max_workspace_size_bytes",
+            "-1",
+            "is not a valid unsigned int",
+            "max_workspace",
+        ),
+        ("tensorrt", "trt_dla_enable", "yes", "is not a valid bool", "trt_dla_enable"),
         ("rocm", "x", "1", "unknown Execution Accelerator 'rocm' is requested", '"rocm"'),
     ],
 )

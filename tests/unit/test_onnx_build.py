@@ -177,7 +177,16 @@ def test_the_accelerator_goes_into_the_generated_config(
     assert dict(accelerator.parameters) == {
         "precision_mode": "FP16",
         "max_workspace_size_bytes": "1073741824",
+        # one engine for batch 1 to max_batch_size, tuned for 16, built at warmup
+        "trt_profile_min_shapes": "input:1x299x299x3",
+        "trt_profile_opt_shapes": "input:16x299x299x3",
+        "trt_profile_max_shapes": "input:256x299x299x3",
+        # kept on the container's disk: the model folder is read-only on SageMaker
+        "trt_engine_cache_enable": "1",
+        "trt_engine_cache_path": "/tmp/tritonship-trt-engines",
     }
+    [warmup] = config(repo / "inception_onnx/config.pbtxt").model_warmup
+    assert list(warmup.inputs) == ["input"] and warmup.inputs["input"].HasField("zero_data")
     assert manifest["classifier"]["accelerator"] == "tensorrt (FP16)"
     assert validate_repository(repo, image_tag="26.05-py3") == []
 

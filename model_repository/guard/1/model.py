@@ -12,7 +12,10 @@ TRITONSERVER_ERROR_INVALID_ARG (HTTP 400) for that request alone:
   2000; GIF, random bytes and JSON sent as raw bytes stop here);
 - a header that cannot be read, or declares a zero width or height;
 - a header that declares more than ``max_pixels`` (config parameter, 40 megapixels): a
-  decompression bomb, a small file whose decoding would allocate gigabytes.
+  decompression bomb, a small file whose decoding would allocate gigabytes;
+- with the ``max_request_pixels`` parameter (a GPU build sets it from the GPU's memory,
+  tools/tritonship/repository/memory.py), a request whose images declare more pixels in
+  all: the GPU decoder holds every image of a request at once.
 
 Accepted images pass on unchanged. What the header cannot show (a truncated or corrupt
 body) is left to the decoder; the ``dali`` model runs without a dynamic batcher so that
@@ -181,13 +184,28 @@ def image_problem(image: np.ndarray, max_pixels: int) -> str | None:
     return None
 
 
-def request_problem(images: np.ndarray, max_pixels: int) -> str | None:
-    """The first refused image of one request (rows of a padded batch), or None."""
+def request_problem(
+    images: np.ndarray, max_pixels: int, max_request_pixels: int | None = None
+) -> str | None:
+    """The first refused image of one request (rows of a padded batch), or None.
+
+    With ``max_request_pixels``, a request whose images declare more pixels in all is
+    refused too: the decoder holds all of them at once.
+    """
     rows = images.reshape(1, -1) if images.ndim == 1 else images.reshape(len(images), -1)
     for index, row in enumerate(rows, 1):
         problem = image_problem(row, max_pixels)
         if problem:
             return f"guard: image {index} of {len(rows)} {problem}"
+    if max_request_pixels is None:
+        return None
+    total = sum(width * height for _, width, height in map(declared_size, map(bytes, rows)))
+    if total > max_request_pixels:
+        return (
+            f"guard: the {len(rows)} images declare {total / 1_000_000:g} megapixels in all, "
+            f"more than the limit of {max_request_pixels / 1_000_000:g} megapixels per "
+            "request (the decoder's memory budget): send fewer or smaller images per request"
+        )
     return None
 
 
@@ -198,10 +216,12 @@ class TritonPythonModel:
     """Check every request's images; pass the accepted ones on unchanged."""
 
     def initialize(self, args: dict[str, str]) -> None:
-        """Read the pixel limit from the ``max_pixels`` parameter."""
-        config = json.loads(args["model_config"])
-        limit = config.get("parameters", {}).get("max_pixels", {}).get("string_value")
+        """Read the limits: ``max_pixels`` per image, ``max_request_pixels`` per request."""
+        parameters = json.loads(args["model_config"]).get("parameters", {})
+        limit = parameters.get("max_pixels", {}).get("string_value")
         self.max_pixels = int(limit) if limit else DEFAULT_MAX_PIXELS
+        per_request = parameters.get("max_request_pixels", {}).get("string_value")
+        self.max_request_pixels = int(per_request) if per_request else None
 
     def execute(self, requests: list) -> list:
         """One response per request: its images unchanged, or why they are refused."""
@@ -211,7 +231,7 @@ class TritonPythonModel:
         """Check one request; never raise (an exception would fail the whole batch)."""
         try:
             images = pb_utils.get_input_tensor_by_name(request, INPUT_NAME).as_numpy()
-            problem = request_problem(images, self.max_pixels)
+            problem = request_problem(images, self.max_pixels, self.max_request_pixels)
         except Exception as err:  # a bug here must cost one request, not the batch
             problem = f"guard: the request cannot be checked: {err}"
         if problem:

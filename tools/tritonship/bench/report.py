@@ -267,6 +267,7 @@ def markdown(result: BenchResult) -> str:
         f"{meta['machine']}; {_carried(meta)}; {meta['duration']} s per level "
         f"after {meta['warmup']} s warm-up; {meta['date']}.",
         "",
+        *_first_request_lines(meta),
         f"| format | clients | {unit}/s | p50 ms | p90 ms | p99 ms | errors | "
         "request B | response B | client CPU | server batch |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -275,6 +276,17 @@ def markdown(result: BenchResult) -> str:
     lines += ["", _ceiling_line(result), ""]
     lines += [f"- {line}" for line in result.targets]
     return "\n".join(lines) + "\n"
+
+
+def _first_request_lines(meta: dict[str, Any]) -> list[str]:
+    """The run's first request, reported apart from the levels (absent in older results)."""
+    if meta.get("first_request_ms") is None:
+        return []
+    return [
+        f"First request of the run: {meta['first_request_ms']:.0f} ms, not counted in the "
+        "levels (a cold start only when the server had answered nothing before it).",
+        "",
+    ]
 
 
 def _markdown_row(level: LevelStats) -> str:

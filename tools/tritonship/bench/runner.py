@@ -194,6 +194,21 @@ async def _probe(sender: Sender, images: int | None) -> None:
         raise TritonshipError(f"{sender.target} answered {output.shape[0]} rows for {images}")
 
 
+async def _first_request(config: BenchConfig, request: EncodedRequest) -> float:
+    """Seconds of one request sent before any level: the first-request latency, apart.
+
+    On a server that has answered nothing yet it includes whatever the warmup left to
+    the first request (a TensorRT engine, cuDNN autotuning); the levels never count it.
+    """
+    sender = make_sender(config, request, 1)
+    try:
+        started = time.perf_counter()
+        await _probe(sender, None if config.body is not None else 1)
+        return time.perf_counter() - started
+    finally:
+        await sender.close()
+
+
 async def _load(
     config: BenchConfig, request: EncodedRequest, concurrency: int, tick: Tick
 ) -> LevelRun:
@@ -288,6 +303,8 @@ def run_bench(config: BenchConfig, say: Reporter = quiet) -> BenchResult:
     """Run every level, then the in-process ceiling; check the targets."""
     payload = _payload(config)
     meta = _meta(config, payload.meta)
+    first = asyncio.run(_first_request(config, next(iter(payload.requests.values()))))
+    meta["first_request_ms"] = round(first * 1000, 1)
     display = Display(config.progress, payload.meta["unit"])
     with display.running():
         levels = [

@@ -51,6 +51,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     results = None if args.no_results else (args.results or default_results_dir())
     for path in write_report(result, args.out, results_dir=results):
         print(f"wrote {path}")
+    print(f"first request of the run: {result.meta['first_request_ms']:.0f} ms (not in the levels)")
     for line in result.targets:
         print(line)
     return 0

@@ -20,6 +20,10 @@ from tritonship.cli.common import (
 if TYPE_CHECKING:
     from tritonship.sagemaker.settings import SageMakerEnv
 
+SKIPPED_CUDA_CHECK = (
+    "--skip-cuda-check: not checking for a CUDA device; the GPU configs are written and the "
+    "mixed pipeline is built as a graph, but nothing runs on a GPU here"
+)
 RANDOM_WEIGHTS_NOTICE = (
     "NOTICE: random weights - the labels the model predicts are meaningless; "
     "build with --weights official for real predictions"
@@ -31,9 +35,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     from tritonship.repository.build import build_repository, default_repository, resolve_format
 
     fmt = resolve_format(args.format, args.image_tag)
-    repo = args.repo or default_repository(fmt)
+    repo = args.repo or default_repository(fmt, args.device)
     if args.format == "auto" and args.image_tag:
         say(f"format {fmt}: {'TensorFlow' if fmt == 'tf' else 'ONNX'} for image {args.image_tag}")
+    if args.skip_cuda_check and args.device == "gpu":
+        say(SKIPPED_CUDA_CHECK)
     manifest = build_repository(
         repo,
         weights=args.weights,
@@ -43,18 +49,33 @@ def cmd_build(args: argparse.Namespace) -> int:
         fmt=fmt,
         source=args.source,
         accelerator=args.accelerator,
+        instance_type=args.instance_type,
+        cuda_check=not args.skip_cuda_check,
     )
     weights = manifest["weights"]
     print(
         f"built {repo}: {_classifier_line(manifest['classifier'])}, {weights['source']} weights "
         f"(sha256 {weights['graph_sha256'][:12]}), "
         f"DALI {manifest['dali']['build_dali_version']} {manifest['dali']['mode']}, "
-        f"target {manifest['device_target']}, {len(manifest['files'])} files, "
+        f"target {_target_line(manifest)}, {len(manifest['files'])} files, "
         f"{manifest['seconds']} s"
     )
     if weights["source"] == "random":
         say(RANDOM_WEIGHTS_NOTICE)
     return _check_image(repo, args.image_tag) if args.image_tag else 0
+
+
+def _target_line(manifest: dict) -> str:
+    """``cpu``, or ``gpu (ml.g4dn.xlarge: NVIDIA T4, num_threads 4; GPU pipeline not run)``."""
+    gpu = manifest.get("gpu")
+    if not gpu:
+        return str(manifest["device_target"])
+    verified = (manifest["dali"].get("targets") or {}).get("gpu", {}).get("verified")
+    ran = "GPU pipeline verified" if verified else "GPU pipeline built as a graph, not run"
+    return (
+        f"gpu ({gpu['instance_type']}: {gpu['gpu']}, num_threads {gpu['num_threads']}, "
+        f"DALI budget {gpu['dali_memory_budget_bytes'] / (1 << 30):.1f} GiB; {ran})"
+    )
 
 
 def _classifier_line(record: dict) -> str:
@@ -114,6 +135,7 @@ def _note_native_gaps(repo: Path, env: SageMakerEnv) -> None:
 def add_build(sub: Subparsers) -> None:
     """``build [--repo DIR] [--format auto|tf|onnx] [--image-tag TAG] [--weights ...] ...``."""
     from tritonship.paths import DEFAULT_REPOSITORY
+    from tritonship.sagemaker.instances import DEFAULT_INSTANCE_TYPE
 
     build = add_command(
         sub, "build", cmd_build, "build the DALI pipeline, Inception classifier and labels"
@@ -122,7 +144,8 @@ def add_build(sub: Subparsers) -> None:
         "--repo",
         type=Path,
         default=None,
-        help="repository to build (default: model_repository; model_repository_onnx for onnx)",
+        help="repository to build (default: model_repository; model_repository_onnx for "
+        "onnx; model_repository_gpu for --device gpu)",
     )
     build.add_argument(
         "--format",
@@ -137,7 +160,7 @@ def add_build(sub: Subparsers) -> None:
         "--source",
         type=Path,
         default=DEFAULT_REPOSITORY,
-        help="onnx: the TensorFlow repository to convert (default: %(default)s)",
+        help="onnx or --device gpu: the repository to copy from (default: %(default)s)",
     )
     build.add_argument(
         "--accelerator",
@@ -150,7 +173,24 @@ def add_build(sub: Subparsers) -> None:
         default="official",
         help="auto: official where the network allows, else random",
     )
-    build.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    build.add_argument(
+        "--device",
+        choices=["auto", "cpu", "gpu"],
+        default="auto",
+        help="gpu: configs sized for --instance-type, in a separate repository "
+        "(default model_repository_gpu); auto: the shared configs, verified on this machine",
+    )
+    build.add_argument(
+        "--instance-type",
+        metavar="TYPE",
+        help=f"gpu: the SageMaker instance type to size for (default: promote's, "
+        f"{DEFAULT_INSTANCE_TYPE})",
+    )
+    build.add_argument(
+        "--skip-cuda-check",
+        action="store_true",
+        help="gpu: build for a GPU instance on a machine without one (nothing runs on a GPU)",
+    )
     add_quiet(build)
 
 

@@ -41,6 +41,7 @@ from tritonship.cloud.smoke import (
 from tritonship.cloud.state import DEFAULT_INSTANCE_TYPE, MODELS_FOLDER, Plan, PromoteOptions
 from tritonship.cloud.upload import MANIFEST_OBJECT, PART_SIZE, UploadSpec
 from tritonship.errors import TritonshipError, UsageError
+from tritonship.repository.accelerators import startup_notes
 from tritonship.sagemaker.images import DEFAULT_TAG, backends_for_tag, image_uri, newest_tag
 from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, check_inference_type
 from tritonship.sagemaker.settings import (
@@ -477,6 +478,7 @@ def describe_plan(
         f"(EndpointName={name}, every {waiting.delay:g} s, up to "
         f"{waiting.delay * waiting.attempts / 60:.0f} min)  -> on a terminal status: the "
         "FailureReason and the tail of the endpoint's CloudWatch log streams",
+        *(f"  start-up: {note}" for note in _startup_notes(plan)),
         *_tail_lines(plan),
     ]
 
@@ -540,6 +542,15 @@ def _smoke_lines(plan: Plan) -> list[str]:
         f"sagemaker-runtime.invoke_endpoint(EndpointName={plan.endpoint}{target}, "
         f"{smoke.description})  -> {check}"
     ]
+
+
+def _startup_notes(plan: Plan) -> list[str]:
+    """What delays InService after each start (TensorRT builds), from the package manifest."""
+    try:
+        manifest = json.loads(manifest_path_for(plan.options.archive).read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    return startup_notes(manifest)
 
 
 def _deploy_line(plan: Plan, deployed: Deployed | None, known: bool) -> str:

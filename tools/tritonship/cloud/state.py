@@ -29,13 +29,12 @@ from tritonship.cloud.upload import UploadSpec
 from tritonship.paths import DEFAULT_ARCHIVE
 from tritonship.reporting import Reporter, quiet
 from tritonship.sagemaker.images import DEFAULT_TAG
+from tritonship.sagemaker.instances import DEFAULT_INSTANCE_TYPE
 from tritonship.sagemaker.settings import EnvSources
 
 if TYPE_CHECKING:
     from tritonship.cloud.deployed import Deployed
 
-#: A GPU type the 24.09 GPU image runs on (moto's list rejects ml.g5.*; AWS accepts both).
-DEFAULT_INSTANCE_TYPE = "ml.g4dn.xlarge"
 #: The S3 key prefix: archives go to ``<prefix>/<endpoint>/<sha16>/model.tar.gz``, and a
 #: multi-model endpoint's to ``<prefix>/<endpoint>/<MODELS_FOLDER>/<name>.tar.gz``.
 DEFAULT_PREFIX = "tritonship"

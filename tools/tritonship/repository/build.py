@@ -21,7 +21,11 @@ from tritonship.paths import (
 from tritonship.reporting import Reporter, quiet
 from tritonship.repository import inception, labels
 from tritonship.repository.dali import build_dali, resolve_device
+from tritonship.repository.gpu import GPU_REPOSITORY, GpuTarget, copy_source
+from tritonship.repository.gpu import configure as configure_gpu
 from tritonship.repository.validate import CONFIG_NAME
+from tritonship.sagemaker.instances import DEFAULT_INSTANCE_TYPE
+from tritonship.sagemaker.instances import instance_type as lookup_instance
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -51,9 +55,11 @@ def resolve_format(fmt: str, image_tag: str | None = None) -> str:
     return fmt
 
 
-def default_repository(fmt: str) -> Path:
-    """Where a build of ``fmt`` goes without ``--repo``."""
-    return DEFAULT_ONNX_REPOSITORY if fmt == "onnx" else DEFAULT_REPOSITORY
+def default_repository(fmt: str, device: str = "auto") -> Path:
+    """Where a build of ``fmt`` goes without ``--repo`` (a TensorFlow GPU build: a copy)."""
+    if fmt == "onnx":
+        return DEFAULT_ONNX_REPOSITORY
+    return GPU_REPOSITORY if device == "gpu" else DEFAULT_REPOSITORY
 
 
 def read_manifest(repo: Path) -> dict[str, Any] | None:
@@ -65,28 +71,41 @@ def read_manifest(repo: Path) -> dict[str, Any] | None:
         return None
 
 
-def _reusable_graph(repo: Path, weights: str) -> dict[str, Any] | None:
-    """The previous build's graph record when that graph is intact and of the same weights."""
-    previous = (read_manifest(repo) or {}).get("weights") or {}
+def _reusable_graph(
+    repo: Path, weights: str, manifest: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The previous build's graph record when that graph is intact and of the same weights.
+
+    ``manifest``: the build that made the graph (default: ``repo``'s own; a GPU build's
+    copy vouches with its source's).
+    """
+    previous = (manifest or read_manifest(repo) or {}).get("weights") or {}
     graph = repo / INCEPTION_MODEL / "1" / GRAPH_FILE
     if previous.get("source") != weights or not graph.exists():
         return None
     return previous if sha256_file(graph) == previous.get("graph_sha256") else None
 
 
-def build_graph(repo: Path, weights: str, progress: bool, say: Reporter) -> dict[str, Any]:
+def build_graph(
+    repo: Path,
+    weights: str,
+    progress: bool,
+    say: Reporter,
+    manifest: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Build (or reuse) ``inception_graphdef/1/model.graphdef``.
 
     ``auto`` means the official graph where the network allows, else random weights.
+    ``manifest``: the build that made a graph already there (see :func:`_reusable_graph`).
     """
     if weights == "auto":
         try:
-            return build_graph(repo, "official", progress, say)
+            return build_graph(repo, "official", progress, say, manifest)
         except NetworkError as err:
             say(f"WARNING: {err}")
             say("WARNING: falling back to RANDOM weights: predicted labels will be meaningless")
-            return build_graph(repo, "random", progress, say)
-    reused = _reusable_graph(repo, weights)
+            return build_graph(repo, "random", progress, say, manifest)
+    reused = _reusable_graph(repo, weights, manifest)
     if reused:
         say(f"inception: reusing the {weights}-weight graph already built")
         return reused
@@ -159,6 +178,28 @@ def build_onnx(
     return onnx.build_classifier(repo, source, weights, accelerator, manifests, progress, say)
 
 
+def gpu_target(device: str, instance_type: str | None) -> GpuTarget | None:
+    """The instance type a ``--device gpu`` build sizes its configs for (None otherwise)."""
+    if device != "gpu":
+        if instance_type:
+            raise UsageError("--instance-type sizes a GPU build's configs", hint="add --device gpu")
+        return None
+    return GpuTarget(lookup_instance(instance_type or DEFAULT_INSTANCE_TYPE))
+
+
+def build_tensorflow(
+    repo: Path, weights: str, gpu: GpuTarget | None, source: Path, progress: bool, say: Reporter
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The TensorFlow classifier: in place, or (GPU) into a copy of ``source``."""
+    manifest = None
+    if gpu is not None:
+        say(f"gpu: copying {source} to {repo} for {gpu.instance.name}")
+        copy_source(source, repo)
+        manifest = read_manifest(source)
+    classifier = tensorflow_classifier(repo)
+    return build_graph(repo, weights, progress, say, manifest), classifier
+
+
 def build_repository(
     repo: Path,
     weights: str = "random",
@@ -168,37 +209,47 @@ def build_repository(
     fmt: str = "tf",
     source: Path | None = None,
     accelerator: str | None = None,
+    instance_type: str | None = None,
+    cuda_check: bool = True,
 ) -> dict[str, Any]:
     """Build the DALI pipeline, the Inception classifier and the labels into ``repo``.
 
     ``fmt`` ``tf`` builds the frozen graph in place; ``onnx`` makes ``repo`` a copy of
     ``source`` (default: the checkout's repository) with the graph converted to ONNX
     (:mod:`tritonship.repository.onnx`); ``accelerator`` applies to ``onnx`` only.
+    ``device`` ``gpu`` also sizes the configs for ``instance_type``
+    (:mod:`tritonship.repository.gpu`), in a copy of ``source`` for ``tf``; without a GPU
+    here, only with ``cuda_check=False``.
     """
     started = time.monotonic()
-    target = resolve_device(device)
+    gpu = gpu_target(device, instance_type)
+    target = resolve_device(device, cuda_check)
+    source = source or DEFAULT_REPOSITORY
     if fmt == "onnx":
-        source = source or DEFAULT_REPOSITORY
         weights_record, classifier = build_onnx(repo, source, weights, accelerator, progress, say)
     elif fmt == "tf":
         if accelerator:
             raise UsageError(
                 "--accelerator applies to the ONNX build only", hint="add --format onnx"
             )
-        classifier = tensorflow_classifier(repo)
-        weights_record = build_graph(repo, weights, progress, say)
+        weights_record, classifier = build_tensorflow(repo, weights, gpu, source, progress, say)
     else:
         raise UsageError(f"unknown format {fmt!r}", hint="use tf or onnx")
-    say(f"dali: installing dali.py and verifying the {target} pipeline")
+    say(f"dali: installing dali.py and checking the {target} pipeline")
     dali_record = build_dali(DALI_PIPELINE_SOURCE, repo / DALI_MODEL / "1", target)
     say("labels: writing the 1001-line labels file")
     labels_record = build_labels(repo, classifier["model"])
     (repo / ENSEMBLE_MODEL / "1").mkdir(parents=True, exist_ok=True)
+    gpu_record = None
+    if gpu is not None:
+        say(f"gpu: sizing the configs for {gpu.instance.name} ({gpu.instance.gpu})")
+        gpu_record = configure_gpu(repo, gpu, source.name)
     manifest = {
         "tritonship": __version__,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": {"python": platform.python_version(), "machine": platform.machine()},
         "device_target": target,
+        "gpu": gpu_record,
         "weights": weights_record,
         "classifier": classifier,
         "dali": dali_record,

@@ -257,6 +257,7 @@ def classifier_config(base: mc.ModelConfig, accelerator: str | None = None) -> m
         config.instance_group.append(group)
     if base.HasField("dynamic_batching"):
         config.dynamic_batching.CopyFrom(base.dynamic_batching)
+    config.model_warmup.extend(_warmup(base, tensor_in.name))
     for key, value in ORT_PARAMETERS.items():
         config.parameters[key].string_value = value
     if base.platform == PLATFORM:  # regenerated from a previous ONNX config: keep its own
@@ -266,6 +267,24 @@ def classifier_config(base: mc.ModelConfig, accelerator: str | None = None) -> m
     if accelerator:
         accelerators.add_tensorrt(config, accelerators.parse_accelerator(accelerator))
     return config
+
+
+def _warmup(base: mc.ModelConfig, old_input: str) -> list[mc.ModelWarmup]:
+    """The base's warmup samples, on the ONNX input name.
+
+    With ``--accelerator tensorrt`` the warmup is what builds the TensorRT engine before
+    the model turns ready (a model is not ready until its warmup has run: Triton's
+    model_configuration.md, "Model Warmup"), so no live request waits for the build.
+    """
+    samples = []
+    for sample in base.model_warmup:
+        renamed = mc.ModelWarmup()
+        renamed.CopyFrom(sample)
+        if old_input in renamed.inputs and old_input != ONNX_INPUT_NAME:
+            renamed.inputs[ONNX_INPUT_NAME].CopyFrom(renamed.inputs[old_input])
+            del renamed.inputs[old_input]
+        samples.append(renamed)
+    return samples
 
 
 def _default_input() -> mc.ModelInput:

@@ -7,6 +7,7 @@ line of the offending field or value, so that ``path:line: message`` opens in an
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -17,7 +18,8 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonship.errors import UsageError
-from tritonship.repository import accelerators
+from tritonship.paths import MANIFEST_NAME
+from tritonship.repository import accelerators, memory
 from tritonship.sagemaker.images import backends_for_tag, newest_tag
 from tritonship.sagemaker.serve import model_dirs
 from tritonship.sagemaker.settings import SageMakerEnv, packaged_env
@@ -358,6 +360,118 @@ def _check_accelerators(model: Model) -> Iterator[Finding]:
         )
 
 
+# --- warmup (core r24.09 src/backend_model_instance.cc GenerateWarmupData, L354-497) -------
+
+#: Where Triton reads ``input_data_file`` from: ``<model>/warmup/`` (core r24.09
+#: ``src/constants.h`` L83 kWarmupDataFolder, read at backend_model_instance.cc L471-475;
+#: common r24.09 ``protobuf/model_config.proto`` L1731-1737).
+WARMUP_FOLDER = "warmup"
+
+
+def _check_warmup(model: Model) -> Iterator[Finding]:
+    """Warmup samples Triton would refuse, or that would fail on the model's inputs."""
+    if model.is_ensemble and model.config.model_warmup:  # model_config_utils.cc L181-186
+        yield model.finding(
+            f"model_warmup can not be specified for ensemble {model.name!r} (warm up its "
+            "steps instead)",
+            field_pattern("model_warmup"),
+        )
+        return
+    for sample in model.config.model_warmup:
+        yield from _check_warmup_sample(model, sample)
+
+
+def _check_warmup_sample(model: Model, sample: mc.ModelWarmup) -> Iterator[Finding]:
+    where = (field_pattern("model_warmup"), field_pattern("name", sample.name))
+    batching = model.config.max_batch_size > 0
+    limit = model.config.max_batch_size if batching else 1
+    if not 1 <= sample.batch_size <= limit:
+        yield model.finding(
+            f"warmup sample {sample.name!r}: batch_size {sample.batch_size} is not in 1..{limit} "
+            "(Triton skips a sample of batch 0)",
+            *where,
+        )
+    for name in sorted(set(sample.inputs) - set(model.inputs)):
+        yield model.finding(
+            f"warmup sample {sample.name!r}: {name!r} is not an input of the model "
+            f"(inputs: {', '.join(model.inputs)})",
+            *where,
+            field_pattern("key", name),
+        )
+    for name, spec in model.inputs.items():
+        if name not in sample.inputs and not spec.optional:
+            yield model.finding(f"warmup sample {sample.name!r} gives no input {name!r}", *where)
+    for name, value in sample.inputs.items():
+        if name in model.inputs:
+            yield from _check_warmup_input(model, sample.name, name, value, where)
+
+
+def _check_warmup_input(
+    model: Model, sample: str, name: str, value: mc.ModelWarmup.Input, where: tuple[str, ...]
+) -> Iterator[Finding]:
+    spec = model.inputs[name]
+    at = (*where, field_pattern("key", name))
+    if value.data_type != spec.data_type:
+        yield model.finding(
+            f"warmup sample {sample!r}: input {name!r} is {_type_name(value.data_type)}, the "
+            f"model's is {_type_name(spec.data_type)}",
+            *at,
+        )
+    if any(d < 0 for d in value.dims):  # backend_model_instance.cc L374-380, Triton's words
+        yield model.finding(
+            f"warmup setting expects all variable-size dimensions are specified for input {name!r}",
+            *at,
+        )
+    elif not _compatible(list(value.dims), list(spec.dims)):
+        yield model.finding(
+            f"warmup sample {sample!r}: input {name!r} dims {list(value.dims)} do not fit the "
+            f"model's {list(spec.dims)}",
+            *at,
+        )
+    yield from _check_warmup_data(model, name, value, at)
+
+
+def _check_warmup_data(
+    model: Model, name: str, value: mc.ModelWarmup.Input, at: tuple[str, ...]
+) -> Iterator[Finding]:
+    kind = value.WhichOneof("input_data_type")
+    if kind is None:  # backend_model_instance.cc L492-496
+        yield model.finding(
+            f"warmup setting expects input {name!r} to have input_data_type set "
+            "(zero_data, random_data or input_data_file)",
+            *at,
+        )
+        return
+    if kind != "input_data_file":
+        return
+    path = model.folder / WARMUP_FOLDER / value.input_data_file
+    if not path.is_file():  # ReadTextFile: "failed to open text file for read"
+        yield model.finding(
+            f"failed to open text file for read {path}: the warmup input {name!r} must be "
+            f"in {model.name}/{WARMUP_FOLDER}/",
+            *at,
+            field_pattern("input_data_file"),
+        )
+        return
+    expected = math.prod(value.dims) * _element_size(value.data_type)
+    if value.data_type != mc.TYPE_STRING and path.stat().st_size < expected:  # L479-488
+        yield model.finding(
+            f"warmup setting expects {expected} bytes, but the data provided from "
+            f"{value.input_data_file} only has {path.stat().st_size} bytes",
+            *at,
+            field_pattern("input_data_file"),
+        )
+
+
+def _element_size(data_type: int) -> int:
+    """Bytes per element of a fixed-size data type (Triton counts 4 for the others)."""
+    name = mc.DataType.Name(data_type)
+    for size, suffix in ((1, "8"), (2, "16"), (4, "32"), (8, "64")):
+        if name.endswith(suffix):
+            return size
+    return 1 if data_type == mc.TYPE_BOOL else 4
+
+
 MODEL_RULES = (
     _check_name,
     _check_kind,
@@ -367,6 +481,7 @@ MODEL_RULES = (
     _check_artifacts,
     _check_labels,
     _check_accelerators,
+    _check_warmup,
 )
 
 
@@ -645,6 +760,78 @@ def check_image(model: Model, tag: str, backends: frozenset[str]) -> list[Findin
     ]
 
 
+# --- a GPU build's memory budget (tools/tritonship/repository/memory.py) ------------------
+
+
+def gpu_record(root: Path) -> dict | None:
+    """The ``gpu`` record of the repository's build manifest (a GPU build), or None."""
+    try:
+        manifest = json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    record = manifest.get("gpu") if isinstance(manifest, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def _int_parameter(model: Model, key: str) -> int | None:
+    value = model.config.parameters[key].string_value if key in model.config.parameters else ""
+    return int(value) if value.strip().isdigit() else None
+
+
+def _dali_instances_per_gpu(model: Model) -> int:
+    """DALI instances on one GPU: a GPU (or AUTO) group's count is per GPU; default one."""
+    gpu_kinds = (mc.ModelInstanceGroup.KIND_GPU, mc.ModelInstanceGroup.KIND_AUTO)
+    groups = [g for g in model.config.instance_group if g.kind in gpu_kinds]
+    return sum(max(g.count, 1) for g in groups) if groups else 1
+
+
+def check_gpu_budget(repository: Repository) -> list[Finding]:
+    """A GPU build: the decoded images of the DALI runs on one GPU must fit its budget."""
+    record = gpu_record(repository.root)
+    if record is None or "dali_memory_budget_bytes" not in record:
+        return []
+    budget = int(record["dali_memory_budget_bytes"])
+    guard = next(
+        (m for m in repository.models.values() if "max_pixels" in m.config.parameters), None
+    )
+    findings = []
+    for model in (m for m in repository.models.values() if m.kind == "dali"):
+        if guard is None or _int_parameter(guard, "max_pixels") is None:
+            findings.append(
+                model.finding(
+                    "nothing bounds the size of the images this GPU model decodes: add a guard "
+                    "step with max_pixels (and max_request_pixels) before it",
+                    field_pattern("max_batch_size"),
+                )
+            )
+            continue
+        findings += _budget_finding(model, guard, budget, record)
+    return findings
+
+
+def _budget_finding(model: Model, guard: Model, budget: int, record: dict) -> list[Finding]:
+    batched = model.config.HasField("dynamic_batching")  # a run then mixes requests
+    bound = memory.DecodeBound(
+        images=max(model.config.max_batch_size, 1),
+        max_pixels=_int_parameter(guard, "max_pixels") or 0,
+        max_request_pixels=None if batched else _int_parameter(guard, "max_request_pixels"),
+        instances=_dali_instances_per_gpu(model),
+    )
+    if bound.bytes <= budget:
+        return []
+    limits = f"max_batch_size {bound.images} x the guard's max_pixels {bound.max_pixels / 1e6:g} MP"
+    if bound.max_request_pixels:
+        limits += f", or max_request_pixels {bound.max_request_pixels / 1e6:g} MP"
+    message = (
+        f"one GPU may have to hold {memory.gib(bound.bytes)} of decoded images "
+        f"({bound.instances} instance(s) x {bound.pixels_per_run / 1e6:g} megapixels x "
+        f"{memory.BYTES_PER_PIXEL} bytes: {limits}), more than the DALI budget of "
+        f"{memory.gib(budget)} on {record.get('instance_type', 'the target')}: lower the "
+        "guard's max_request_pixels (tritonship build --device gpu sets it) or max_batch_size"
+    )
+    return [model.finding(message, field_pattern("max_batch_size"))]
+
+
 # --- SageMaker serve rules ----------------------------------------------------------------
 
 
@@ -712,6 +899,7 @@ def validate_repository(
             findings += check_ensemble(model, repository)
         if image_tag and backends:
             findings += check_image(model, image_tag, backends)
+    findings += check_gpu_budget(repository)
     findings += check_sagemaker(repository, env or packaged_env(repo))
     return findings
 
