@@ -29,6 +29,15 @@ setup: $(BIN)/.installed  ## create .venv and install tritonship with its dev ex
 artifacts: setup  ## build the DALI pipeline, Inception graph, labels (WEIGHTS=official|random|auto)
 	$(TS) build --repo $(REPO) --weights $(WEIGHTS) --device $(DEVICE)
 
+# make artifacts-gpu: the GPU build (docs/gpu.md) of REPO into GPU_REPO for INSTANCE_TYPE;
+# SKIP_CUDA_CHECK=1 writes the GPU configs from a machine without CUDA (and says so).
+GPU_REPO ?= $(REPO)_gpu
+.PHONY: artifacts-gpu
+
+artifacts-gpu: setup $(REPO)/build-manifest.json  ## GPU configs for INSTANCE_TYPE into GPU_REPO (SKIP_CUDA_CHECK=1 off-GPU)
+	$(TS) build --device gpu --repo $(GPU_REPO) --source $(REPO) --weights auto \
+	  --instance-type $(INSTANCE_TYPE) $(if $(SKIP_CUDA_CHECK),--skip-cuda-check)
+
 $(REPO)/build-manifest.json: | setup
 	$(TS) build --repo $(REPO) --weights auto --device $(DEVICE)
 
