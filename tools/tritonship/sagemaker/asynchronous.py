@@ -93,7 +93,11 @@ def upload(s3: Any, body: bytes, uri: str, content_type: str, progress: bool = F
 
     bucket, key = split_s3(uri)
     with tqdm(
-        total=len(body), unit="B", unit_scale=True, desc=f"upload {key}", disable=not progress
+        total=len(body),
+        unit="B",
+        unit_scale=True,
+        desc=f"upload {key}",
+        disable=None if progress else True,  # None: only on a terminal
     ) as bar:
         s3.upload_fileobj(
             io.BytesIO(body),
@@ -158,7 +162,7 @@ def wait(
     with tqdm(
         bar_format="{desc} [{elapsed}]",
         desc=f"waiting for {submission.output_location}",
-        disable=not progress,
+        disable=None if progress else True,
         leave=False,
     ) as bar:
         while True:
