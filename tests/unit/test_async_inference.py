@@ -320,3 +320,36 @@ def test_invoke_async_options_are_checked(tmp_path, capsys, extra: list[str], me
     body.write_text("{}")
     assert main(["invoke", "--body", str(body), *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+# --- serve --async-output ---------------------------------------------------------------------
+
+
+def test_serve_options_make_the_async_config() -> None:
+    from tritonship.local.endpoint import ServeOptions, async_config
+    from tritonship.sagemaker.settings import SageMakerEnv
+
+    single = SageMakerEnv({})
+    assert async_config(ServeOptions(), single) is None
+    config = async_config(ServeOptions(async_output=OUTPUT, async_max_concurrent=3), single)
+    assert config == AsyncConfig(OUTPUT, f"{OUTPUT}failures/", 3)
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "match"),
+    [
+        ({"async_output": OUTPUT}, {"SAGEMAKER_MULTI_MODEL": "true"}, "cannot be a multi-model"),
+        ({"async_output": OUTPUT, "runtime_port": 0}, {}, "needs the local runtime"),
+        ({"async_output": "out/"}, {}, "is not an s3://bucket/key URI"),
+        ({"async_failure": FAILURES}, {}, "--async-failure needs --async-output"),
+    ],
+)
+def test_serve_refuses_an_async_endpoint_it_cannot_run(
+    options: dict, env: dict, match: str
+) -> None:
+    from tritonship.errors import UsageError
+    from tritonship.local.endpoint import ServeOptions, async_config
+    from tritonship.sagemaker.settings import SageMakerEnv
+
+    with pytest.raises(UsageError, match=match):
+        async_config(ServeOptions(**options), SageMakerEnv(env))

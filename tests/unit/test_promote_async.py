@@ -23,7 +23,7 @@ from tritonship.artifact.package import PackageResult
 from tritonship.cli import main
 from tritonship.cloud.asynchronous import AsyncOptions, alarm_name
 from tritonship.cloud.aws import make_clients
-from tritonship.cloud.promote import apply, build_plan
+from tritonship.cloud.promote import apply, build_plan, summary_lines
 from tritonship.cloud.state import PromoteOptions
 from tritonship.cloud.teardown import teardown
 from tritonship.errors import UsageError
@@ -129,6 +129,9 @@ def test_promote_async_with_scale_to_zero_and_teardown(
     said: list[str] = []
     result = apply(plan, clients, FAST, progress=False, say=said.append)
     assert result.action == "created" and result.autoscale == (0, 2)
+    summary = "\n".join(summary_lines(result, plan))
+    assert f"asynchronous: outputs to {OUTPUT}, failures to {OUTPUT}failures/" in summary
+    assert "autoscaling: 0..2 instances, target 5 queued requests/instance" in summary
     config = clients.sagemaker.describe_endpoint_config(EndpointConfigName=plan.config_name)
     assert config["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"] == OUTPUT
     # The smoke test went through S3: its input beside the archive, moto's canned output.

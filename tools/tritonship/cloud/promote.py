@@ -374,6 +374,13 @@ def summary_lines(result: PromoteResult, plan: Plan) -> list[str]:
     ]
     if plan.multi_model:
         lines.append(f"  multi-model: ModelDataUrl {plan.model_data_url} (Mode=MultiModel)")
+    asynchronous = plan.options.asynchronous
+    if asynchronous is not None:
+        lines.append(
+            f"  asynchronous: outputs to {asynchronous.output}, failures to "
+            f"{asynchronous.failure_path} (tritonship invoke ... --endpoint {result.endpoint} "
+            "--async --async-input s3://BUCKET/PREFIX/)"
+        )
     for spec in plan.uploads:
         state = "uploaded" if spec.uri in result.uploaded_uris else "already there"
         target = f", TargetModel={spec.name}" if plan.multi_model else ""
@@ -381,8 +388,9 @@ def summary_lines(result: PromoteResult, plan: Plan) -> list[str]:
     if result.smoke is not None:
         lines.append(f"  smoke test: {result.smoke.detail}")
     if result.autoscale:
+        unit = "queued requests/instance" if asynchronous else "invocations/instance/minute"
         lines.append(
             f"  autoscaling: {result.autoscale[0]}..{result.autoscale[1]} instances, "
-            f"target {plan.options.autoscale_target:g} invocations/instance/minute"
+            f"target {plan.options.autoscale_target:g} {unit}"
         )
     return lines

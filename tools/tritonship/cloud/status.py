@@ -165,7 +165,7 @@ def endpoint_status(clients: AwsClients, name: str) -> StatusReport:
             finished = _finish(clients, found, pending, tags)
         variants = [v["VariantName"] for v in found.get("ProductionVariants", [])]
         scaling = autoscaling.registered(clients.autoscaling, name, variants) if variants else {}
-    return StatusReport(found, scaling, pending, finished)
+    return StatusReport(found, scaling, None if finished else pending, finished)
 
 
 def _tags(sagemaker: Any, arn: str) -> dict[str, str]:
