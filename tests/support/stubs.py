@@ -384,13 +384,24 @@ def creating(stubs: Stubs, plan: Plan) -> None:
     )
 
 
-def answer(stubs: Stubs, body: str, **expected: Any) -> None:
-    """InvokeEndpoint answers ``body`` as JSON."""
+def answer(stubs: Stubs, body: str, variant: str | None = "AllTraffic", **expected: Any) -> None:
+    """InvokeEndpoint answers ``body`` as JSON.
+
+    The request must name ``variant`` (``TargetVariant``: promote's smoke test always
+    does); None for a request that names none (``invoke`` without ``--target-variant``).
+    """
     data = body.encode()
+    named = {"TargetVariant": variant} if variant else {}
     stubs.runtime.add_response(
         "invoke_endpoint",
         {"Body": StreamingBody(io.BytesIO(data), len(data)), "ContentType": "application/json"},
-        {"EndpointName": "demo", "Body": ANY, "ContentType": "application/json", **expected},
+        {
+            "EndpointName": "demo",
+            "Body": ANY,
+            "ContentType": "application/json",
+            **named,
+            **expected,
+        },
     )
 
 

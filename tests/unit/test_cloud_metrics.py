@@ -15,6 +15,8 @@ from tritonship.cloud.metrics import (
     INSTANCE_NAMESPACE,
     INVOCATION_NAMESPACE,
     METRICS,
+    MetricSpec,
+    Series,
     build_queries,
     period_for,
     read_metrics,
@@ -88,6 +90,43 @@ def test_every_metric_of_every_variant_comes_from_one_get_metric_data_call(cloud
     assert series["Green", "ModelLatency"].summary() is None  # no data: not zero
 
 
+def test_the_mean_of_an_average_is_weighted_by_its_sample_count(aws_env: str) -> None:
+    """Three invocations at 2 ms in one minute, one at 8 ms in the next: 3.5 ms, not 5."""
+    client = boto3.client("cloudwatch", region_name="us-east-1")
+    minute = datetime.now(timezone.utc).replace(second=30, microsecond=0) - timedelta(minutes=5)
+    dims = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "Blue"}]
+    data = [(minute, 2000.0)] * 3 + [(minute + timedelta(minutes=1), 8000.0)]
+    client.put_metric_data(
+        Namespace=INVOCATION_NAMESPACE,
+        MetricData=[
+            {"MetricName": "ModelLatency", "Dimensions": dims, "Value": v, "Timestamp": t}
+            for t, v in data
+        ],
+    )
+    series = by_name(read_metrics(client, ENDPOINT, 3600, variants=["Blue"]))
+    latency = series["Blue", "ModelLatency"]
+    assert latency.values == (2.0, 8.0) and latency.counts == (3.0, 1.0)
+    assert latency.summary() == pytest.approx(3.5)
+
+
+def test_a_series_without_sample_counts_falls_back_to_the_plain_mean() -> None:
+    spec = MetricSpec(INSTANCE_NAMESPACE, "MemoryUtilization", "Average", "%")
+    now = datetime.now(timezone.utc)
+    plain = Series("A", spec, (now, now), (10.0, 30.0))
+    assert plain.summary() == 20.0
+    assert Series("A", spec, (now, now), (10.0, 30.0), (1.0, 3.0)).summary() == 25.0
+
+
+def test_memory_gpu_memory_and_disk_are_read(cloudwatch) -> None:
+    put(cloudwatch, INSTANCE_NAMESPACE, "MemoryUtilization", "Blue", [40, 60])
+    put(cloudwatch, INSTANCE_NAMESPACE, "GPUMemoryUtilization", "Blue", [75])
+    put(cloudwatch, INSTANCE_NAMESPACE, "DiskUtilization", "Blue", [12])
+    series = by_name(read_metrics(cloudwatch, ENDPOINT, 3600, variants=["Blue"]))
+    assert series["Blue", "MemoryUtilization"].summary() == 50
+    assert series["Blue", "GPUMemoryUtilization"].last == 75
+    assert series["Blue", "DiskUtilization"].peak == 12
+
+
 def test_named_variants_skip_discovery(cloudwatch) -> None:
     calls = count_calls(cloudwatch, "ListMetrics")
     report = read_metrics(cloudwatch, ENDPOINT, 3600, variants=["Green"])
@@ -100,7 +139,13 @@ def test_an_endpoint_without_metrics_gives_an_empty_report(cloudwatch) -> None:
 
 def test_queries_carry_both_dimensions_and_the_right_namespace() -> None:
     queries = build_queries("e", ["A"], 60)
-    assert [q["Id"] for q in queries] == [f"m{i}" for i in range(len(METRICS))]
+    averages = [i for i, spec in enumerate(METRICS) if spec.stat == "Average"]
+    assert [q["Id"] for q in queries if q["Id"].startswith("m")] == [
+        f"m{i}" for i in range(len(METRICS))
+    ]
+    assert [q["Id"] for q in queries if q["Id"].startswith("n")] == [f"n{i}" for i in averages]
+    latency = next(q for q in queries if q["Label"] == "A/ModelLatency/SampleCount")
+    assert latency["MetricStat"]["Stat"] == "SampleCount"
     cpu = next(q for q in queries if q["Label"] == "A/CPUUtilization")["MetricStat"]
     assert cpu["Metric"]["Namespace"] == "/aws/sagemaker/Endpoints"
     assert cpu["Metric"]["Dimensions"] == [

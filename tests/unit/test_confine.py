@@ -1,6 +1,8 @@
 """Confining the native server to loopback: the plan, without starting a server.
 
 tests/integration/test_loopback.py reads the listening sockets of a real, confined server.
+Where the namespaces are not permitted the engine fails closed: the probe is forced to fail
+here (``unshare`` replaced by ``false``) and no server may be spawned.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tritonship.cli import main
+from tritonship.errors import TritonshipError
 from tritonship.local import confine
+from tritonship.local.engine import free_port
 from tritonship.local.mounts import PathPlan
 from tritonship.local.native import NativeEngine
 
@@ -95,6 +100,70 @@ def test_the_banner_says_when_the_server_is_exposed(tmp_path):
     line = engine.exposure()
     assert not engine.confined and line.startswith("WARNING: tritonserver listens on ALL")
     assert "--engine docker (binds 127.0.0.1)" in line and "confined=False" in line
+
+
+@pytest.fixture()
+def refused_probe(monkeypatch, fresh_probe):
+    """The probe forced to fail (as under AppArmor's restriction); spawning fails the test."""
+    monkeypatch.delenv(confine.DISABLE_VARIABLE, raising=False)
+    monkeypatch.setattr(confine, "UNSHARE", ("false",))
+
+    def spawned(*args, **kwargs):
+        raise AssertionError("a server was spawned on every interface")
+
+    monkeypatch.setattr(NativeEngine, "_spawn", spawned)
+    assert fresh_probe() is not None
+
+
+def test_a_refused_probe_refuses_to_start(tmp_path, refused_probe):
+    engine = NativeEngine(tmp_path, port=free_port(), run_dir=tmp_path / "run")
+    with pytest.raises(TritonshipError, match="refusing to start tritonserver") as caught:
+        engine.start()
+    assert "not permitted here" in str(caught.value)
+    assert "--bind-all" in caught.value.hint and "--engine docker" in caught.value.hint
+    assert not engine.is_alive() and not (tmp_path / "run" / "server.json").exists()
+
+
+def test_serve_refuses_in_one_line_with_the_way_out(staged_repository, refused_probe, capsys):
+    argv = ["serve", "--repo", str(staged_repository), "--port", str(free_port())]
+    assert main([*argv, "--runtime-port", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("tritonship: error: refusing to start tritonserver")
+    assert "--bind-all" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("how", ["bind_all", "variable"])
+def test_an_explicit_opt_out_serves_on_every_interface_and_says_so(
+    tmp_path, refused_probe, monkeypatch, how
+):
+    if how == "variable":
+        monkeypatch.setenv(confine.DISABLE_VARIABLE, "0")
+    engine = NativeEngine(tmp_path, port=9090, run_dir=tmp_path / "run", bind_all=how == "bind_all")
+    engine._refuse_unconfined()  # no refusal: the user asked for it
+    line = engine.exposure()
+    assert line.startswith("WARNING: tritonserver listens on ALL network interfaces")
+    assert ("--bind-all" if how == "bind_all" else "TRITONSHIP_NATIVE_CONFINE=0") in line
+
+
+def test_a_failing_confinement_step_is_one_line_with_a_hint(capsys):
+    """The wrapper between unshare and tritonserver: no traceback in the server log."""
+    with pytest.raises(SystemExit) as caught:
+        confine.main(["--forward", "987:8080", "--", "/bin/true"])  # fd 987 is not open
+    assert caught.value.code == confine.CONFINE_FAILED
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("tritonship: cannot confine tritonserver: taking over the host's")
+    assert "--engine docker" in line and "--bind-all" in line
+
+
+def test_the_probe_reports_a_loopback_it_cannot_bring_up(tmp_path, monkeypatch, capsys):
+    def denied() -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(confine, "bring_loopback_up", denied)
+    with pytest.raises(SystemExit):
+        confine.probe(tmp_path)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "bringing loopback up failed: [Errno 1] Operation not permitted" in line
 
 
 def test_the_banner_of_a_confined_server(tmp_path, monkeypatch):

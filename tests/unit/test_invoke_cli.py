@@ -112,7 +112,7 @@ def runtime(stubs: Stubs, monkeypatch: pytest.MonkeyPatch) -> Stubs:
 
 
 def test_invoke_sends_the_target_model_and_prints_the_outputs(runtime: Stubs, files, capsys):
-    answer(runtime, ANSWER, TargetModel=ARCHIVE)
+    answer(runtime, ANSWER, variant=None, TargetModel=ARCHIVE)
     argv = ["invoke", "--endpoint", "demo", "--target-model", ARCHIVE, "--format", "json"]
     argv += ["--input", f"INPUT0={files / 'a.npy'}", "--output", "OUTPUT0", "--json"]
     assert cli.main(argv) == 0
@@ -174,7 +174,7 @@ def test_the_transport_names_its_target_model(runtime: Stubs):
     transport = SageMakerTransport("demo", client=runtime.clients.runtime, target_model=ARCHIVE)
     assert transport.target.startswith(f"endpoint demo model {ARCHIVE} (")
     request = encode_tensors({"INPUT0": SUM}, binary=False)
-    answer(runtime, ANSWER, TargetModel=ARCHIVE)
+    answer(runtime, ANSWER, variant=None, TargetModel=ARCHIVE)
     assert transport.send(request).body == ANSWER.encode()
 
 
@@ -183,7 +183,7 @@ def test_the_bench_sender_sends_the_target_model_from_every_thread(runtime: Stub
     sender = SageMakerSender("demo", request, 2, target_model=ARCHIVE)
     assert sender.target == f"endpoint demo model {ARCHIVE}"
     for _ in range(2):
-        answer(runtime, ANSWER, TargetModel=ARCHIVE)
+        answer(runtime, ANSWER, variant=None, TargetModel=ARCHIVE)
 
     async def twice() -> list:
         try:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tritonship.artifact.timings import read_timing
 from tritonship.errors import TritonshipError
 from tritonship.local.endpoint import LocalEndpoint, ServeOptions, stop_detached
 from tritonship.local.engine import Engine, EngineError
@@ -116,7 +117,15 @@ def test_open_serves_an_archive_unpacked_into_the_run_folder(
     [repository] = seen
     assert repository.is_relative_to(tmp_path / "run" / "archives")
     assert (repository / "inception_graphdef/config.pbtxt").is_file()
-    assert said == [f"serving the unpacked archive {packaged.archive} from {repository}"]
+    assert said[0] == f"serving the unpacked archive {packaged.archive} from {repository}"
+    # How long the unpack and the load took, recorded for promote's preflight.
+    assert said[1].startswith(f"{packaged.archive}: unpacked in ")
+    assert ", loaded in 1.5 s (native engine)" in said[1]
+    timing = read_timing(packaged.sha256, tmp_path / "run")
+    assert timing is not None and timing.load_seconds == 1.5 and timing.unpack_seconds >= 0
+    LocalEndpoint.open(options, say=said.append, engines=_factory(engine, seen))
+    assert f"unpacked earlier, in {timing.unpack_seconds:.1f} s" in said[-1]  # the first run's
+    assert read_timing(packaged.sha256, tmp_path / "run").unpack_seconds == timing.unpack_seconds
 
 
 def test_a_failed_start_stops_what_started(staged_repository: Path):

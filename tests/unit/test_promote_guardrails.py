@@ -1,8 +1,9 @@
-"""Deployment guardrails (issue 11, section 2): --traffic, --alarm, --bake.
+"""Deployment guardrails: --traffic, --alarm, --bake, and the time budget they add up to.
 
-The options become UpdateEndpoint's whole DeploymentConfig; the smoke test still runs after
-the update and its failure still rolls back; an alarm SageMaker acted on shows as "SageMaker
-kept" the old config. Stubber: moto does not implement UpdateEndpoint.
+The options become UpdateEndpoint's whole DeploymentConfig, its execution timeout included;
+the smoke test still runs after the update and its failure still rolls back; an alarm
+SageMaker acted on shows as "SageMaker kept" the old config; alarms need a bake to be
+watched in. Stubber: moto does not implement UpdateEndpoint.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ CANARY = {
             "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
         },
         "TerminationWaitInSeconds": 600,
+        # 2400 s provisioning (600 launch, 900 download, 900 startup) + 300 canary wait +
+        # 600 bake + 300 termination
+        "MaximumExecutionTimeoutInSeconds": 3600,
     },
     "AutoRollbackConfiguration": {
         "Alarms": [{"AlarmName": "demo-5xx"}, {"AlarmName": "demo-latency"}]
@@ -43,7 +47,7 @@ GUARDED = {"traffic": "canary:10:300", "alarms": ("demo-5xx", "demo-latency"), "
 
 
 def test_the_options_make_the_whole_deployment_config() -> None:
-    assert deployment_config("canary:10:300", ("demo-5xx", "demo-latency"), 10) == CANARY
+    assert deployment_config("canary:10:300", ("demo-5xx", "demo-latency"), 10, 2400) == CANARY
     assert traffic_routing("linear:25:5m") == {
         "Type": "LINEAR",
         "WaitIntervalInSeconds": 300,
@@ -53,6 +57,7 @@ def test_the_options_make_the_whole_deployment_config() -> None:
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
             "TerminationWaitInSeconds": 0,
+            "MaximumExecutionTimeoutInSeconds": 900,  # 600 launch + 300 termination
         }
     }
 
@@ -67,6 +72,11 @@ def test_the_options_make_the_whole_deployment_config() -> None:
         ("rolling:10:60", (), 0, "not valid"),
         ("all-at-once", tuple(f"a{i}" for i in range(11)), 0, "1-10"),
         ("all-at-once", (), 61, "not 0-60 minutes"),
+        # AWS guide "Blue/Green Deployments": alarms are watched during baking periods.
+        ("all-at-once", ("demo-5xx",), 0, "without --bake: SageMaker watches rollback alarms"),
+        ("canary:10:300", ("demo-5xx",), 0, "add --bake MINUTES"),
+        # linear:10:3600 with a 60 min bake: 9 h, over SageMaker's 8 h execution limit.
+        ("linear:10:3600", (), 60, "SageMaker stops one at 28800 s"),
     ],
 )
 def test_bad_guardrails_are_usage_errors(

@@ -131,13 +131,15 @@ def test_ctrl_c_while_waiting_says_how_to_resume_or_tear_down(
 def test_a_failed_rollback_says_so_and_keeps_the_new_resources(
     packaged: PackageResult, stubs: Stubs
 ) -> None:
-    plan = make_plan(packaged, smoke_test=False)
+    plan = make_plan(packaged)
     updating(stubs, plan)
-    describe(stubs, "Updating", plan.config_name, times=3)  # two polls, then the rollback's
-    stubs.sm.add_client_error(
-        "update_endpoint", "ValidationException", "Cannot update in-progress endpoint"
+    describe(stubs, "InService", plan.config_name)
+    stubs.runtime.add_client_error(
+        "invoke_endpoint", "ModelError", "Received server error (500)", http_status_code=424
     )
-    fails(stubs, plan, "still Updating.*rollback FAILED.*in-progress.*teardown")
+    describe(stubs, "InService", plan.config_name)  # the rollback reads the endpoint first
+    stubs.sm.add_client_error("update_endpoint", "ResourceLimitExceeded", "quota exceeded")
+    fails(stubs, plan, "ModelError.*rollback FAILED.*quota exceeded.*teardown")
 
 
 def test_instance_type_change_pauses_and_restores_autoscaling(
@@ -236,7 +238,8 @@ def test_dry_run_without_access_still_prints_the_plan(
 ) -> None:
     monkeypatch.setattr("tritonship.cloud.aws.make_clients", lambda region, attempts: stubs.clients)
     stubs.sm.add_client_error("describe_endpoint", "AccessDeniedException", "no", 400)
-    assert _dry_run(packaged, "--traffic", "linear:20:5m", "--alarm", "demo-5xx") == 0
+    guarded = ("--traffic", "linear:20:5m", "--alarm", "demo-5xx", "--bake", "10")
+    assert _dry_run(packaged, *guarded) == 0
     out = capsys.readouterr().out
     assert "cannot be described (describe: AccessDeniedException: no)" in out
     config = {
@@ -246,7 +249,9 @@ def test_dry_run_without_access_still_prints_the_plan(
                 "WaitIntervalInSeconds": 300,
                 "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20},
             },
-            "TerminationWaitInSeconds": 0,
+            "TerminationWaitInSeconds": 600,
+            # 2400 provisioning + 4 waits of 300 s + 600 bake + 300 termination
+            "MaximumExecutionTimeoutInSeconds": 4500,
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "demo-5xx"}]},
     }

@@ -216,7 +216,8 @@ def test_dry_run_of_a_multi_model_endpoint(
         assert f"{models_dir / name}.tar.gz -> {prefix}{name}.tar.gz" in out
         assert f"s3.put_object(Key=tritonship/demo/models/{name}.manifest.json)" in out
     assert '"Mode": "MultiModel"' in out and f'"ModelDataUrl": "{prefix}"' in out
-    assert "invoke_endpoint(EndpointName=demo, TargetModel=lone.tar.gz, zeros for lone" in out
+    smoke = "invoke_endpoint(EndpointName=demo, TargetVariant=AllTraffic, TargetModel=lone.tar.gz"
+    assert f"{smoke}, zeros for lone" in out
     assert "SAGEMAKER_MULTI_MODEL=true  (--multi-model)" in out
     assert "SAGEMAKER_TRITON_LOG_VERBOSE=1  (--env)" in out
 
@@ -227,7 +228,10 @@ def test_dry_run_prints_the_environment_with_its_origins(
     assert _dry_run(stubs, monkeypatch, "--archive", str(foreign.archive)) == 0
     out = capsys.readouterr().out
     assert "SAGEMAKER_TRITON_LOG_VERBOSE=0  (package manifest, packaged default)" in out
-    assert "invoke_endpoint(EndpointName=demo, zeros for sm_model's inputs" in out
+    assert (
+        "invoke_endpoint(EndpointName=demo, TargetVariant=AllTraffic, zeros for sm_model's inputs"
+        in out
+    )
     assert "the answer must carry OUTPUT0, OUTPUT1" in out
     assert "Mode=MultiModel" not in out
 

@@ -96,6 +96,8 @@ def test_a_new_variant_goes_beside_the_serving_one(packaged: PackageResult, stub
             "InstanceType": GPU,
             "InitialInstanceCount": 1,
             "InitialVariantWeight": 0.1,
+            "ContainerStartupHealthCheckTimeoutInSeconds": 900,
+            "ModelDataDownloadTimeoutInSeconds": 900,
         },
     ]
     variant_update(stubs, resolved)  # the variant names change: no DeploymentConfig

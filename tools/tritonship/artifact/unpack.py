@@ -12,6 +12,8 @@ from __future__ import annotations
 import shutil
 import tarfile
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tritonship.errors import TritonshipError
@@ -74,9 +76,29 @@ def safe_extract(archive: Path, dest: Path) -> Path:
     return dest
 
 
+@dataclass(frozen=True)
+class Unpacked:
+    """Where an archive was unpacked, its SHA-256, and how long the unpack took now.
+
+    ``seconds`` is None when an earlier run had unpacked it already.
+    """
+
+    repository: Path
+    sha256: str
+    seconds: float | None
+
+
+def unpack_timed(archive: Path, run_dir: Path) -> Unpacked:
+    """Extract ``archive`` once per content hash under ``run_dir``, timing the extraction."""
+    sha = sha256_file(archive)
+    dest = run_dir / "archives" / sha[:16]
+    if dest.is_dir():
+        return Unpacked(dest, sha, None)
+    started = time.monotonic()
+    safe_extract(archive, dest)
+    return Unpacked(dest, sha, time.monotonic() - started)
+
+
 def unpack_for_serving(archive: Path, run_dir: Path) -> Path:
     """Extract ``archive`` once per content hash under ``run_dir``; return the repository."""
-    dest = run_dir / "archives" / sha256_file(archive)[:16]
-    if not dest.is_dir():
-        safe_extract(archive, dest)
-    return dest
+    return unpack_timed(archive, run_dir).repository

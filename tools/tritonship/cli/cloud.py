@@ -83,7 +83,11 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from tritonship.cloud.planning import preview
     from tritonship.cloud.promote import apply, build_plan, summary_lines
 
-    waiting = Waiting.within(args.timeout, args.poll)
+    waiting = (
+        Waiting.within(args.timeout, args.poll)
+        if args.timeout is not None
+        else Waiting.budgeted(args.poll)
+    )
     archives = _archives(args)
     if args.image_tag is None:
         args.image_tag = _archive_tag(archives)
@@ -162,9 +166,26 @@ def _archive_tag(archives: tuple[Path, ...]) -> str:
 
 def _promote_options(args: argparse.Namespace, archives: tuple[Path, ...]):  # noqa: ANN202
     """The promote options the command line asks for (a PromoteOptions, imported lazily)."""
-    from tritonship.cloud.autoscaling import parse_bounds
+    from tritonship.cloud.asynchronous import DEFAULT_BACKLOG_TARGET, AsyncOptions
+    from tritonship.cloud.autoscaling import DEFAULT_TARGET, parse_bounds
     from tritonship.cloud.state import PromoteOptions
 
+    asynchronous = None
+    if args.asynchronous:
+        if not args.output:
+            raise UsageError("--async needs --output", hint="--output s3://BUCKET/PREFIX/")
+        asynchronous = AsyncOptions(
+            args.output,
+            args.async_failure,
+            args.success_topic,
+            args.error_topic,
+            args.max_concurrent,
+        )
+    elif args.output or args.async_failure:
+        raise UsageError(
+            "--output names where an asynchronous endpoint answers", hint="add --async"
+        )
+    default_target = DEFAULT_BACKLOG_TARGET if asynchronous else DEFAULT_TARGET
     return PromoteOptions(
         args.endpoint,
         args.bucket,
@@ -173,8 +194,12 @@ def _promote_options(args: argparse.Namespace, archives: tuple[Path, ...]):  # n
         instance_type=args.instance_type,
         instance_count=args.instance_count,
         image_tag=args.image_tag,
-        autoscale=parse_bounds(args.autoscale) if args.autoscale else None,
-        autoscale_target=args.autoscale_target,
+        autoscale=(
+            parse_bounds(args.autoscale, allow_zero=asynchronous is not None)
+            if args.autoscale
+            else None
+        ),
+        autoscale_target=args.autoscale_target or default_target,
         kms_key=args.kms_key,
         prefix=args.prefix,
         smoke_test=not args.skip_smoke_test,
@@ -188,6 +213,9 @@ def _promote_options(args: argparse.Namespace, archives: tuple[Path, ...]):  # n
         multi_model=args.multi_model,
         archives=archives,
         smoke_target_model=args.smoke_target_model,
+        startup_timeout=args.startup_timeout,
+        download_timeout=args.download_timeout,
+        asynchronous=asynchronous,
     )
 
 
@@ -289,6 +317,56 @@ def add_promote(sub: Subparsers) -> None:
     )
     _add_promote_extras(promote)
     _add_guardrails(promote)
+    _add_budgets(promote)
+    _add_async(promote)
+
+
+def _add_budgets(promote: argparse.ArgumentParser) -> None:
+    """The new fleet's startup and download budgets."""
+    from tritonship.cloud.deployment import DEFAULT_DOWNLOAD_SECONDS, DEFAULT_STARTUP_SECONDS
+
+    promote.add_argument(
+        "--startup-timeout",
+        type=int,
+        default=DEFAULT_STARTUP_SECONDS,
+        metavar="SECONDS",
+        help="ContainerStartupHealthCheckTimeoutInSeconds: how long the container may take "
+        "to answer /ping (60-3600; default %(default)s)",
+    )
+    promote.add_argument(
+        "--download-timeout",
+        type=int,
+        default=DEFAULT_DOWNLOAD_SECONDS,
+        metavar="SECONDS",
+        help="ModelDataDownloadTimeoutInSeconds: how long the archive may take to download "
+        "and unpack (60-3600; default %(default)s; not sent for --multi-model)",
+    )
+
+
+def _add_async(promote: argparse.ArgumentParser) -> None:
+    """An asynchronous endpoint (AsyncInferenceConfig)."""
+    group = promote.add_argument_group("asynchronous inference")
+    group.add_argument(
+        "--async",
+        dest="asynchronous",
+        action="store_true",
+        help="an asynchronous endpoint: requests and answers through S3 (up to 1 GB, up to "
+        "an hour each); --autoscale may then start at 0",
+    )
+    group.add_argument("--output", metavar="s3://BUCKET/PREFIX/", help="--async: S3OutputPath")
+    group.add_argument(
+        "--async-failure",
+        metavar="s3://BUCKET/PREFIX/",
+        help="--async: S3FailurePath (default: failures/ under --output)",
+    )
+    group.add_argument("--success-topic", metavar="SNS_ARN", help="--async: SNS on success")
+    group.add_argument("--error-topic", metavar="SNS_ARN", help="--async: SNS on failure")
+    group.add_argument(
+        "--max-concurrent",
+        type=int,
+        metavar="N",
+        help="--async: MaxConcurrentInvocationsPerInstance (1-1000; default: SageMaker's)",
+    )
 
 
 def _add_guardrails(promote: argparse.ArgumentParser) -> None:
@@ -326,18 +404,28 @@ def _add_promote_extras(promote: argparse.ArgumentParser) -> None:
     from tritonship.cloud.autoscaling import DEFAULT_TARGET
     from tritonship.cloud.state import DEFAULT_PREFIX
 
-    promote.add_argument("--autoscale", metavar="MIN:MAX", help="Application Auto Scaling")
+    promote.add_argument(
+        "--autoscale",
+        metavar="MIN:MAX",
+        help="Application Auto Scaling (with --async MIN may be 0: scale to zero)",
+    )
     promote.add_argument(
         "--autoscale-target",
         type=float,
-        default=DEFAULT_TARGET,
-        help="invocations per instance per minute (default: %(default)s)",
+        default=None,
+        help=f"invocations per instance per minute (default: {DEFAULT_TARGET:g}); with "
+        "--async: queued requests per instance (default: 5)",
     )
     promote.add_argument("--kms-key", help="SSE-KMS key for the archive (default: SSE-S3)")
     promote.add_argument("--prefix", default=DEFAULT_PREFIX, help="S3 key prefix")
     promote.add_argument("--photo", type=Path, help="smoke-test photo (default: a cat)")
     promote.add_argument("--skip-smoke-test", action="store_true")
-    promote.add_argument("--timeout", type=float, default=60.0, help="minutes to wait")
+    promote.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="minutes to wait (default: the plan's time budget, which the dry run shows)",
+    )
     promote.add_argument("--poll", type=float, default=30.0, help="seconds between polls")
     promote.add_argument(
         "--dry-run", action="store_true", help="print what changes and the plan; no write call"

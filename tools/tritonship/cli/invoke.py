@@ -9,7 +9,11 @@ One call sends one of three things:
   is decoded when it is an inference response, else shown (or saved) as it came.
 
 ``--url`` posts to the container's ``/invocations``; ``--endpoint`` calls InvokeEndpoint,
-which alone can name a multi-model endpoint's ``--target-model``.
+which alone can name a multi-model endpoint's ``--target-model``. ``--endpoint NAME --async
+--async-input s3://BUCKET/PREFIX/`` goes through an asynchronous endpoint instead: each
+request is uploaded there, InvokeEndpointAsync queues it, and the answer is read from the
+endpoint's S3 output path once it lands (progress on a terminal); requests may then reach
+1 GB, so a whole batch of photos goes as one request.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from tritonship.cli.common import (
 from tritonship.errors import TritonshipError, UsageError
 
 if TYPE_CHECKING:
+    from tritonship.sagemaker.asynchronous import AsyncTransport
     from tritonship.sagemaker.client import Classification, HttpTransport, SageMakerTransport
     from tritonship.sagemaker.tensors import InferenceAnswer, OtherAnswer
     from tritonship.sagemaker.wire import EncodedRequest
@@ -99,11 +104,15 @@ def _check_options(source: str, args: argparse.Namespace) -> None:
         )
 
 
-def _transport(args: argparse.Namespace) -> HttpTransport | SageMakerTransport:
+def _transport(args: argparse.Namespace) -> HttpTransport | SageMakerTransport | AsyncTransport:
     """InvokeEndpoint for --endpoint (a variant, a target model), else the container URL."""
     from tritonship.sagemaker.client import HttpTransport, SageMakerTransport
 
     require_endpoint(args)
+    if args.asynchronous:
+        return _async_transport(args)
+    if args.async_input:
+        raise UsageError("--async-input is where --async uploads its requests", hint="add --async")
     if args.endpoint:
         return SageMakerTransport(
             args.endpoint, target_variant=args.target_variant, target_model=args.target_model
@@ -111,22 +120,55 @@ def _transport(args: argparse.Namespace) -> HttpTransport | SageMakerTransport:
     return HttpTransport(args.url or LOCAL_URL)
 
 
+def _async_transport(args: argparse.Namespace) -> AsyncTransport:
+    """InvokeEndpointAsync through S3 (no variant or target model: the API has neither)."""
+    from tritonship.sagemaker.asynchronous import AsyncTransport
+
+    if not args.endpoint:
+        raise UsageError(
+            "--async needs --endpoint", hint="--endpoint NAME --async --async-input S3"
+        )
+    if args.target_model or args.target_variant:
+        raise UsageError(
+            "--async cannot name a target model or variant: InvokeEndpointAsync takes neither",
+            hint="leave out --target-model and --target-variant",
+        )
+    if not args.async_input:
+        raise UsageError(
+            "--async needs --async-input, the S3 prefix requests are uploaded to",
+            hint="e.g. --async-input s3://my-bucket/async-inputs/",
+        )
+    return AsyncTransport(
+        args.endpoint,
+        args.async_input,
+        invocation_timeout=args.invocation_timeout,
+        poll=args.poll,
+        progress=True,
+        say=say,
+    )
+
+
 # --- any model ------------------------------------------------------------------------------
 
 
 def _request(args: argparse.Namespace, source: str) -> EncodedRequest:
     """The encoded tensors (--input) or the prepared body (--body), under SageMaker's limit."""
+    from tritonship.sagemaker.asynchronous import MAX_ASYNC_PAYLOAD_BYTES
     from tritonship.sagemaker.tensors import check_payload, encode_tensors, read_body, read_inputs
 
     if source == "--body":
-        return check_payload(read_body(args.body, args.content_type))
-    inputs = read_inputs(args.inputs)
-    return check_payload(encode_tensors(inputs, args.outputs, binary=args.format != "json"))
+        request = read_body(args.body, args.content_type)
+    else:
+        inputs = read_inputs(args.inputs)
+        request = encode_tensors(inputs, args.outputs, binary=args.format != "json")
+    if args.asynchronous:
+        return check_payload(request, MAX_ASYNC_PAYLOAD_BYTES, "InvokeEndpointAsync")
+    return check_payload(request)
 
 
 def _invoke_request(
     args: argparse.Namespace,
-    transport: HttpTransport | SageMakerTransport,
+    transport: HttpTransport | SageMakerTransport | AsyncTransport,
     request: EncodedRequest,
     source: str,
 ) -> int:
@@ -212,7 +254,9 @@ def _show_other(args: argparse.Namespace, answer: OtherAnswer) -> None:
 # --- our ensemble: images -------------------------------------------------------------------
 
 
-def _invoke_images(args: argparse.Namespace, transport: HttpTransport | SageMakerTransport) -> int:
+def _invoke_images(
+    args: argparse.Namespace, transport: HttpTransport | SageMakerTransport | AsyncTransport
+) -> int:
     """Classify images through the container API (--url) or InvokeEndpoint (--endpoint)."""
     import json
 
@@ -328,8 +372,42 @@ def add_invoke(sub: Subparsers) -> None:
     )
     invoke.add_argument("--top-k", type=int, default=5, help="images: classes per image")
     _add_any_model(invoke)
+    _add_async(invoke)
     add_json(invoke)
     add_repo(invoke)
+
+
+def _add_async(invoke: argparse.ArgumentParser) -> None:
+    """The options of an asynchronous endpoint."""
+    from tritonship.sagemaker.asynchronous import DEFAULT_INVOCATION_TIMEOUT
+
+    group = invoke.add_argument_group("asynchronous endpoint")
+    group.add_argument(
+        "--async",
+        dest="asynchronous",
+        action="store_true",
+        help="with --endpoint: upload each request to --async-input, call InvokeEndpointAsync "
+        "and wait for the answer in S3 (requests up to 1 GB: a batch goes as one request)",
+    )
+    group.add_argument(
+        "--async-input",
+        metavar="s3://BUCKET/PREFIX/",
+        help="--async: where the requests are uploaded",
+    )
+    group.add_argument(
+        "--invocation-timeout",
+        type=int,
+        default=DEFAULT_INVOCATION_TIMEOUT,
+        metavar="SECONDS",
+        help="--async: how long the endpoint may process a request (1-3600; %(default)s)",
+    )
+    group.add_argument(
+        "--poll",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="--async: seconds between looks at the output path (%(default)s)",
+    )
 
 
 def _add_any_model(invoke: argparse.ArgumentParser) -> None:

@@ -82,7 +82,38 @@ def add_serve(sub: Subparsers) -> None:
         help="multi-model: the model data prefix each TargetModel is an archive under "
         "(default: dist/models/, where package --multi-model writes)",
     )
+    serve.add_argument(
+        "--bind-all",
+        action="store_true",
+        help="native engine: run tritonserver without its private network namespace, "
+        "listening on EVERY interface, unauthenticated (also TRITONSHIP_NATIVE_CONFINE=0). "
+        "Without it, serve refuses to start where the namespace is not permitted",
+    )
+    _add_async_options(serve)
     _add_docker_options(serve)
+
+
+def _add_async_options(serve: argparse.ArgumentParser) -> None:
+    """An asynchronous endpoint: InvokeEndpointAsync through the local runtime."""
+    serve.add_argument(
+        "--async-output",
+        metavar="s3://BUCKET/PREFIX/",
+        help="an asynchronous endpoint: the local runtime takes InvokeEndpointAsync and writes "
+        "each answer there (S3OutputPath; AWS_ENDPOINT_URL reaches a local S3 such as moto)",
+    )
+    serve.add_argument(
+        "--async-failure",
+        metavar="s3://BUCKET/PREFIX/",
+        help="asynchronous: where failures go (S3FailurePath; default: failures/ under the "
+        "output path)",
+    )
+    serve.add_argument(
+        "--async-max-concurrent",
+        type=int,
+        default=1,
+        metavar="N",
+        help="asynchronous: requests processed at once (MaxConcurrentInvocationsPerInstance; 1)",
+    )
 
 
 def _add_docker_options(serve: argparse.ArgumentParser) -> None:

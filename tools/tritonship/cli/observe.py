@@ -1,4 +1,4 @@
-"""``tritonship logs`` and ``metrics``: what a SageMaker endpoint says in CloudWatch."""
+"""``tritonship logs``, ``metrics`` and ``status``: what a SageMaker endpoint says and is."""
 
 from __future__ import annotations
 
@@ -91,6 +91,7 @@ def _as_json(report: MetricsReport) -> dict[str, object]:
                 "stat": s.spec.stat,
                 "unit": s.spec.unit,
                 "summary": s.summary(),
+                "summary_weighted_by_sample_count": bool(s.counts),
                 "max": s.peak,
                 "last": s.last,
                 "points": [
@@ -126,7 +127,7 @@ def _print_table(report: MetricsReport, since: str) -> None:
             table.add_row(
                 variant if index == 0 else "",
                 series.spec.name,
-                "total" if series.spec.stat == "Sum" else "mean",
+                "total" if series.spec.stat == "Sum" else _mean_kind(series),
                 _number(series.summary(), unit),
                 _number(series.peak, unit),
                 _number(series.last, unit),
@@ -134,6 +135,11 @@ def _print_table(report: MetricsReport, since: str) -> None:
                 end_section=index == len(rows) - 1,
             )
     Console(width=120).print(table)
+
+
+def _mean_kind(series) -> str:  # noqa: ANN001 - a Series, imported lazily
+    """How the window's mean was taken."""
+    return "mean (weighted)" if series.counts else "mean"
 
 
 def add_logs(sub: Subparsers) -> None:
@@ -166,7 +172,33 @@ def add_metrics(sub: Subparsers) -> None:
     add_json(metrics)
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print where the endpoint stands; finish what a promote left once it settled."""
+    from tritonship.cloud.aws import make_clients, resolve_region
+    from tritonship.cloud.status import endpoint_status, status_json, status_lines
+
+    report = endpoint_status(make_clients(resolve_region()), args.endpoint)
+    if args.json:
+        print(json.dumps(status_json(report), indent=2, default=str))
+    else:
+        print("\n".join(status_lines(report)))
+    return 0
+
+
+def add_status(sub: Subparsers) -> None:
+    """``status --endpoint NAME [--json]``."""
+    status = add_command(
+        sub,
+        "status",
+        cmd_status,
+        "a SageMaker endpoint's status, deployment stage, variants and what promote left",
+    )
+    status.add_argument("--endpoint", required=True, metavar="NAME")
+    add_json(status)
+
+
 def register(sub: Subparsers) -> None:
     """The observability commands."""
     add_logs(sub)
     add_metrics(sub)
+    add_status(sub)

@@ -16,13 +16,16 @@ VARIANT = "AllTraffic"
 DEFAULT_TARGET = 1000.0
 
 
-def parse_bounds(text: str) -> tuple[int, int]:
-    """``MIN:MAX`` -> (min, max), 1 <= min <= max."""
+def parse_bounds(text: str, allow_zero: bool = False) -> tuple[int, int]:
+    """``MIN:MAX`` -> (min, max), 1 <= min <= max (0 <= min for an asynchronous endpoint)."""
     low, sep, high = text.partition(":")
-    if not (sep and low.isdigit() and high.isdigit()) or not 1 <= int(low) <= int(high):
+    least = 0 if allow_zero else 1
+    valid = sep and low.isdigit() and high.isdigit() and int(high) >= 1
+    if not valid or not least <= int(low) <= int(high):
         raise UsageError(
-            f"--autoscale {text!r} is not MIN:MAX with 1 <= MIN <= MAX",
-            hint="for example --autoscale 1:4",
+            f"--autoscale {text!r} is not MIN:MAX with {least} <= MIN <= MAX",
+            hint="for example --autoscale 1:4"
+            + ("" if allow_zero else " (0:MAX scales to zero: asynchronous endpoints only)"),
         )
     return int(low), int(high)
 

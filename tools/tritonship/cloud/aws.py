@@ -33,7 +33,8 @@ class AwsClients:
     """The clients promote, traffic and teardown use (tests pass stubbed ones).
 
     ``iam`` and ``quotas`` (Service Quotas) serve promote's preflight, ``logs`` (CloudWatch
-    Logs) the tail of a failed endpoint's log streams; None skips what needs them.
+    Logs) the tail of a failed endpoint's log streams, ``cloudwatch`` the alarm that scales
+    an asynchronous endpoint up from zero; None skips what needs them.
     """
 
     s3: Any
@@ -43,6 +44,7 @@ class AwsClients:
     iam: Any = None
     quotas: Any = None
     logs: Any = None
+    cloudwatch: Any = None
 
 
 def resolve_region(region: str | None = None) -> str:
@@ -69,6 +71,7 @@ def make_clients(region: str, attempts: int = 5) -> AwsClients:
         iam=session.client("iam", config=config),
         quotas=session.client("service-quotas", config=config),
         logs=session.client("logs", config=config),
+        cloudwatch=session.client("cloudwatch", config=config),
     )
 
 

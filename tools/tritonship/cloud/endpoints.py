@@ -19,7 +19,10 @@ TRANSITIONAL_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "Ro
 
 @dataclass(frozen=True)
 class Waiting:
-    """How the boto3 waiters poll (tests shorten it): every ``delay`` s, ``attempts`` times."""
+    """How the boto3 waiters poll (tests shorten it): every ``delay`` s, ``attempts`` times.
+
+    ``attempts`` 0: as long as the plan's time budget says (:meth:`fit`).
+    """
 
     delay: float = 30.0
     attempts: int = 120
@@ -32,6 +35,15 @@ class Waiting:
                 "--timeout and --poll must be positive", hint="for example --timeout 60 --poll 30"
             )
         return cls(poll, max(1, round(minutes * 60 / poll)))
+
+    @classmethod
+    def budgeted(cls, poll: float) -> Waiting:
+        """Poll every ``poll`` seconds for as long as the plan's budget (set by :meth:`fit`)."""
+        return cls(cls.within(1, poll).delay, 0)
+
+    def fit(self, minutes: float) -> Waiting:
+        """Itself, or for a budgeted waiting: up to ``minutes``."""
+        return self if self.attempts else Waiting.within(minutes, self.delay)
 
     def config(self) -> dict[str, Any]:
         """The waiter's WaiterConfig."""
@@ -47,7 +59,9 @@ class EndpointFailed(DeployError):
 
 
 class EndpointTimeout(DeployError, TritonshipTimeout):
-    """The endpoint was not InService before the waiter gave up."""
+    """The endpoint was not InService before the waiter gave up (``status``: its last one)."""
+
+    status: str | None = None
 
 
 def find_endpoint(sagemaker: Any, name: str) -> dict[str, Any] | None:
@@ -168,10 +182,12 @@ def _waiter_failure(name: str, err: Any, seconds: float) -> DeployError:
     last = err.last_response or {}
     status = last.get("EndpointStatus")
     if "Max attempts exceeded" in str(err):
-        return EndpointTimeout(
+        timeout = EndpointTimeout(
             f"endpoint {name} still {status or 'not ready'} after {seconds:.0f} s",
             hint="raise --timeout, or check its logs",
         )
+        timeout.status = status
+        return timeout
     reason = last.get("FailureReason") or last.get("Error", {}).get("Message") or "no reason given"
     return EndpointFailed(f"endpoint {name} is {status or 'gone'}: {reason}")
 

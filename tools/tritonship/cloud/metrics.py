@@ -4,7 +4,13 @@ SageMaker publishes, per endpoint and production variant (dimensions ``EndpointN
 ``VariantName``), the invocation metrics in namespace ``AWS/SageMaker`` and the instance
 metrics in ``/aws/sagemaker/Endpoints`` (AWS guide "Amazon SageMaker AI metrics in Amazon
 CloudWatch"). ``ModelLatency`` and ``OverheadLatency`` are in microseconds; utilisation is
-a percentage (per core or per GPU, so a 4-core instance can read up to 400 %).
+a percentage (per core or per GPU, so a 4-core instance can read up to 400 %; memory, GPU
+memory and disk utilisation are percentages of the instance's).
+
+The window's mean of an Average metric is weighted by each period's ``SampleCount`` (read
+in the same call): a period of 1,000 invocations counts a thousand times more than one of
+a single invocation, as it does in the latency users saw. Periods without a sample count
+fall back to the plain mean of the period averages.
 """
 
 from __future__ import annotations
@@ -43,7 +49,12 @@ METRICS = (
     MetricSpec(INVOCATION_NAMESPACE, "Invocation5XXErrors", "Sum", "count"),
     MetricSpec(INSTANCE_NAMESPACE, "CPUUtilization", "Average", "%"),
     MetricSpec(INSTANCE_NAMESPACE, "GPUUtilization", "Average", "%"),
+    MetricSpec(INSTANCE_NAMESPACE, "MemoryUtilization", "Average", "%"),
+    MetricSpec(INSTANCE_NAMESPACE, "GPUMemoryUtilization", "Average", "%"),
+    MetricSpec(INSTANCE_NAMESPACE, "DiskUtilization", "Average", "%"),
 )
+#: The statistic that weights an Average over several periods.
+SAMPLE_COUNT = "SampleCount"
 
 
 @dataclass(frozen=True)
@@ -54,13 +65,22 @@ class Series:
     spec: MetricSpec
     timestamps: tuple[datetime, ...]
     values: tuple[float, ...]
+    counts: tuple[float, ...] = ()  # SampleCount per period (an Average), same order
 
     def summary(self) -> float | None:
-        """The window's total (a Sum) or mean of the periods (an Average); None: no data."""
+        """The window's total (a Sum) or mean (an Average, weighted by SampleCount).
+
+        None: no data.
+        """
         if not self.values:
             return None
         total = sum(self.values)
-        return total if self.spec.stat == "Sum" else total / len(self.values)
+        if self.spec.stat == "Sum":
+            return total
+        weight = sum(self.counts)
+        if len(self.counts) == len(self.values) and weight > 0:
+            return sum(v * n for v, n in zip(self.values, self.counts, strict=True)) / weight
+        return total / len(self.values)
 
     @property
     def peak(self) -> float | None:
@@ -124,27 +144,27 @@ def find_variants(cloudwatch: Any, endpoint: str) -> list[str]:
 
 
 def build_queries(endpoint: str, variants: list[str], period: int) -> list[dict[str, Any]]:
-    """Every metric of every variant as one ``MetricDataQueries`` list (ids ``m0``, ...)."""
-    queries = []
-    for variant in variants:
-        for spec in METRICS:
-            dimensions = [
-                {"Name": "EndpointName", "Value": endpoint},
-                {"Name": "VariantName", "Value": variant},
-            ]
-            metric = {
-                "Namespace": spec.namespace,
-                "MetricName": spec.name,
-                "Dimensions": dimensions,
+    """Every metric of every variant as one ``MetricDataQueries`` list.
+
+    Ids ``m0``, ``m1``, ...; an Average metric ``mK`` also has its SampleCount as ``nK``.
+    """
+    queries: list[dict[str, Any]] = []
+    for index, (variant, spec) in enumerate((v, s) for v in variants for s in METRICS):
+        dimensions = [
+            {"Name": "EndpointName", "Value": endpoint},
+            {"Name": "VariantName", "Value": variant},
+        ]
+        metric = {"Namespace": spec.namespace, "MetricName": spec.name, "Dimensions": dimensions}
+        stats = [("m", spec.stat)] + ([("n", SAMPLE_COUNT)] if spec.stat == "Average" else [])
+        queries += [
+            {
+                "Id": f"{prefix}{index}",
+                "Label": f"{variant}/{spec.name}" + ("" if prefix == "m" else f"/{stat}"),
+                "MetricStat": {"Metric": metric, "Period": period, "Stat": stat},
+                "ReturnData": True,
             }
-            queries.append(
-                {
-                    "Id": f"m{len(queries)}",
-                    "Label": f"{variant}/{spec.name}",
-                    "MetricStat": {"Metric": metric, "Period": period, "Stat": spec.stat},
-                    "ReturnData": True,
-                }
-            )
+            for prefix, stat in stats
+        ]
     if len(queries) > MAX_QUERIES:
         raise TritonshipError(
             f"{len(variants)} variants need {len(queries)} metric queries, over CloudWatch's "
@@ -183,20 +203,23 @@ def read_metrics(
                 values.update(
                     zip(result.get("Timestamps", []), result.get("Values", []), strict=True)
                 )
-    series = []
-    for query in queries:
-        variant, _, name = query["Label"].partition("/")
-        spec = next(spec for spec in METRICS if spec.name == name)
-        ordered = sorted(points[query["Id"]].items())
-        series.append(
-            Series(
-                variant,
-                spec,
-                tuple(when for when, _ in ordered),
-                tuple(value * spec.scale for _, value in ordered),
-            )
-        )
+    series = [_series(query, points) for query in queries if query["Id"].startswith("m")]
     return MetricsReport(endpoint, start, end, period, tuple(series))
+
+
+def _series(query: dict[str, Any], points: dict[str, dict[datetime, float]]) -> Series:
+    """One metric's series, with the SampleCount of each of its periods when there is one."""
+    variant, _, name = query["Label"].partition("/")
+    spec = next(spec for spec in METRICS if spec.name == name)
+    ordered = sorted(points[query["Id"]].items())
+    counts = points.get("n" + query["Id"][1:], {})
+    return Series(
+        variant,
+        spec,
+        tuple(when for when, _ in ordered),
+        tuple(value * spec.scale for _, value in ordered),
+        tuple(counts[when] for when, _ in ordered) if all(w in counts for w, _ in ordered) else (),
+    )
 
 
 def require_matplotlib() -> None:

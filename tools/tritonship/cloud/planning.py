@@ -27,9 +27,17 @@ from tritonship.artifact.package import (
     weights_source,
 )
 from tritonship.cloud import autoscaling
+from tritonship.cloud.asynchronous import scaling_lines, smoke_input
 from tritonship.cloud.aws import AwsClients, aws_errors, toolkit_tags
 from tritonship.cloud.deployed import Deployed, container_changes, read_deployed, variant_changes
-from tritonship.cloud.deployment import deployment_config, is_guarded
+from tritonship.cloud.deployment import (
+    Budget,
+    budget_of,
+    check_variant_timeouts,
+    deployment_config,
+    is_guarded,
+    provisioning_seconds,
+)
 from tritonship.cloud.endpoints import Waiting
 from tritonship.cloud.preflight import describe_checks
 from tritonship.cloud.smoke import (
@@ -76,6 +84,32 @@ def _check_options(options: PromoteOptions) -> None:
         )
     if options.weight < 0:
         raise UsageError(f"--weight {options.weight:g} is negative", hint="e.g. --weight 0.1")
+    check_variant_timeouts(options.startup_timeout, options.download_timeout)
+    _check_async(options)
+
+
+def _check_async(options: PromoteOptions) -> None:
+    """Refuse what an asynchronous endpoint cannot be, and scaling to 0 without one."""
+    if options.asynchronous is None:
+        if options.autoscale and options.autoscale[0] == 0:
+            raise UsageError(
+                "--autoscale 0:MAX scales to zero, which only an asynchronous endpoint can",
+                hint="add --async --output s3://BUCKET/PREFIX/, or start at 1",
+            )
+        return
+    options.asynchronous.check()
+    if options.multi_model:
+        raise UsageError(
+            "--async and --multi-model cannot be combined: SageMaker runs asynchronous "
+            "inference on single-model endpoints",
+            hint="promote the archives to separate asynchronous endpoints",
+        )
+    if options.variant:
+        raise UsageError(
+            "--async with --variant: InvokeEndpointAsync cannot name a variant "
+            "(no TargetVariant), so the smoke test could not reach the new one",
+            hint="give each version its own asynchronous endpoint",
+        )
 
 
 def _check_backends(manifests: list[dict[str, Any]], tag: str) -> None:
@@ -194,7 +228,12 @@ def _smoke_request(
 def build_plan(options: PromoteOptions, region: str) -> Plan:
     """Check the options, the packaged archive(s) and the photo; name everything. No AWS call."""
     _check_options(options)
-    deployment = deployment_config(options.traffic, options.alarms, options.bake_minutes)
+    provisioning = provisioning_seconds(
+        options.startup_timeout, options.download_timeout, options.multi_model
+    )
+    deployment = deployment_config(
+        options.traffic, options.alarms, options.bake_minutes, provisioning
+    )
     if options.multi_model:
         return _multi_model_plan(options, region, deployment)
     if options.archives[1:] or options.smoke_target_model:
@@ -441,8 +480,10 @@ def preview(plan: Plan, clients: AwsClients, waiting: Waiting) -> tuple[list[str
             deployed = read_deployed(clients, plan.endpoint)
     except TritonshipError as err:
         unknown = [f"the deployed endpoint cannot be described ({err}): differences not shown"]
+        waiting = waiting.fit(plan_budget(plan, True).client_minutes)
         return unknown, describe_plan(plan, waiting, None, known=False)
     plan = resolve(plan, deployed)
+    waiting = waiting.fit(plan_budget(plan, deployed is not None).client_minutes)
     return changes(plan, deployed), describe_plan(plan, waiting, deployed, known=True)
 
 
@@ -462,6 +503,7 @@ def describe_plan(
         "describe_model, application-autoscaling.describe_scalable_targets  -> what is "
         "deployed (an existing endpoint must be InService and tagged by tritonship)",
         *describe_checks(plan, deployed),
+        *budget_lines(plan, deployed, known),
         *_mode_lines(plan),
         f"s3.get_public_access_block(Bucket={bucket})  -> refuse unless all four blocks are on",
     ]
@@ -477,14 +519,48 @@ def describe_plan(
         f"waiter endpoint_in_service (also failing on every terminal status) "
         f"(EndpointName={name}, every {waiting.delay:g} s, up to "
         f"{waiting.delay * waiting.attempts / 60:.0f} min)  -> on a terminal status: the "
-        "FailureReason and the tail of the endpoint's CloudWatch log streams",
+        "FailureReason and the tail of the endpoint's CloudWatch log streams; an update "
+        "still Updating when the wait ends: no rollback (SageMaker refuses UpdateEndpoint "
+        "then), sagemaker.add_tags(tritonship:deploying, tritonship:pending-autoscaling) "
+        f"and exit 3: follow it with tritonship status --endpoint {name}",
         *(f"  start-up: {note}" for note in _startup_notes(plan)),
         *_tail_lines(plan),
     ]
 
 
+def plan_budget(plan: Plan, updating: bool) -> Budget:
+    """The time budget of deploying ``plan``: an update's guardrails, or a creation."""
+    if updating:
+        return budget_of(plan.deployment, plan.provisioning)
+    return Budget(plan.provisioning, 0, 0, 0, termination=0)
+
+
+def budget_lines(plan: Plan, deployed: Deployed | None, known: bool) -> list[str]:
+    """The dry run's time budget: each part, the execution timeout, the client's wait."""
+    o = plan.options
+    timeouts = f"ContainerStartupHealthCheckTimeoutInSeconds={o.startup_timeout}"
+    if not plan.multi_model:
+        timeouts += f", ModelDataDownloadTimeoutInSeconds={o.download_timeout}"
+    lines = [f"variant {plan.variant}: {timeouts} (--startup-timeout, --download-timeout)"]
+    if deployed is not None or not known:
+        lines.append(f"update {plan_budget(plan, True).describe()}")
+    if deployed is None:
+        create = plan_budget(plan, False)
+        lines.append(
+            f"creation time budget: {create.total} s ({create.total / 60:.0f} min) of "
+            f"provisioning; promote waits up to {create.client_minutes:.0f} min"
+        )
+    return lines
+
+
 def _mode_lines(plan: Plan) -> list[str]:
-    """What a multi-model endpoint's model is: its mode, prefix and target models."""
+    """What a multi-model or asynchronous endpoint is: its mode, prefix, target models, S3."""
+    if plan.options.asynchronous is not None:
+        config = plan.options.asynchronous.request()
+        return [
+            f"asynchronous endpoint: AsyncInferenceConfig={json.dumps(config)}; requests go "
+            "through S3 (InvokeEndpointAsync: up to 1 GB, up to an hour each)"
+        ]
     if not plan.multi_model:
         return []
     names = ", ".join(upload.name for upload in plan.uploads)
@@ -538,9 +614,18 @@ def _smoke_lines(plan: Plan) -> list[str]:
         if smoke.outputs
         else "OUTPUT must be [1,1001] summing to 1"
     )
+    if plan.options.asynchronous is not None:
+        where = smoke_input(
+            plan.upload.bucket, plan.options.prefix, plan.endpoint, plan.upload.sha256
+        )
+        return [
+            f"s3.upload_fileobj(-> {where}), sagemaker-runtime.invoke_endpoint_async("
+            f"EndpointName={plan.endpoint}, InputLocation={where}, {smoke.description}), then "
+            f"s3.get_object of the OutputLocation (or the FailureLocation)  -> {check}"
+        ]
     return [
-        f"sagemaker-runtime.invoke_endpoint(EndpointName={plan.endpoint}{target}, "
-        f"{smoke.description})  -> {check}"
+        f"sagemaker-runtime.invoke_endpoint(EndpointName={plan.endpoint}, "
+        f"TargetVariant={plan.variant}{target}, {smoke.description})  -> {check}"
     ]
 
 
@@ -575,6 +660,8 @@ def _autoscale_lines(plan: Plan) -> list[str]:
     o, name = plan.options, plan.endpoint
     if not o.autoscale:
         return []
+    if o.asynchronous is not None:
+        return scaling_lines(name, o.autoscale, o.autoscale_target, plan.variant)
     register = autoscaling.register_request(name, o.autoscale, plan.tags, plan.variant)
     policy = autoscaling.policy_request(name, o.autoscale_target, plan.variant)
     return [

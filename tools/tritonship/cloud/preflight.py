@@ -1,4 +1,4 @@
-"""Checks before promote writes anything: the role's trust policy and the instance quota.
+"""Checks before promote writes anything: the role's trust policy, the quota, the budgets.
 
 Two first-day failures otherwise surface only after minutes, as a Failed endpoint:
 
@@ -14,6 +14,12 @@ a role that does not exist fails. What is needed: the new fleet (the promoted va
 current count and registered maximum, plus the other variants of that type it keeps) and,
 during a blue/green update, the instances of that type the endpoint runs now, since both
 fleets run until the cutover. Other endpoints' usage is not counted.
+
+The third check needs no AWS call: the variant's download and startup budgets
+(``ModelDataDownloadTimeoutInSeconds``, ``ContainerStartupHealthCheckTimeoutInSeconds``)
+against what ``serve --archive`` measured for this very archive (its unpack and its load,
+:mod:`tritonship.artifact.timings`) times :data:`~tritonship.artifact.timings.MARGIN`: a
+budget below that is a warning, since SageMaker would stop a fleet that outlasts it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
+from tritonship.artifact.timings import MARGIN, Timing, read_timing
 from tritonship.cloud.aws import describe, error_code
 from tritonship.cloud.deployed import Deployed
 from tritonship.cloud.state import Plan
@@ -76,6 +83,7 @@ def describe_checks(plan: Plan, deployed: Deployed | None) -> list[str]:
         f'service-quotas.list_service_quotas(ServiceCode={QUOTA_SERVICE})  -> "'
         f'{quota_name(plan.options.instance_type)}" must be >= {need} (access denied: warn '
         "and go on)",
+        f"budgets (no AWS call): {_check_budgets(None, plan, deployed)}",
     ]
 
 
@@ -85,7 +93,11 @@ def preflight(clients: Any, plan: Plan, deployed: Deployed | None, say: Reporter
     The role check skips only on access denied. The quota check is advisory (SageMaker
     enforces the quota anyway): any error Service Quotas answers skips it with a warning.
     """
-    checks = (("the role's trust policy", _check_role), ("the instance quota", _check_quota))
+    checks = (
+        ("the role's trust policy", _check_role),
+        ("the instance quota", _check_quota),
+        ("the startup budgets", _check_budgets),
+    )
     for what, check in checks:
         try:
             say(check(clients, plan, deployed))
@@ -187,3 +199,47 @@ def _quotas(client: Any, operation: str) -> Iterator[dict[str, Any]]:
     """Every quota of SageMaker one ``operation`` lists, page by page (lazily)."""
     for page in client.get_paginator(operation).paginate(ServiceCode=QUOTA_SERVICE):
         yield from page.get("Quotas", [])
+
+
+def _check_budgets(clients: Any, plan: Plan, deployed: Deployed | None) -> str:
+    """The download and startup budgets against this archive's local measurements."""
+    if plan.multi_model:
+        return (
+            "preflight: a multi-model endpoint loads each archive when it is first invoked: "
+            "only the container's start counts against --startup-timeout"
+        )
+    timing = read_timing(plan.upload.sha256)
+    if timing is None:
+        return (
+            f"preflight: {plan.upload.path.name} was never measured here: tritonship serve "
+            f"--archive {plan.upload.path} measures its unpack and load, which promote then "
+            "compares with --download-timeout and --startup-timeout"
+        )
+    short = _short_budgets(plan, timing)
+    if short:
+        return "WARNING: " + "; ".join(short) + " (raise them; docs/deploying.md explains why)"
+    return (
+        f"preflight: --download-timeout {plan.options.download_timeout} s and "
+        f"--startup-timeout {plan.options.startup_timeout} s cover {MARGIN:g} x the local "
+        f"unpack ({_seconds(timing.unpack_seconds)}) and load ({_seconds(timing.load_seconds)})"
+    )
+
+
+def _short_budgets(plan: Plan, timing: Timing) -> list[str]:
+    """One line per budget below MARGIN x its local measurement."""
+    o = plan.options
+    pairs = (
+        ("--download-timeout", o.download_timeout, "unpack", timing.unpack_seconds),
+        ("--startup-timeout", o.startup_timeout, "load", timing.load_seconds),
+    )
+    return [
+        f"{option} {budget} s is below {MARGIN:g} x the {measured:.1f} s the {what} took here "
+        f"({timing.engine or 'serve --archive'}): SageMaker may stop the new fleet before it "
+        f"serves; give at least {int(measured * MARGIN) + 1}"
+        for option, budget, what, measured in pairs
+        if measured is not None and budget < measured * MARGIN
+    ]
+
+
+def _seconds(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.1f} s"

@@ -14,6 +14,13 @@ A multi-model endpoint that already serves the same model (image, environment, p
 role) only gets the new archives: the upload is the whole change (AWS guide "Add or
 Remove Models"). Its smoke test then reaches the target model through the running
 endpoint; if it fails, the archives this run uploaded are deleted again.
+
+A guarded update can outlast the client's wait (the plan's time budget, :mod:`.deployment`).
+When the wait ends with the endpoint still Updating, SageMaker is still deploying, and it
+refuses UpdateEndpoint until it is done: promote then rolls nothing back, records on the
+endpoint (tags) what it would have done next (the autoscaling it paused or was asked for)
+and stops with :class:`StillDeploying`; ``tritonship status`` finishes the job once the
+endpoint settles (:mod:`.status`).
 """
 
 from __future__ import annotations
@@ -23,16 +30,32 @@ from typing import Any
 
 from tritonship.artifact.package import manifest_path_for
 from tritonship.cloud import autoscaling
+from tritonship.cloud.asynchronous import smoke_input, smoke_test_async
 from tritonship.cloud.aws import AwsClients, aws_errors, tag_list
 from tritonship.cloud.deployed import Deployed, read_deployed
 from tritonship.cloud.deployment import deployment_config
-from tritonship.cloud.endpoints import DEFAULT_WAITING, KIND_NAMES, Waiting, exists
+from tritonship.cloud.endpoints import (
+    DEFAULT_WAITING,
+    KIND_NAMES,
+    TRANSITIONAL_STATUSES,
+    EndpointTimeout,
+    Waiting,
+    exists,
+)
 from tritonship.cloud.logs import log_group
-from tritonship.cloud.planning import build_plan, changes, describe_plan, resolve, update_request
+from tritonship.cloud.planning import (
+    build_plan,
+    changes,
+    describe_plan,
+    plan_budget,
+    resolve,
+    update_request,
+)
 from tritonship.cloud.preflight import preflight
 from tritonship.cloud.rollback import rollback
 from tritonship.cloud.smoke import SmokeResult, smoke_test
 from tritonship.cloud.state import Plan, Run
+from tritonship.cloud.status import Pending, record_pending
 from tritonship.cloud.upload import check_bucket_private, delete_object, ensure_uploaded
 from tritonship.errors import DeployError, TritonshipError
 from tritonship.reporting import Reporter, quiet
@@ -46,6 +69,12 @@ _RESOURCE_CALLS = {
     "model": ("describe_model", "create_model", "ModelName"),
     "config": ("describe_endpoint_config", "create_endpoint_config", "EndpointConfigName"),
 }
+
+
+class StillDeploying(DeployError):
+    """The wait ended while SageMaker still deploys: nothing rolled back (exit code 3)."""
+
+    exit_code = 3
 
 
 class PromoteInterrupted(TritonshipError):
@@ -90,6 +119,7 @@ def apply(
     with aws_errors("promote"):
         previous = _serving(read_deployed(clients, plan.endpoint), plan.endpoint)
         plan = resolve(plan, previous)
+        waiting = waiting.fit(plan_budget(plan, previous is not None).client_minutes)
         for line in changes(plan, previous):
             say(line)
         preflight(clients, plan, previous, say)
@@ -171,6 +201,8 @@ def _write(run: Run, uploaded: tuple[str, ...]) -> PromoteResult:
             bounds = _autoscale(run)
     except KeyboardInterrupt:
         raise PromoteInterrupted.during(run.plan) from None
+    except StillDeploying:
+        raise
     except Exception as err:
         raise _rolled_back(run, err) from err
     return _result(run, "updated" if run.updated else "created", uploaded, smoke, bounds)
@@ -207,7 +239,44 @@ def _deploy(run: Run) -> None:
         _update_endpoint(run, run.previous)
     action = "updating" if run.updated else "creating"
     run.say(f"{action} endpoint {plan.endpoint} ({plan.config_name})")
-    _check_serves(plan, run.wait_in_service())
+    try:
+        final = run.wait_in_service()
+    except EndpointTimeout as err:
+        if run.updated and err.status in TRANSITIONAL_STATUSES:
+            raise _still_deploying(run, err) from err
+        raise
+    _check_serves(plan, final)
+
+
+def _still_deploying(run: Run, err: EndpointTimeout) -> StillDeploying:
+    """Record what is left to do on the endpoint; the error that says how to follow it.
+
+    SageMaker refuses UpdateEndpoint while a deployment goes on, and stops it by itself at
+    the plan's MaximumExecutionTimeoutInSeconds (rolling back): updating back now would
+    fail, so nothing is undone, and the autoscaling left to restore is recorded instead.
+    """
+    plan = run.plan
+    assert run.previous is not None  # an update has a previous endpoint
+    pending = Pending(
+        config=plan.config_name,
+        previous=run.previous.config_name,
+        variant=plan.variant,
+        after=plan.options.autoscale or run.paused_scaling,
+        before=run.paused_scaling,
+        target=plan.options.autoscale_target,
+        asynchronous=plan.options.asynchronous is not None,
+    )
+    arn = run.previous.endpoint["EndpointArn"]
+    recorded = record_pending(run.clients.sagemaker, arn, pending)
+    timeout = plan.deployment["BlueGreenUpdatePolicy"].get("MaximumExecutionTimeoutInSeconds")
+    return StillDeploying(
+        f"endpoint {plan.endpoint} is still {err.status} after the plan's wait: SageMaker "
+        f"goes on deploying {plan.config_name} and stops by itself (rolling back) at "
+        f"MaximumExecutionTimeoutInSeconds={timeout}; nothing was rolled back (SageMaker "
+        f"refuses UpdateEndpoint until then) and the smoke test did not run; {recorded}",
+        hint=f"follow it with: tritonship status --endpoint {plan.endpoint} (once the "
+        "endpoint settles it restores the autoscaling promote paused or was asked for)",
+    )
 
 
 def _check_serves(plan: Plan, final: dict[str, Any]) -> None:
@@ -254,9 +323,15 @@ def _smoke(run: Run) -> SmokeResult | None:
         skipped = [note for note in plan.notes if note.startswith("smoke test skipped")]
         run.say(skipped[0] if skipped else "smoke test skipped (--skip-smoke-test)")
         return None
-    result = smoke_test(run.clients.runtime, plan.endpoint, plan.smoke)
+    if plan.options.asynchronous is not None:
+        bucket, prefix = plan.upload.bucket, plan.options.prefix
+        where = smoke_input(bucket, prefix, plan.endpoint, plan.upload.sha256)
+        result = smoke_test_async(run.clients, plan.endpoint, plan.smoke, where)
+        run.say(f"smoke test (asynchronous, input {where}): {result.detail}")
+        return result
+    result = smoke_test(run.clients.runtime, plan.endpoint, plan.smoke, plan.variant)
     target = f" of {plan.smoke.target_model}" if plan.smoke.target_model else ""
-    run.say(f"smoke test{target}: {result.detail}")
+    run.say(f"smoke test{target} on variant {plan.variant}: {result.detail}")
     return result
 
 
@@ -299,6 +374,13 @@ def summary_lines(result: PromoteResult, plan: Plan) -> list[str]:
     ]
     if plan.multi_model:
         lines.append(f"  multi-model: ModelDataUrl {plan.model_data_url} (Mode=MultiModel)")
+    asynchronous = plan.options.asynchronous
+    if asynchronous is not None:
+        lines.append(
+            f"  asynchronous: outputs to {asynchronous.output}, failures to "
+            f"{asynchronous.failure_path} (tritonship invoke ... --endpoint {result.endpoint} "
+            "--async --async-input s3://BUCKET/PREFIX/)"
+        )
     for spec in plan.uploads:
         state = "uploaded" if spec.uri in result.uploaded_uris else "already there"
         target = f", TargetModel={spec.name}" if plan.multi_model else ""
@@ -306,8 +388,9 @@ def summary_lines(result: PromoteResult, plan: Plan) -> list[str]:
     if result.smoke is not None:
         lines.append(f"  smoke test: {result.smoke.detail}")
     if result.autoscale:
+        unit = "queued requests/instance" if asynchronous else "invocations/instance/minute"
         lines.append(
             f"  autoscaling: {result.autoscale[0]}..{result.autoscale[1]} instances, "
-            f"target {plan.options.autoscale_target:g} invocations/instance/minute"
+            f"target {plan.options.autoscale_target:g} {unit}"
         )
     return lines

@@ -8,8 +8,10 @@ loaded and ran, whatever its numbers mean. A model with a BYTES input gets no ma
 request (zeros are no valid string for most such models): its smoke test is skipped, and
 the plan says so.
 
-On a multi-model endpoint the request names its target model (``TargetModel``, the
-archive's name under the prefix); the first call loads it.
+The request names the promoted production variant (``TargetVariant``): otherwise the
+variants' weights decide which one answers, and a new variant at weight 0.1 would rarely
+be the one tested (REFERENCE §9). On a multi-model endpoint it also names its target model
+(``TargetModel``, the archive's name under the prefix); the first call loads it.
 
 The request is KServe v2 JSON, which every client speaks (and the only kind moto's
 InvokeEndpoint accepts: it fails on a body that is not UTF-8).
@@ -35,6 +37,9 @@ from tritonship.sagemaker.wire import (
 CLASSES = 1001
 #: What moto's InvokeEndpoint answers when no result was queued: (body, Content-Type).
 MOTO_PLACEHOLDER = (b"body", "content_type")
+#: What moto's InvokeEndpointAsync writes as the output when no result was queued
+#: (moto 5.2 sagemakerruntime/models.py, invoke_endpoint_async).
+MOTO_ASYNC_PLACEHOLDER = b'{"default": "response"}'
 SAMPLE_PHOTO = "chelsea"
 #: The folder name of our own ensemble: the only model the photo check applies to.
 CLASSIFIER_ENSEMBLE = "ensemble_dali_inception"
@@ -158,10 +163,17 @@ def check_outputs(body: bytes, content_type: str | None, names: tuple[str, ...])
     return ", ".join(f"{name} {list(array.shape)}" for name, array in arrays.items()) + " answered"
 
 
-def smoke_test(runtime: Any, endpoint: str, request: SmokeRequest) -> SmokeResult:
-    """Send the request; check the answer, or say it could not be checked."""
-    body, content_type = _invoke(runtime, endpoint, request)
-    if (body, content_type) == MOTO_PLACEHOLDER:
+def smoke_test(
+    runtime: Any, endpoint: str, request: SmokeRequest, variant: str | None = None
+) -> SmokeResult:
+    """Send the request to ``variant``; check the answer, or say it could not be checked."""
+    body, content_type = _invoke(runtime, endpoint, request, variant)
+    return check_answer(body, content_type, request)
+
+
+def check_answer(body: bytes, content_type: str | None, request: SmokeRequest) -> SmokeResult:
+    """Check an answer to the smoke-test request (moto's placeholders: not verified)."""
+    if (body, content_type) == MOTO_PLACEHOLDER or body == MOTO_ASYNC_PLACEHOLDER:
         return SmokeResult(
             False,
             "NOT VERIFIED: the endpoint answered moto's canned placeholder, not a model's output",
@@ -175,22 +187,28 @@ def smoke_test(runtime: Any, endpoint: str, request: SmokeRequest) -> SmokeResul
     return SmokeResult(True, check_output(output))
 
 
-def invoke_arguments(endpoint: str, request: SmokeRequest) -> dict[str, Any]:
-    """InvokeEndpoint's arguments for the request (``TargetModel`` on a multi-model one)."""
+def invoke_arguments(
+    endpoint: str, request: SmokeRequest, variant: str | None = None
+) -> dict[str, Any]:
+    """InvokeEndpoint's arguments: ``TargetVariant``, and ``TargetModel`` on a multi-model one."""
     arguments = {
         "EndpointName": endpoint,
         "Body": request.body,
         "ContentType": request.content_type,
     }
+    if variant:
+        arguments["TargetVariant"] = variant
     if request.target_model:
         arguments["TargetModel"] = request.target_model
     return arguments
 
 
-def _invoke(runtime: Any, endpoint: str, request: SmokeRequest) -> tuple[bytes, str | None]:
+def _invoke(
+    runtime: Any, endpoint: str, request: SmokeRequest, variant: str | None
+) -> tuple[bytes, str | None]:
     """InvokeEndpoint: the answer's body and Content-Type."""
     try:
-        response = runtime.invoke_endpoint(**invoke_arguments(endpoint, request))
+        response = runtime.invoke_endpoint(**invoke_arguments(endpoint, request, variant))
         return response["Body"].read(), response.get("ContentType")
     except Exception as err:
         raise SmokeTestFailed(f"InvokeEndpoint failed: {describe(err)}") from err

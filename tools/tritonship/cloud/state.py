@@ -9,7 +9,8 @@ environment, archive URI and SHA-256, role): a container definition is immutable
 SageMaker, so any change of one of them makes a new model. A multi-model endpoint's
 container names an S3 prefix, not an archive (``Mode=MultiModel``): its hash leaves the
 archives out, so adding one keeps the model, and the endpoint, as they are. An endpoint
-config is ``<endpoint>-<hash of its production variants>`` (models, instances, weights).
+config is ``<endpoint>-<hash of its production variants>`` (models, instances, weights,
+startup and download budgets), and of its ``AsyncInferenceConfig`` when it has one.
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tritonship.cloud import autoscaling
+from tritonship.cloud.asynchronous import AsyncOptions, enable_scaling
 from tritonship.cloud.aws import AwsClients, describe, tag_list
-from tritonship.cloud.deployment import ALL_AT_ONCE
+from tritonship.cloud.deployment import (
+    ALL_AT_ONCE,
+    DEFAULT_DOWNLOAD_SECONDS,
+    DEFAULT_STARTUP_SECONDS,
+    provisioning_seconds,
+    variant_timeouts,
+)
 from tritonship.cloud.endpoints import DEFAULT_WAITING, EndpointFailed, Waiting, wait_in_service
 from tritonship.cloud.smoke import SmokeRequest
 from tritonship.cloud.upload import UploadSpec
@@ -70,6 +78,9 @@ class PromoteOptions:
     multi_model: bool = False
     archives: tuple[Path, ...] = ()
     smoke_target_model: str | None = None
+    startup_timeout: int = DEFAULT_STARTUP_SECONDS
+    download_timeout: int = DEFAULT_DOWNLOAD_SECONDS
+    asynchronous: AsyncOptions | None = None
 
     def all_archives(self) -> tuple[Path, ...]:
         """The archives to upload: ``archives`` (multi-model), else ``archive``."""
@@ -138,8 +149,17 @@ class Plan:
 
     @property
     def config_name(self) -> str:
-        """``<endpoint>-<hash of the production variants>``."""
-        return f"{self.endpoint[:50]}-{_digest(self.variants)}"
+        """``<endpoint>-<hash of the production variants (and AsyncInferenceConfig)>``."""
+        identity: Any = self.variants
+        if self.options.asynchronous is not None:
+            identity = [identity, self.options.asynchronous.request()]
+        return f"{self.endpoint[:50]}-{_digest(identity)}"
+
+    @property
+    def provisioning(self) -> int:
+        """How long the new fleet may take to come up (launch, download, container start)."""
+        o = self.options
+        return provisioning_seconds(o.startup_timeout, o.download_timeout, self.multi_model)
 
     @property
     def variants(self) -> list[dict[str, Any]]:
@@ -174,15 +194,21 @@ class Plan:
             "InstanceType": self.options.instance_type,
             "InitialInstanceCount": self.options.instance_count,
             "InitialVariantWeight": float(self.options.weight),
+            **variant_timeouts(
+                self.options.startup_timeout, self.options.download_timeout, self.multi_model
+            ),
         }
 
     def config_request(self) -> dict[str, Any]:
         """CreateEndpointConfig's arguments."""
-        return {
+        request = {
             "EndpointConfigName": self.config_name,
             "ProductionVariants": self.variants,
             "Tags": tag_list(self.tags),
         }
+        if self.options.asynchronous is not None:
+            request["AsyncInferenceConfig"] = self.options.asynchronous.request()
+        return request
 
 
 @dataclass
@@ -253,6 +279,9 @@ class Run:
         plan = self.plan
         self.scaling_changed = True
         target = plan.options.autoscale_target
+        if plan.options.asynchronous is not None:  # on the backlog, possibly down to 0
+            enable_scaling(self.clients, plan.endpoint, bounds, target, plan.tags, plan.variant)
+            return
         autoscaling.enable(
             self.clients.autoscaling, plan.endpoint, bounds, target, plan.tags, plan.variant
         )

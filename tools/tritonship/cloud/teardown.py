@@ -2,7 +2,8 @@
 
 Promote's resources are found by their tags (``tritonship:managed``,
 ``tritonship:endpoint``): the models of every variant promote made, every endpoint config,
-the autoscaling of every variant; an endpoint without the tags is refused. The archives
+the autoscaling of every variant (and the alarm that scales an asynchronous endpoint up from
+zero); an endpoint without the tags is refused. The archives
 (kept unless ``--delete-artifacts``) are those the models name; a multi-model model names
 a prefix, whose archives promote uploaded are found by their metadata. Running it twice is fine:
 what is already gone is skipped.
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tritonship.cloud import autoscaling
+from tritonship.cloud.asynchronous import alarm_name, delete_alarm
 from tritonship.cloud.aws import AwsClients, aws_errors
 from tritonship.cloud.endpoints import (
     DEFAULT_WAITING,
@@ -88,6 +90,8 @@ def _delete_serving(clients: AwsClients, endpoint: str, waiting: Waiting) -> lis
     deleted = [
         f"autoscaling of {rid}" for rid in autoscaling.disable_all(clients.autoscaling, endpoint)
     ]
+    if clients.cloudwatch is not None and delete_alarm(clients.cloudwatch, endpoint):
+        deleted.append(f"CloudWatch alarm {alarm_name(endpoint)}")
     if exists and delete(sagemaker, "endpoint", endpoint):
         sagemaker.get_waiter("endpoint_deleted").wait(
             EndpointName=endpoint, WaiterConfig=waiting.config()

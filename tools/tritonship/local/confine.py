@@ -18,8 +18,10 @@ the OS allows unprivileged user namespaces (``unshare --user --map-root-user --n
 
 Nothing outside the machine can reach the server; clients on the machine use
 ``127.0.0.1:PORT`` as before, and the server's messages name the paths they name in
-production. Without these namespaces the engine runs tritonserver as is, on host paths,
-and ``tritonship serve`` says so (:func:`unavailable_reason`).
+production. Where these namespaces are not permitted (:func:`unavailable_reason`) the
+engine refuses to start unless the user opts out explicitly (``serve --bind-all``); a step
+of this wrapper that fails anyway exits with one line and a hint in the server log, never
+a traceback.
 """
 
 from __future__ import annotations
@@ -38,12 +40,14 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from tritonship.local import mounts
 from tritonship.sagemaker import settings
 
+T = TypeVar("T")
 #: Set TRITONSHIP_NATIVE_CONFINE=0 to run the native server without a namespace.
 DISABLE_VARIABLE = settings.CONFINE_VARIABLE
 UNSHARE = ("unshare", "--user", "--map-root-user", "--net", "--mount")
@@ -54,6 +58,12 @@ PROBE_TIMEOUT = 30
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
 _PR_SET_PDEATHSIG = 1
 _CHUNK = 1 << 16
+#: The wrapper's exit status when a confinement step fails (the server never started).
+CONFINE_FAILED = 125
+FAILED_HINT = (
+    "the native engine's private namespaces are not permitted here: use --engine docker, "
+    "or serve on every interface with --bind-all"
+)
 #: Flags that name a port tritonserver listens on, with the flag that enables it.
 _PORT_FLAGS = {
     "--sagemaker-port": ("--allow-sagemaker", "8080"),
@@ -68,8 +78,10 @@ def unavailable_reason() -> str | None:
     """Why the server cannot be confined here, or None when it can.
 
     The probe does what a confined start does, in miniature: it enters the user, network
-    and mount namespaces, brings ``lo`` up, covers a scratch folder with a tmpfs and binds
-    a folder read-only (:func:`tritonship.local.mounts.probe_plan`). Cached per process.
+    and mount namespaces, brings ``lo`` up (which needs CAP_NET_ADMIN in the new user
+    namespace), listens on 127.0.0.1 there and connects to itself, covers a scratch folder
+    with a tmpfs and binds a folder read-only (:func:`tritonship.local.mounts.probe_plan`).
+    Cached per process.
     """
     if settings.confinement_disabled():
         return f"{DISABLE_VARIABLE}=0"
@@ -211,11 +223,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_loopback() -> None:
+    """Listen on 127.0.0.1 and connect to it: what the forwarder does inside the namespace."""
+    with (
+        socket.create_server(("127.0.0.1", 0)) as server,
+        socket.create_connection(server.getsockname(), timeout=5),
+    ):
+        pass
+
+
+def _step(what: str, action: Callable[[], T]) -> T:
+    """Run one confinement step; on failure one line with the hint, and exit."""
+    try:
+        return action()
+    except OSError as err:
+        print(  # noqa: T201 - the server log is this process's stderr
+            f"tritonship: cannot confine tritonserver: {what} failed: {err} ({FAILED_HINT})",
+            file=sys.stderr,
+        )
+        raise SystemExit(CONFINE_FAILED) from None
+
+
 def probe(scratch: Path) -> None:
     """Inside the namespaces: what a confined start needs, on a scratch folder."""
-    bring_loopback_up()
-    mounts.apply(mounts.probe_plan(scratch))
-    mounts.check_probe(scratch)
+    _step("bringing loopback up", bring_loopback_up)
+    _step("listening on loopback", check_loopback)
+    _step("setting up the container paths", lambda: mounts.apply(mounts.probe_plan(scratch)))
+    _step("checking the container paths", lambda: mounts.check_probe(scratch))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -229,8 +263,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not command:
         parser.error("no command to run")
     pairs = [item.split(":", 1) for item in args.forward]
-    listeners = {int(port): socket.socket(fileno=int(fd)) for fd, port in pairs}
-    bring_loopback_up()
+    listeners = _step(
+        "taking over the host's sockets",
+        lambda: {int(port): socket.socket(fileno=int(fd)) for fd, port in pairs},
+    )
+    _step("bringing loopback up", bring_loopback_up)
     mounts.apply_or_exit(mounts.PathPlan.from_args(args.bind_ro, args.mkdir))
     if os.fork() == 0:  # the forwarder: a child of the server once it execs
         _die_with_parent(signal.SIGKILL)
@@ -240,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         listener.close()
     if args.die_with_parent:  # entering the user namespace reset the engine's request
         _die_with_parent(signal.SIGTERM)
-    os.execv(command[0], command)
+    _step(f"starting {command[0]}", lambda: os.execv(command[0], command))
 
 
 if __name__ == "__main__":

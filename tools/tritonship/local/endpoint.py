@@ -15,7 +15,9 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from tritonship.artifact.unpack import Unpacked
 from tritonship.errors import TritonshipError, UsageError
+from tritonship.local.async_inference import AsyncConfig
 from tritonship.local.engine import Engine
 from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME, check_endpoint_name
 from tritonship.local.runtime_proxy import RuntimeProxy, stop_recorded_runtime
@@ -57,6 +59,10 @@ class ServeOptions:
     env_sources: EnvSources = EnvSources()  # --env, --env-file, --multi-model
     models_dir: Path | None = None  # multi-model: where target models are unpacked
     model_data: str | None = None  # multi-model: the prefix of the archives (folder or s3://)
+    bind_all: bool = False  # native: no namespace, every interface (an explicit opt-out)
+    async_output: str | None = None  # asynchronous: S3OutputPath
+    async_failure: str | None = None  # asynchronous: S3FailurePath (default: under the output)
+    async_max_concurrent: int = 1  # asynchronous: MaxConcurrentInvocationsPerInstance
 
     def sagemaker_env(self, repository: Path) -> SageMakerEnv:
         """The container's merged SageMaker variables for ``repository``."""
@@ -75,6 +81,11 @@ def make_engine(options: ServeOptions, repository: Path) -> Engine:
     if options.engine == "docker":
         from tritonship.local.docker import DockerEngine
 
+        if options.bind_all:
+            raise UsageError(
+                "--bind-all is for the native engine",
+                hint="the docker engine publishes its port on 127.0.0.1 only",
+            )
         return DockerEngine(
             repository,
             port=options.port,
@@ -92,19 +103,67 @@ def make_engine(options: ServeOptions, repository: Path) -> Engine:
             detach=options.detach,
             sagemaker_env=options.sagemaker_env(repository),
             models_dir=options.models_dir,
+            bind_all=options.bind_all,
         )
     raise UsageError(f"unknown engine {options.engine!r}", hint=f"use {' or '.join(ENGINES)}")
 
 
 def serving_repository(options: ServeOptions, say: Reporter = quiet) -> Path:
     """``options.repo``, or ``options.archive`` unpacked safely into the run folder."""
-    if options.archive is None:
-        return options.repo
-    from tritonship.artifact.unpack import unpack_for_serving
+    return _unpacked(options, say)[0]
 
-    repository = unpack_for_serving(options.archive, run_dir())
-    say(f"serving the unpacked archive {options.archive} from {repository}")
-    return repository
+
+def _unpacked(options: ServeOptions, say: Reporter) -> tuple[Path, Unpacked | None]:
+    """The repository to serve, and the unpack of ``options.archive`` (None: a folder)."""
+    if options.archive is None:
+        return options.repo, None
+    from tritonship.artifact.unpack import unpack_timed
+
+    unpacked = unpack_timed(options.archive, run_dir())
+    say(f"serving the unpacked archive {options.archive} from {unpacked.repository}")
+    return unpacked.repository, unpacked
+
+
+def record_startup(options: ServeOptions, unpacked: Unpacked, load: float, say: Reporter) -> None:
+    """Record how long the archive took to unpack and to load, for promote's preflight."""
+    from tritonship.artifact.timings import record_timing
+
+    timing = record_timing(unpacked.sha256, unpacked.seconds, load, options.engine)
+    if unpacked.seconds is not None:
+        unpack = f"unpacked in {unpacked.seconds:.1f} s"
+    elif timing.unpack_seconds is not None:
+        unpack = f"unpacked earlier, in {timing.unpack_seconds:.1f} s"
+    else:
+        unpack = "unpacked earlier (time not measured)"
+    say(
+        f"{options.archive}: {unpack}, loaded in {load:.1f} s ({options.engine} engine); "
+        "promote's preflight compares its startup and download budgets with these"
+    )
+
+
+def async_config(options: ServeOptions, env: SageMakerEnv) -> AsyncConfig | None:
+    """The asynchronous endpoint's S3 paths (None without ``--async-output``)."""
+    from tritonship.sagemaker.asynchronous import default_failure_path, split_s3
+
+    if options.async_output is None:
+        if options.async_failure is not None:
+            raise UsageError("--async-failure needs --async-output", hint="add --async-output S3")
+        return None
+    if env.multi_model:
+        raise UsageError(
+            "an asynchronous endpoint cannot be a multi-model one",
+            hint="SageMaker runs asynchronous inference on single-model endpoints: drop one",
+        )
+    if not options.runtime_port:
+        raise UsageError(
+            "--async-output needs the local runtime", hint="leave --runtime-port at its default"
+        )
+    failure = options.async_failure or default_failure_path(options.async_output)
+    for uri in (options.async_output, failure):
+        split_s3(uri)
+    if options.async_max_concurrent < 1:
+        raise UsageError("--async-max-concurrent must be 1 or more")
+    return AsyncConfig(options.async_output, failure, options.async_max_concurrent)
 
 
 def multi_model_config(
@@ -180,13 +239,16 @@ class LocalEndpoint:
         detach: bool = False,
         endpoint_name: str = DEFAULT_ENDPOINT_NAME,
         multi_model: MultiModelConfig | None = None,
+        asynchronous: AsyncConfig | None = None,
     ) -> None:
         """``runtime_port`` None: serve the container API only.
 
-        ``multi_model``: the runtime plays SageMaker's part for these target models.
+        ``multi_model``: the runtime plays SageMaker's part for these target models;
+        ``asynchronous``: it takes InvokeEndpointAsync, with these S3 paths.
         """
         self.engine = engine
         self.multi_model = multi_model
+        self.asynchronous = asynchronous
         self.ready_seconds: float | None = None
         self.env: SageMakerEnv | None = None  # what the container was started with
         log_hint = f"the container log ({engine.log_location})"
@@ -198,6 +260,7 @@ class LocalEndpoint:
                 detach=detach,
                 log_hint=log_hint,
                 multi_model=multi_model,
+                asynchronous=asynchronous,
             )
             if runtime_port
             else None
@@ -217,8 +280,9 @@ class LocalEndpoint:
         stops whatever did start. ``ready_seconds`` says how long the server took.
         """
         check_endpoint_name(options.endpoint_name)
-        repository = serving_repository(options, say)
+        repository, unpacked = _unpacked(options, say)
         env = options.sagemaker_env(repository)
+        asynchronous = async_config(options, env)
         if env.multi_model:
             repository = _unused_model_dir(repository)
         else:
@@ -230,9 +294,12 @@ class LocalEndpoint:
             options.detach,
             endpoint_name=options.endpoint_name,
             multi_model=multi_model_config(options, env, engine),
+            asynchronous=asynchronous,
         )
         endpoint.env = env
-        endpoint.start(options.timeout, status)
+        seconds = endpoint.start(options.timeout, status)
+        if unpacked is not None:
+            record_startup(options, unpacked, seconds, say)
         return endpoint
 
     def start(self, timeout: float, status: Status = _no_status) -> float:
@@ -322,6 +389,12 @@ class LocalEndpoint:
             lines.extend(runtime_client_hints(self.runtime.url, self.runtime.endpoint_name))
         if self.runtime and self.multi_model:
             lines.extend(multi_model_lines(self.multi_model))
+        if self.runtime and self.asynchronous:
+            lines.append(
+                f"asynchronous endpoint: InvokeEndpointAsync at {self.runtime.url}/endpoints/"
+                f"{self.runtime.endpoint_name}/async-invocations; outputs to "
+                f"{self.asynchronous.output_path}, failures to {self.asynchronous.failure_path}"
+            )
         if self.env is not None:
             lines.append("SageMaker environment (--env, --env-file, exported, defaults):")
             lines.extend(f"  {line}" for line in self.env.describe())

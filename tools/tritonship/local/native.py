@@ -9,12 +9,15 @@ image's ``serve`` script would use (:mod:`tritonship.sagemaker.serve`), so the u
 repository is served on ``/ping`` and ``/invocations``. A model whose backend has no
 stand-in is refused before the server starts (:func:`native_gaps`).
 
-Where the OS allows it, the server runs in private user, network and mount namespaces
+The server runs in private user, network and mount namespaces
 (:mod:`tritonship.local.confine`): reachable on 127.0.0.1 only, and seeing the container's
 paths: the repository at ``/opt/ml/model``, in multi-model mode the models folder at
 ``/opt/ml/models`` and the dummy repository ``/tmp/sagemaker``, set up inside the namespace
-and never on the host. Elsewhere it runs on host paths and :meth:`NativeEngine.exposure`
-says so.
+and never on the host. Where the OS does not permit those namespaces (Ubuntu 24.04's
+AppArmor restriction of unprivileged user namespaces, many containers), the engine fails
+closed: it refuses to start rather than serve unauthenticated on every interface, unless the
+user opts out explicitly (``bind_all``: ``serve --bind-all`` or ``TRITONSHIP_NATIVE_CONFINE=0``).
+Then it runs on host paths and every interface, and :meth:`NativeEngine.exposure` says so.
 
 Run state lives in ``<run_dir>``: ``backends/``, ``server.log`` and ``server.json`` (pid,
 port), which lets ``tritonship stop`` find a server started with ``--detach``.
@@ -252,6 +255,19 @@ def refuse_gaps(repository: Path, env: SageMakerEnv | Mapping[str, str] | None) 
         )
 
 
+class ConfinementRefused(EngineError):
+    """The server cannot be kept off the network here, and the user did not opt out."""
+
+
+#: How to get out of a refusal, most contained first.
+CONFINEMENT_HINT = (
+    "use --engine docker (it binds 127.0.0.1), allow unprivileged user namespaces (Ubuntu "
+    "24.04: sysctl kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile "
+    "for python), or accept a server on every interface with --bind-all "
+    f"(or {settings.CONFINE_VARIABLE}=0)"
+)
+
+
 class NativeEngine:
     """One tritonserver process serving a repository on the SageMaker port."""
 
@@ -265,6 +281,7 @@ class NativeEngine:
         backend_sources: Path = BACKEND_SOURCES,
         confined: bool | None = None,
         models_dir: Path | None = None,
+        bind_all: bool = False,
     ) -> None:
         """Describe a server; nothing starts before :meth:`start`.
 
@@ -274,8 +291,10 @@ class NativeEngine:
         ``detach`` the server outlives this process (``tritonship serve --detach``).
         ``confined``: run tritonserver in private user, network and mount namespaces,
         reached through 127.0.0.1 only and seeing the container's paths
-        (:mod:`tritonship.local.confine`); None means wherever the OS allows. In
-        multi-model mode (``SAGEMAKER_MULTI_MODEL=true``) ``models_dir`` (default:
+        (:mod:`tritonship.local.confine`); None means always, refusing to start where the OS
+        does not allow it. ``bind_all`` (or ``confined=False``, or
+        ``TRITONSHIP_NATIVE_CONFINE=0``) is the explicit opt-out: no namespaces, every
+        interface. In multi-model mode (``SAGEMAKER_MULTI_MODEL=true``) ``models_dir`` (default:
         ``models/`` in the run folder) is what the server sees as ``/opt/ml/models``.
         """
         self.repository = Path(repository).resolve()
@@ -295,7 +314,9 @@ class NativeEngine:
         self._process: subprocess.Popen[bytes] | None = None
         self._stubs: set[int] = set()
         self._shm_prefix = f"tritonship_{os.getpid()}_{port}_"
-        reason = confine.unavailable_reason() if confined is not False else "confined=False"
+        self.bind_all, reason = _opt_out(bind_all, confined)
+        if reason is None:
+            reason = confine.unavailable_reason()
         self.confined, self._unconfined_reason = reason is None, reason
 
     @property
@@ -367,6 +388,7 @@ class NativeEngine:
         """Start tritonserver in the background; its output goes to ``server.log``."""
         if self.is_alive():
             raise EngineError(f"this engine already runs a server on port {self.port}")
+        self._refuse_unconfined()
         self._refuse_running()
         if not self.multi_model:
             refuse_gaps(self.repository, self.sagemaker_env)
@@ -432,8 +454,19 @@ class NativeEngine:
             )
         return (
             f"WARNING: tritonserver listens on ALL network interfaces (port {self.port}), "
-            f"unauthenticated: it cannot be confined here ({self._unconfined_reason}); "
-            f"use --engine docker (binds 127.0.0.1) or a host firewall. {self.paths()}"
+            f"unauthenticated, as asked ({self._unconfined_reason}); anyone who can reach "
+            f"this machine can use it: use --engine docker (binds 127.0.0.1) or a host "
+            f"firewall. {self.paths()}"
+        )
+
+    def _refuse_unconfined(self) -> None:
+        """Fail closed: no start on every interface unless the user opted out explicitly."""
+        if self.confined or self.bind_all:
+            return
+        raise ConfinementRefused(
+            f"refusing to start tritonserver: it listens on every network interface, and it "
+            f"cannot be kept on 127.0.0.1 here ({self._unconfined_reason})",
+            hint=CONFINEMENT_HINT,
         )
 
     def paths(self) -> str:
@@ -555,6 +588,17 @@ class NativeEngine:
             "started": time.time(),
         }
         (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def _opt_out(bind_all: bool, confined: bool | None) -> tuple[bool, str | None]:
+    """Whether the caller opted out of confinement, and how (None: not opted out)."""
+    if bind_all:
+        return True, "--bind-all"
+    if confined is False:
+        return True, "confined=False"
+    if settings.confinement_disabled():
+        return True, f"{settings.CONFINE_VARIABLE}=0"
+    return False, None
 
 
 def _is_tritonserver(pid: int) -> bool:

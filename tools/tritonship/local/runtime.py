@@ -12,6 +12,10 @@ variant in ``x-Amzn-Invoked-Production-Variant``. Run as
 With ``--model-data`` the endpoint is a multi-model endpoint: every call names a
 ``TargetModel`` (an archive under the model data prefix), which is loaded on first use and
 invoked through the container's ``/models`` API (:mod:`tritonship.local.target_models`).
+
+With ``--async-output`` the endpoint is an asynchronous one: ``POST
+/endpoints/{name}/async-invocations`` (InvokeEndpointAsync) queues the request, whose input
+and answer live in S3 (:mod:`tritonship.local.async_inference`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
@@ -47,6 +51,9 @@ from tritonship.local.target_models import (
     TargetModels,
 )
 from tritonship.sagemaker.wire import CONTAINER_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES
+
+if TYPE_CHECKING:
+    from tritonship.local.async_inference import AsyncConfig
 
 DEFAULT_ENDPOINT_NAME = "tritonship-local"
 #: The variant name SageMaker examples (and the toolkit's promote) give a single-variant endpoint.
@@ -88,6 +95,7 @@ class RuntimeConfig:
     variant_name: str = DEFAULT_VARIANT_NAME
     timeout: float = CONTAINER_TIMEOUT_SECONDS  # for the whole answer: connect to last byte
     multi_model: MultiModelConfig | None = None  # a multi-model endpoint's target models
+    asynchronous: AsyncConfig | None = None  # an asynchronous endpoint's output paths
 
 
 def check_endpoint_name(name: str) -> str:
@@ -394,14 +402,21 @@ class RuntimeHandler(BaseHTTPRequestHandler):
     request_id = ""  # the x-amzn-RequestId of the request being answered
 
     def do_POST(self) -> None:  # noqa: N802 - http.server API
-        """InvokeEndpoint."""
+        """InvokeEndpoint (or InvokeEndpointAsync)."""
+        from tritonship.local import async_inference
+
         self.request_id = str(uuid.uuid4())
         length = int(self.headers.get("Content-Length") or 0)
+        if async_inference.is_async_path(self.path):
+            self._send(async_inference.handle(self, length))
+            return
         config = self.server.forwarder.config
         target_model = self.headers.get(TARGET_MODEL)
-        refused = check_request(
-            config, self.path, length, self.headers.get(TARGET_VARIANT)
-        ) or check_target_model(config, target_model, self.request_id)
+        refused = (
+            check_request(config, self.path, length, self.headers.get(TARGET_VARIANT))
+            or check_target_model(config, target_model, self.request_id)
+            or async_inference.refuse_realtime(config)
+        )
         if refused:
             self.close_connection = length > 0  # the unread body must not be parsed
             self._send(refused)
@@ -440,6 +455,8 @@ class RuntimeServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], config: RuntimeConfig) -> None:
+        from tritonship.local import async_inference
+
         super().__init__(address, RuntimeHandler)
         self.forwarder = Forwarder(config)
         self.target_models = (
@@ -447,10 +464,19 @@ class RuntimeServer(ThreadingHTTPServer):
             if config.multi_model is not None
             else None
         )
+        self.async_invocations = async_inference.make(config, self.forwarder)
+
+    def server_close(self) -> None:
+        """Close the socket; drop the asynchronous requests still queued."""
+        super().server_close()
+        if self.async_invocations is not None:
+            self.async_invocations.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve until interrupted."""
+    from tritonship.local import async_inference
+
     parser = argparse.ArgumentParser(prog="python -m tritonship.local.runtime")
     parser.add_argument(
         "--upstream", required=True, help="the container, e.g. http://127.0.0.1:8080"
@@ -462,6 +488,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--variant-name", default=DEFAULT_VARIANT_NAME)
     parser.add_argument("--timeout", type=float, default=CONTAINER_TIMEOUT_SECONDS)
     _add_multi_model(parser)
+    async_inference.add_arguments(parser)
     args = parser.parse_args(argv)
     multi_model = None
     if args.model_data:
@@ -478,7 +505,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         variant_name=args.variant_name,
         timeout=args.timeout,
         multi_model=multi_model,
+        asynchronous=async_inference.config_from(args),
     )
+    if config.asynchronous is not None and multi_model is not None:
+        parser.error("an asynchronous endpoint cannot be a multi-model one (SageMaker's rule)")
     # The log (runtime.log) says which target model was loaded and how long it took.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     server = RuntimeServer(("127.0.0.1", args.port), config)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tritonship.local.async_inference import AsyncConfig
 from tritonship.local.engine import ensure_port_free, wait_for_ping
 from tritonship.local.process import (
     die_with_parent,
@@ -39,15 +40,18 @@ class RuntimeProxy:
         run_dir: Path | None = None,
         variant_name: str = DEFAULT_VARIANT_NAME,
         multi_model: MultiModelConfig | None = None,
+        asynchronous: AsyncConfig | None = None,
     ) -> None:
         """Describe the proxy; nothing starts before :meth:`start`.
 
         ``multi_model``: the endpoint is a multi-model endpoint with these target models.
+        ``asynchronous``: it is an asynchronous endpoint writing to these S3 paths.
         """
         self.upstream, self.port, self.detach = upstream, port, detach
         self.endpoint_name, self.log_hint = endpoint_name, log_hint
         self.variant_name = variant_name
         self.multi_model = multi_model
+        self.asynchronous = asynchronous
         self.url = f"http://127.0.0.1:{port}"
         self.run_dir = run_dir or settings_run_dir()
         self.log_path = self.run_dir / "runtime.log"
@@ -77,6 +81,7 @@ class RuntimeProxy:
             "--variant-name",
             self.variant_name,
             *self._multi_model_args(),
+            *self._async_args(),
         ]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
@@ -105,10 +110,23 @@ class RuntimeProxy:
             self.multi_model.container_models_dir,
         ]
 
+    def _async_args(self) -> list[str]:
+        if self.asynchronous is None:
+            return []
+        return [
+            "--async-output",
+            self.asynchronous.output_path,
+            "--async-failure",
+            self.asynchronous.failure_path,
+            "--async-max-concurrent",
+            str(self.asynchronous.max_concurrent),
+        ]
+
     def _environ(self) -> dict[str, str]:
-        """Credentials only where the runtime reads an S3 prefix, as SageMaker's role does."""
-        reads_s3 = self.multi_model is not None and isinstance(
-            model_data(self.multi_model.model_data), S3ModelData
+        """Credentials only where the runtime uses S3, as SageMaker's role does."""
+        reads_s3 = self.asynchronous is not None or (
+            self.multi_model is not None
+            and isinstance(model_data(self.multi_model.model_data), S3ModelData)
         )
         return platform_environ() if reads_s3 else server_environ()
 

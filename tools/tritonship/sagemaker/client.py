@@ -314,19 +314,23 @@ def _separator() -> int:
 
 
 def request_batches(
-    images: Sequence[bytes], binary: bool, max_batch: int | None = None
+    images: Sequence[bytes],
+    binary: bool,
+    max_batch: int | None = None,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
 ) -> list[list[int]]:
-    """Group image indices into requests under SageMaker's 6 MB payload limit.
+    """Group image indices into requests under SageMaker's payload limit (``max_bytes``).
 
     Each request also carries at most ``max_batch`` images (the served model's
     ``max_batch_size``; None: no cap). Sizes come from :class:`RequestSize`: O(n) overall.
+    The limit is InvokeEndpoint's 6 MB, or asynchronous inference's 1 GB.
     """
     groups: list[list[int]] = [[]]
     size = RequestSize(binary)
     for index, image in enumerate(images):
         grown = size.plus(image)
         full = max_batch is not None and size.count >= max_batch
-        if groups[-1] and (full or grown.bytes > MAX_PAYLOAD_BYTES):
+        if groups[-1] and (full or grown.bytes > max_bytes):
             groups.append([index])
             grown = RequestSize(binary).plus(image)
         else:
@@ -348,12 +352,18 @@ def classify(
 
     ``max_batch`` caps the images per request (the served model's ``max_batch_size``).
     With ``raw`` every image travels alone as the whole body of its request
-    (``json-header-size=0``): a raw request carries exactly one image.
+    (``json-header-size=0``): a raw request carries exactly one image. A transport with a
+    ``max_payload`` (asynchronous inference: 1 GB) takes requests up to that size.
     """
     pairs = list(images.items()) if isinstance(images, Mapping) else list(images)
     names, blobs = [name for name, _ in pairs], [blob for _, blob in pairs]
     results: list[Classification] = []
-    groups = [[i] for i in range(len(blobs))] if raw else request_batches(blobs, binary, max_batch)
+    limit = getattr(transport, "max_payload", MAX_PAYLOAD_BYTES)
+    groups = (
+        [[i] for i in range(len(blobs))]
+        if raw
+        else request_batches(blobs, binary, max_batch, limit)
+    )
     for group in groups:
         request = (
             encode_raw(blobs[group[0]])

@@ -177,13 +177,18 @@ def read_body(path: Path, content_type: str | None = None) -> EncodedRequest:
     return EncodedRequest(body, content_type)
 
 
-def check_payload(request: EncodedRequest) -> EncodedRequest:
+def check_payload(
+    request: EncodedRequest, limit: int = MAX_PAYLOAD_BYTES, api: str = "InvokeEndpoint"
+) -> EncodedRequest:
     """``request`` if SageMaker would take its body (InvokeEndpoint's 6 MB limit)."""
-    if len(request.body) > MAX_PAYLOAD_BYTES:
+    if len(request.body) > limit:
+        hint = "send fewer rows per request"
+        if limit == MAX_PAYLOAD_BYTES:
+            hint += ", or use an asynchronous endpoint (invoke --async: up to 1 GB)"
         raise UsageError(
             f"the request body is {len(request.body)} bytes, over SageMaker's "
-            f"{MAX_PAYLOAD_BYTES}-byte InvokeEndpoint limit",
-            hint="send fewer rows per request",
+            f"{limit}-byte {api} limit",
+            hint=hint,
         )
     return request
 
