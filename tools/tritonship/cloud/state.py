@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from tritonship.cloud import autoscaling
 from tritonship.cloud.aws import AwsClients, describe, tag_list
+from tritonship.cloud.capture import CaptureSpec
 from tritonship.cloud.deployment import ALL_AT_ONCE
 from tritonship.cloud.endpoints import DEFAULT_WAITING, EndpointFailed, Waiting, wait_in_service
+from tritonship.cloud.shadow import SHADOW_VARIANT
 from tritonship.cloud.smoke import SmokeRequest
+from tritonship.cloud.traffic_loop import config_extras
 from tritonship.cloud.upload import UploadSpec
 from tritonship.paths import DEFAULT_ARCHIVE
 from tritonship.reporting import Reporter, quiet
@@ -71,6 +74,8 @@ class PromoteOptions:
     multi_model: bool = False
     archives: tuple[Path, ...] = ()
     smoke_target_model: str | None = None
+    capture: CaptureSpec | None = None  # --capture PCT [--capture-prefix URI]
+    shadow: float | None = None  # --shadow PCT: the new build as a shadow variant
 
     def all_archives(self) -> tuple[Path, ...]:
         """The archives to upload: ``archives`` (multi-model), else ``archive``."""
@@ -120,7 +125,9 @@ class Plan:
 
     @property
     def variant(self) -> str:
-        """The production variant the archive goes to."""
+        """The variant the archive goes to (with ``--shadow``: the shadow variant)."""
+        if self.options.shadow is not None:
+            return self.options.variant or SHADOW_VARIANT
         return self.options.variant or autoscaling.VARIANT
 
     @property
@@ -139,12 +146,19 @@ class Plan:
 
     @property
     def config_name(self) -> str:
-        """``<endpoint>-<hash of the production variants>``."""
-        return f"{self.endpoint[:50]}-{_digest(self.variants)}"
+        """``<endpoint>-<hash of the production variants>`` (and of capture and shadow)."""
+        extras = config_extras(self)
+        identity = {"variants": self.variants, **extras} if extras else self.variants
+        return f"{self.endpoint[:50]}-{_digest(identity)}"
 
     @property
     def variants(self) -> list[dict[str, Any]]:
-        """The endpoint config's production variants: those kept, then the promoted one."""
+        """The endpoint config's production variants: those kept, then the promoted one.
+
+        With ``--shadow`` the promoted one is the shadow (:func:`config_extras`).
+        """
+        if self.options.shadow is not None:
+            return list(self.others)
         return [*self.others, self.our_variant()]
 
     def container(self) -> dict[str, Any]:
@@ -182,6 +196,7 @@ class Plan:
         return {
             "EndpointConfigName": self.config_name,
             "ProductionVariants": self.variants,
+            **config_extras(self),
             "Tags": tag_list(self.tags),
         }
 

@@ -20,6 +20,7 @@ from tritonship.local.engine import Engine
 from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME, check_endpoint_name
 from tritonship.local.runtime_proxy import RuntimeProxy, stop_recorded_runtime
 from tritonship.local.target_models import FolderModelData, MultiModelConfig, model_data
+from tritonship.local.traffic_tap import TrafficOptions, check_runtime
 from tritonship.paths import DEFAULT_MODEL_DATA_DIR, DEFAULT_REPOSITORY
 from tritonship.reporting import Reporter, quiet
 from tritonship.sagemaker.settings import (
@@ -57,6 +58,7 @@ class ServeOptions:
     env_sources: EnvSources = EnvSources()  # --env, --env-file, --multi-model
     models_dir: Path | None = None  # multi-model: where target models are unpacked
     model_data: str | None = None  # multi-model: the prefix of the archives (folder or s3://)
+    traffic: TrafficOptions | None = None  # --capture DIR, --mirror URL (the runtime's)
 
     def sagemaker_env(self, repository: Path) -> SageMakerEnv:
         """The container's merged SageMaker variables for ``repository``."""
@@ -180,13 +182,16 @@ class LocalEndpoint:
         detach: bool = False,
         endpoint_name: str = DEFAULT_ENDPOINT_NAME,
         multi_model: MultiModelConfig | None = None,
+        traffic: TrafficOptions | None = None,
     ) -> None:
         """``runtime_port`` None: serve the container API only.
 
         ``multi_model``: the runtime plays SageMaker's part for these target models.
+        ``traffic``: what the runtime captures and mirrors (``serve --capture``, ``--mirror``).
         """
         self.engine = engine
         self.multi_model = multi_model
+        self.traffic = traffic
         self.ready_seconds: float | None = None
         self.env: SageMakerEnv | None = None  # what the container was started with
         log_hint = f"the container log ({engine.log_location})"
@@ -198,6 +203,7 @@ class LocalEndpoint:
                 detach=detach,
                 log_hint=log_hint,
                 multi_model=multi_model,
+                extra_args=traffic.runtime_args(run_dir()) if traffic else (),
             )
             if runtime_port
             else None
@@ -217,6 +223,7 @@ class LocalEndpoint:
         stops whatever did start. ``ready_seconds`` says how long the server took.
         """
         check_endpoint_name(options.endpoint_name)
+        check_runtime(options.traffic, options.runtime_port)
         repository = serving_repository(options, say)
         env = options.sagemaker_env(repository)
         if env.multi_model:
@@ -230,6 +237,7 @@ class LocalEndpoint:
             options.detach,
             endpoint_name=options.endpoint_name,
             multi_model=multi_model_config(options, env, engine),
+            traffic=options.traffic,
         )
         endpoint.env = env
         endpoint.start(options.timeout, status)
@@ -322,6 +330,9 @@ class LocalEndpoint:
             lines.extend(runtime_client_hints(self.runtime.url, self.runtime.endpoint_name))
         if self.runtime and self.multi_model:
             lines.extend(multi_model_lines(self.multi_model))
+        if self.runtime and self.traffic:
+            name, variant = self.runtime.endpoint_name, self.runtime.variant_name
+            lines.extend(self.traffic.describe(name, variant, self.runtime.run_dir))
         if self.env is not None:
             lines.append("SageMaker environment (--env, --env-file, exported, defaults):")
             lines.extend(f"  {line}" for line in self.env.describe())
