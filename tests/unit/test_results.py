@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_bench import fake_result
-from tritonship.bench import hostile, report
+from tritonship import results
+from tritonship.bench import hostile
 from tritonship.bench.report import (
     default_results_dir,
     machine_stamp,
@@ -92,7 +93,7 @@ def test_write_report_keeps_a_stamped_copy_only_when_asked(tmp_path: Path):
 
 
 def test_results_in_the_same_second_do_not_overwrite(tmp_path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(report.time, "strftime", lambda *args: "20000101-000000")
+    monkeypatch.setattr(results.time, "strftime", lambda *args: "20000101-000000")
     first = write_results(tmp_path, "hardening", "| a |\n", {"cores": "2"})
     second = write_results(tmp_path, "hardening", "| b |\n", {"cores": "2"})
     assert [first.name, second.name] == [

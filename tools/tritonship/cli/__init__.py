@@ -1,10 +1,10 @@
 """The ``tritonship`` command line: one module per command group, one failure boundary.
 
 Each group (:mod:`.repository`, :mod:`.local`, :mod:`.invoke`, :mod:`.cloud`,
-:mod:`.observe`, :mod:`.bench`) adds its commands to the parser; a command parses its
-arguments into the library's options, calls the library and prints. :func:`main` is the
-only place an exception reaches the user: as one ``tritonship: error: <message> (<hint>)``
-line and an exit code, the traceback only with ``--debug``.
+:mod:`.observe`, :mod:`.bench`, :mod:`.traffic_loop`) adds its commands to the parser; a
+command parses its arguments into the library's options, calls the library and prints.
+:func:`main` is the only place an exception reaches the user: as one ``tritonship: error:
+<message> (<hint>)`` line and an exit code, the traceback only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import sys
 from collections.abc import Sequence
 
 from tritonship import __version__
-from tritonship.cli import bench, cloud, invoke, local, observe, repository
+from tritonship.cli import bench, cloud, invoke, local, observe, repository, traffic_loop
 from tritonship.cli.common import Command
 from tritonship.errors import TritonshipError
 
-GROUPS = (repository, local, invoke, cloud, observe, bench)
+GROUPS = (repository, local, invoke, cloud, observe, bench, traffic_loop)
 DEBUG_HINT = "run again with --debug for the traceback"
 INTERRUPTED = 130
 #: What a shell reports for a process killed by SIGPIPE (128 + 13).

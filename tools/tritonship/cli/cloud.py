@@ -15,6 +15,12 @@ from tritonship.cli.common import (
     env_sources,
     say,
 )
+from tritonship.cli.traffic_loop import (
+    add_promote_traffic,
+    cmd_shadow_promote,
+    promote_traffic,
+    require_bucket_and_role,
+)
 from tritonship.errors import UsageError
 
 
@@ -83,6 +89,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from tritonship.cloud.planning import preview
     from tritonship.cloud.promote import apply, build_plan, summary_lines
 
+    if args.shadow_promote:  # no archive: the deployed shadow becomes the live variant
+        return cmd_shadow_promote(args)
+    require_bucket_and_role(args)
     waiting = (
         Waiting.within(args.timeout, args.poll)
         if args.timeout is not None
@@ -216,6 +225,7 @@ def _promote_options(args: argparse.Namespace, archives: tuple[Path, ...]):  # n
         startup_timeout=args.startup_timeout,
         download_timeout=args.download_timeout,
         asynchronous=asynchronous,
+        **promote_traffic(args),
     )
 
 
@@ -281,8 +291,8 @@ def add_promote(sub: Subparsers) -> None:
         sub, "promote", cmd_promote, "upload the archive and deploy a SageMaker endpoint"
     )
     promote.add_argument("--endpoint", required=True, metavar="NAME")
-    promote.add_argument("--bucket", required=True, help="S3 bucket (must block public access)")
-    promote.add_argument("--role", required=True, metavar="ARN", help="the endpoint's role")
+    promote.add_argument("--bucket", help="S3 bucket (must block public access); required")
+    promote.add_argument("--role", metavar="ARN", help="the endpoint's role; required")
     promote.add_argument(
         "--archive",
         type=Path,
@@ -319,6 +329,7 @@ def add_promote(sub: Subparsers) -> None:
     _add_guardrails(promote)
     _add_budgets(promote)
     _add_async(promote)
+    add_promote_traffic(promote)
 
 
 def _add_budgets(promote: argparse.ArgumentParser) -> None:

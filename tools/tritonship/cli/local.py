@@ -14,6 +14,7 @@ from tritonship.cli.common import (
     from_args,
     say,
 )
+from tritonship.cli.traffic_loop import add_serve_traffic, traffic_options
 
 ENGINES = ["native", "docker"]
 
@@ -24,7 +25,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from tritonship.local.endpoint import LocalEndpoint, ServeOptions
 
-    options = from_args(ServeOptions, args, env_sources=env_sources(args))
+    options = from_args(
+        ServeOptions, args, env_sources=env_sources(args), traffic=traffic_options(args)
+    )
     endpoint = LocalEndpoint.open(options, status=Console(stderr=True).status, say=say)
     print(f"ready in {endpoint.ready_seconds:.1f} s")
     for line in endpoint.describe():
@@ -90,6 +93,7 @@ def add_serve(sub: Subparsers) -> None:
         "Without it, serve refuses to start where the namespace is not permitted",
     )
     _add_async_options(serve)
+    add_serve_traffic(serve)
     _add_docker_options(serve)
 
 

@@ -59,25 +59,40 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     if args.plot:
         require_matplotlib()  # fail before any AWS call
     since = parse_since(args.since)
+    region = resolve_region()
+    roles = _variant_roles(region, args.endpoint)
+    # Every live and shadow variant DescribeEndpoint names, even one without metrics yet.
+    variants = args.variant or (list(roles) or None)
     with aws_errors(f"reading the CloudWatch metrics of {args.endpoint}"):
-        report = read_metrics(
-            cloudwatch_client(resolve_region()), args.endpoint, since, args.variant or None
-        )
+        report = read_metrics(cloudwatch_client(region), args.endpoint, since, variants)
     if not report.series:
         say(
             f"no CloudWatch metrics for endpoint {args.endpoint} "
             "(name a variant with --variant, or check the name and AWS_REGION)"
         )
     if args.json:
-        print(json.dumps(_as_json(report), indent=2))
+        print(json.dumps(_as_json(report, roles), indent=2))
     elif report.series:
-        _print_table(report, args.since)
+        _print_table(report, args.since, roles)
+        from tritonship.cloud.shadow import comparison_lines
+
+        for line in comparison_lines(report, roles):
+            print(line)
     if args.plot:
         say(f"wrote {plot_png(report, args.plot)}")
     return 0
 
 
-def _as_json(report: MetricsReport) -> dict[str, object]:
+def _variant_roles(region: str, endpoint: str) -> dict[str, str]:
+    """Which variants are live and which shadow (DescribeEndpoint; ``{}`` if unreadable)."""
+    import boto3
+
+    from tritonship.cloud.shadow import variant_roles
+
+    return variant_roles(boto3.session.Session(region_name=region).client("sagemaker"), endpoint)
+
+
+def _as_json(report: MetricsReport, roles: dict[str, str]) -> dict[str, object]:
     return {
         "endpoint": report.endpoint,
         "start": report.start.isoformat(),
@@ -86,6 +101,7 @@ def _as_json(report: MetricsReport) -> dict[str, object]:
         "series": [
             {
                 "variant": s.variant,
+                "role": roles.get(s.variant),
                 "metric": s.spec.name,
                 "namespace": s.spec.namespace,
                 "stat": s.spec.stat,
@@ -112,7 +128,7 @@ def _number(value: float | None, unit: str) -> str:
     return f"{value:,.1f} {unit}" if unit == "%" else f"{value:,.2f} {unit}"
 
 
-def _print_table(report: MetricsReport, since: str) -> None:
+def _print_table(report: MetricsReport, since: str, roles: dict[str, str]) -> None:
     """A table: variant, metric, stat, window total or mean, max, last, points."""
     from rich.console import Console
     from rich.table import Table
@@ -124,8 +140,9 @@ def _print_table(report: MetricsReport, since: str) -> None:
         rows = [s for s in report.series if s.variant == variant]
         for index, series in enumerate(rows):
             unit = series.spec.unit
+            named = f"{variant} ({roles[variant]})" if variant in roles else variant
             table.add_row(
-                variant if index == 0 else "",
+                named if index == 0 else "",
                 series.spec.name,
                 "total" if series.spec.stat == "Sum" else _mean_kind(series),
                 _number(series.summary(), unit),

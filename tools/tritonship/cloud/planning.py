@@ -26,7 +26,7 @@ from tritonship.artifact.package import (
     target_model,
     weights_source,
 )
-from tritonship.cloud import autoscaling
+from tritonship.cloud import autoscaling, traffic_loop
 from tritonship.cloud.asynchronous import scaling_lines, smoke_input
 from tritonship.cloud.aws import AwsClients, aws_errors, toolkit_tags
 from tritonship.cloud.deployed import Deployed, container_changes, read_deployed, variant_changes
@@ -40,6 +40,7 @@ from tritonship.cloud.deployment import (
 )
 from tritonship.cloud.endpoints import Waiting
 from tritonship.cloud.preflight import describe_checks
+from tritonship.cloud.shadow import resolve_shadow
 from tritonship.cloud.smoke import (
     CLASSIFIER_ENSEMBLE,
     SmokeRequest,
@@ -86,6 +87,7 @@ def _check_options(options: PromoteOptions) -> None:
         raise UsageError(f"--weight {options.weight:g} is negative", hint="e.g. --weight 0.1")
     check_variant_timeouts(options.startup_timeout, options.download_timeout)
     _check_async(options)
+    traffic_loop.check_options(options)
 
 
 def _check_async(options: PromoteOptions) -> None:
@@ -346,6 +348,8 @@ def _multi_model_plan(options: PromoteOptions, region: str, deployment: dict[str
 
 def resolve(plan: Plan, deployed: Deployed | None) -> Plan:
     """Fit the plan to the endpoint as deployed: with --variant, keep the other variants."""
+    if plan.options.shadow is not None:  # the live variant stays; the build goes beside it
+        return resolve_shadow(plan, deployed)
     others: tuple[dict[str, Any], ...] = ()
     if deployed is not None and plan.options.variant:
         others = tuple(
@@ -422,18 +426,24 @@ def changes(plan: Plan, deployed: Deployed | None) -> list[str]:
                 "role): the archives are the whole change, an upload with no endpoint update",
             ]
         return [*lines, f"it serves {plan.config_name} already: nothing to deploy"]
+    if plan.options.shadow is None:  # a shadow keeps the live variant as it is
+        lines += _promoted_variant_lines(plan, deployed)
+    loop = traffic_loop.change_lines(plan, deployed)
+    return lines + loop + _variant_lines(plan, deployed) + _capacity_lines(plan, deployed)
+
+
+def _promoted_variant_lines(plan: Plan, deployed: Deployed) -> list[str]:
+    """What changes in the variant the archive goes to."""
     old = deployed.variant(plan.variant)
     if old is None:
-        lines.append(f"variant {plan.variant} is new ({_shape(plan)})")
-    else:
-        model = deployed.models.get(old.get("ModelName", ""))
-        same_model = old.get("ModelName") == plan.model_name
-        diff = [] if same_model else container_changes(model, plan.model_request())
-        diff += variant_changes(old, plan.our_variant())
-        lines += [f"variant {plan.variant}: {line}" for line in diff] or [
-            f"variant {plan.variant}: unchanged"
-        ]
-    return lines + _variant_lines(plan, deployed) + _capacity_lines(plan, deployed)
+        return [f"variant {plan.variant} is new ({_shape(plan)})"]
+    model = deployed.models.get(old.get("ModelName", ""))
+    same_model = old.get("ModelName") == plan.model_name
+    diff = [] if same_model else container_changes(model, plan.model_request())
+    diff += variant_changes(old, plan.our_variant())
+    return [f"variant {plan.variant}: {line}" for line in diff] or [
+        f"variant {plan.variant}: unchanged"
+    ]
 
 
 def _shape(plan: Plan) -> str:
@@ -505,6 +515,7 @@ def describe_plan(
         *describe_checks(plan, deployed),
         *budget_lines(plan, deployed, known),
         *_mode_lines(plan),
+        *traffic_loop.plan_lines(plan),
         f"s3.get_public_access_block(Bucket={bucket})  -> refuse unless all four blocks are on",
     ]
     for upload in plan.uploads:
@@ -625,7 +636,7 @@ def _smoke_lines(plan: Plan) -> list[str]:
         ]
     return [
         f"sagemaker-runtime.invoke_endpoint(EndpointName={plan.endpoint}, "
-        f"TargetVariant={plan.variant}{target}, {smoke.description})  -> {check}"
+        f"TargetVariant={plan.smoke_variant}{target}, {smoke.description})  -> {check}"
     ]
 
 

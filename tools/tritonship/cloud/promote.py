@@ -329,7 +329,7 @@ def _smoke(run: Run) -> SmokeResult | None:
         result = smoke_test_async(run.clients, plan.endpoint, plan.smoke, where)
         run.say(f"smoke test (asynchronous, input {where}): {result.detail}")
         return result
-    result = smoke_test(run.clients.runtime, plan.endpoint, plan.smoke, plan.variant)
+    result = smoke_test(run.clients.runtime, plan.endpoint, plan.smoke, plan.smoke_variant)
     target = f" of {plan.smoke.target_model}" if plan.smoke.target_model else ""
     run.say(f"smoke test{target} on variant {plan.variant}: {result.detail}")
     return result

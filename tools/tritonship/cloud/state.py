@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from tritonship.cloud import autoscaling
 from tritonship.cloud.asynchronous import AsyncOptions, enable_scaling
 from tritonship.cloud.aws import AwsClients, describe, tag_list
+from tritonship.cloud.capture import CaptureSpec
 from tritonship.cloud.deployment import (
     ALL_AT_ONCE,
     DEFAULT_DOWNLOAD_SECONDS,
@@ -32,7 +33,9 @@ from tritonship.cloud.deployment import (
     variant_timeouts,
 )
 from tritonship.cloud.endpoints import DEFAULT_WAITING, EndpointFailed, Waiting, wait_in_service
+from tritonship.cloud.shadow import SHADOW_VARIANT
 from tritonship.cloud.smoke import SmokeRequest
+from tritonship.cloud.traffic_loop import config_extras
 from tritonship.cloud.upload import UploadSpec
 from tritonship.paths import DEFAULT_ARCHIVE
 from tritonship.reporting import Reporter, quiet
@@ -81,6 +84,8 @@ class PromoteOptions:
     startup_timeout: int = DEFAULT_STARTUP_SECONDS
     download_timeout: int = DEFAULT_DOWNLOAD_SECONDS
     asynchronous: AsyncOptions | None = None
+    capture: CaptureSpec | None = None  # --capture PCT [--capture-prefix URI]
+    shadow: float | None = None  # --shadow PCT: the new build as a shadow variant
 
     def all_archives(self) -> tuple[Path, ...]:
         """The archives to upload: ``archives`` (multi-model), else ``archive``."""
@@ -130,8 +135,22 @@ class Plan:
 
     @property
     def variant(self) -> str:
-        """The production variant the archive goes to."""
+        """The variant the archive goes to (with ``--shadow``: the shadow variant)."""
+        if self.options.shadow is not None:
+            return self.options.variant or SHADOW_VARIANT
         return self.options.variant or autoscaling.VARIANT
+
+    @property
+    def smoke_variant(self) -> str:
+        """The variant the smoke test names: the promoted one, or with ``--shadow`` the live one.
+
+        A shadow variant cannot be invoked on its own: it answers copies of the live
+        requests, and its answers are discarded (AWS guide "Shadow variants"); the smoke
+        request goes to the live variant, and so reaches the shadow as a copy.
+        """
+        if self.options.shadow is not None and self.others:
+            return str(self.others[0]["VariantName"])
+        return self.variant
 
     @property
     def model_name(self) -> str:
@@ -149,8 +168,9 @@ class Plan:
 
     @property
     def config_name(self) -> str:
-        """``<endpoint>-<hash of the production variants (and AsyncInferenceConfig)>``."""
-        identity: Any = self.variants
+        """``<endpoint>-<hash of the variants, AsyncInferenceConfig, capture and shadow>``."""
+        extras = config_extras(self)
+        identity: Any = {"variants": self.variants, **extras} if extras else self.variants
         if self.options.asynchronous is not None:
             identity = [identity, self.options.asynchronous.request()]
         return f"{self.endpoint[:50]}-{_digest(identity)}"
@@ -163,7 +183,12 @@ class Plan:
 
     @property
     def variants(self) -> list[dict[str, Any]]:
-        """The endpoint config's production variants: those kept, then the promoted one."""
+        """The endpoint config's production variants: those kept, then the promoted one.
+
+        With ``--shadow`` the promoted one is the shadow (:func:`config_extras`).
+        """
+        if self.options.shadow is not None:
+            return list(self.others)
         return [*self.others, self.our_variant()]
 
     def container(self) -> dict[str, Any]:
@@ -204,6 +229,7 @@ class Plan:
         request = {
             "EndpointConfigName": self.config_name,
             "ProductionVariants": self.variants,
+            **config_extras(self),
             "Tags": tag_list(self.tags),
         }
         if self.options.asynchronous is not None:

@@ -22,6 +22,7 @@ from tritonship.local.engine import Engine
 from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME, check_endpoint_name
 from tritonship.local.runtime_proxy import RuntimeProxy, stop_recorded_runtime
 from tritonship.local.target_models import FolderModelData, MultiModelConfig, model_data
+from tritonship.local.traffic_tap import TrafficOptions, check_runtime
 from tritonship.paths import DEFAULT_MODEL_DATA_DIR, DEFAULT_REPOSITORY
 from tritonship.reporting import Reporter, quiet
 from tritonship.sagemaker.settings import (
@@ -63,6 +64,7 @@ class ServeOptions:
     async_output: str | None = None  # asynchronous: S3OutputPath
     async_failure: str | None = None  # asynchronous: S3FailurePath (default: under the output)
     async_max_concurrent: int = 1  # asynchronous: MaxConcurrentInvocationsPerInstance
+    traffic: TrafficOptions | None = None  # --capture DIR, --mirror URL (the runtime's)
 
     def sagemaker_env(self, repository: Path) -> SageMakerEnv:
         """The container's merged SageMaker variables for ``repository``."""
@@ -240,15 +242,18 @@ class LocalEndpoint:
         endpoint_name: str = DEFAULT_ENDPOINT_NAME,
         multi_model: MultiModelConfig | None = None,
         asynchronous: AsyncConfig | None = None,
+        traffic: TrafficOptions | None = None,
     ) -> None:
         """``runtime_port`` None: serve the container API only.
 
         ``multi_model``: the runtime plays SageMaker's part for these target models;
-        ``asynchronous``: it takes InvokeEndpointAsync, with these S3 paths.
+        ``asynchronous``: it takes InvokeEndpointAsync, with these S3 paths; ``traffic``: what
+        it captures and mirrors (``serve --capture``, ``--mirror``).
         """
         self.engine = engine
         self.multi_model = multi_model
         self.asynchronous = asynchronous
+        self.traffic = traffic
         self.ready_seconds: float | None = None
         self.env: SageMakerEnv | None = None  # what the container was started with
         log_hint = f"the container log ({engine.log_location})"
@@ -261,6 +266,7 @@ class LocalEndpoint:
                 log_hint=log_hint,
                 multi_model=multi_model,
                 asynchronous=asynchronous,
+                extra_args=traffic.runtime_args(run_dir()) if traffic else (),
             )
             if runtime_port
             else None
@@ -280,6 +286,7 @@ class LocalEndpoint:
         stops whatever did start. ``ready_seconds`` says how long the server took.
         """
         check_endpoint_name(options.endpoint_name)
+        check_runtime(options.traffic, options.runtime_port)
         repository, unpacked = _unpacked(options, say)
         env = options.sagemaker_env(repository)
         asynchronous = async_config(options, env)
@@ -295,6 +302,7 @@ class LocalEndpoint:
             endpoint_name=options.endpoint_name,
             multi_model=multi_model_config(options, env, engine),
             asynchronous=asynchronous,
+            traffic=options.traffic,
         )
         endpoint.env = env
         seconds = endpoint.start(options.timeout, status)
@@ -395,6 +403,9 @@ class LocalEndpoint:
                 f"{self.runtime.endpoint_name}/async-invocations; outputs to "
                 f"{self.asynchronous.output_path}, failures to {self.asynchronous.failure_path}"
             )
+        if self.runtime and self.traffic:
+            name, variant = self.runtime.endpoint_name, self.runtime.variant_name
+            lines.extend(self.traffic.describe(name, variant, self.runtime.run_dir))
         if self.env is not None:
             lines.append("SageMaker environment (--env, --env-file, exported, defaults):")
             lines.extend(f"  {line}" for line in self.env.describe())

@@ -50,6 +50,7 @@ from tritonship.local.target_models import (
     MultiModelConfig,
     TargetModels,
 )
+from tritonship.local.traffic_tap import Tap, add_runtime_options, tap_from_args
 from tritonship.sagemaker.wire import CONTAINER_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES
 
 if TYPE_CHECKING:
@@ -405,6 +406,7 @@ class RuntimeHandler(BaseHTTPRequestHandler):
         """InvokeEndpoint (or InvokeEndpointAsync)."""
         from tritonship.local import async_inference
 
+        started = time.perf_counter()
         self.request_id = str(uuid.uuid4())
         length = int(self.headers.get("Content-Length") or 0)
         if async_inference.is_async_path(self.path):
@@ -424,9 +426,15 @@ class RuntimeHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         headers = {k: v for k in FORWARDED_HEADERS if (v := self.headers.get(k)) is not None}
         if self.server.target_models is not None and target_model:
-            self._send(self.server.target_models.invoke(target_model, body, headers))
+            reply = self.server.target_models.invoke(target_model, body, headers)
         else:
-            self._send(self.server.forwarder.invoke(body, headers))
+            reply = self.server.forwarder.invoke(body, headers)
+        # serve --capture, --mirror: the record is written before the answer goes out (a
+        # caller that has its answer finds it captured); the mirror's copy is only queued.
+        self.server.tap.observe(
+            body, headers.get("Content-Type"), reply, started, headers.get(INFERENCE_ID)
+        )
+        self._send(reply)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         """``GET /ping``: the container's health, for readiness checks."""
@@ -458,6 +466,7 @@ class RuntimeServer(ThreadingHTTPServer):
         from tritonship.local import async_inference
 
         super().__init__(address, RuntimeHandler)
+        self.tap = Tap()  # serve --capture / --mirror set it (main)
         self.forwarder = Forwarder(config)
         self.target_models = (
             MultiModelForwarder(self.forwarder, config.multi_model)
@@ -489,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=CONTAINER_TIMEOUT_SECONDS)
     _add_multi_model(parser)
     async_inference.add_arguments(parser)
+    add_runtime_options(parser)
     args = parser.parse_args(argv)
     multi_model = None
     if args.model_data:
@@ -512,8 +522,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     # The log (runtime.log) says which target model was loaded and how long it took.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     server = RuntimeServer(("127.0.0.1", args.port), config)
+    server.tap = tap_from_args(args, config.endpoint_name, config.variant_name)
     with server, contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+        try:
+            server.serve_forever()
+        finally:
+            server.tap.close()
 
 
 def _add_multi_model(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ import atexit
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +42,20 @@ class RuntimeProxy:
         variant_name: str = DEFAULT_VARIANT_NAME,
         multi_model: MultiModelConfig | None = None,
         asynchronous: AsyncConfig | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         """Describe the proxy; nothing starts before :meth:`start`.
 
         ``multi_model``: the endpoint is a multi-model endpoint with these target models.
         ``asynchronous``: it is an asynchronous endpoint writing to these S3 paths.
+        ``extra_args``: more options of the runtime (capture and mirror: ``serve --capture``).
         """
         self.upstream, self.port, self.detach = upstream, port, detach
         self.endpoint_name, self.log_hint = endpoint_name, log_hint
         self.variant_name = variant_name
         self.multi_model = multi_model
         self.asynchronous = asynchronous
+        self.extra_args = tuple(extra_args)
         self.url = f"http://127.0.0.1:{port}"
         self.run_dir = run_dir or settings_run_dir()
         self.log_path = self.run_dir / "runtime.log"
@@ -82,6 +86,7 @@ class RuntimeProxy:
             self.variant_name,
             *self._multi_model_args(),
             *self._async_args(),
+            *self.extra_args,
         ]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
