@@ -249,14 +249,20 @@ def runtime_client(session: boto3.session.Session, url: str) -> Any:
     return session.client("sagemaker-runtime", endpoint_url=url, config=config)
 
 
-def start_mme(stack: ExitStack, tmp_path: Path, location: str, multi_model: bool = True):
+def start_mme(
+    stack: ExitStack,
+    tmp_path: Path,
+    location: str,
+    multi_model: bool = True,
+    deadline: float = DEADLINE,
+):
     """Serve the stub and a runtime of ``location`` (multi-model unless told otherwise)."""
     models_dir = tmp_path / "models"
     container = ContainerServer(models_dir)
     upstream = stack.enter_context(serving(container))
     stack.callback(container.state.release.set)  # runs first: frees a held load
     mme = MultiModelConfig(location, models_dir, CONTAINER_MODELS) if multi_model else None
-    config = RuntimeConfig(upstream, endpoint_name=NAME, timeout=DEADLINE, multi_model=mme)
+    config = RuntimeConfig(upstream, endpoint_name=NAME, timeout=deadline, multi_model=mme)
     url = stack.enter_context(serving(RuntimeServer(("127.0.0.1", 0), config)))
     return container.state, models_dir, upstream, url
 
@@ -565,7 +571,8 @@ def test_an_s3_prefix_through_the_runtime(
     s3_prefix: str, tmp_path: Path, session: boto3.session.Session
 ) -> None:
     with ExitStack() as stack:
-        container, models_dir, _, url = start_mme(stack, tmp_path, s3_prefix)
+        # A real deadline: the download from the moto server is not what is timed here.
+        container, models_dir, _, url = start_mme(stack, tmp_path, s3_prefix, deadline=60.0)
         client = runtime_client(session, url)
         mme = Mme(client, container, models_dir, "")
         assert mme.invoke("nested/model_b.tar.gz")["Body"]["model_name"] == "nested/model_b.tar.gz"
