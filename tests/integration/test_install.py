@@ -162,7 +162,7 @@ def test_the_wheel_holds_the_assets(installed: Installed):
     } <= names
     assert not [n for n in names if "/cache/" in n or "__pycache__" in n]
     compose = zipfile.ZipFile(installed.wheel).read(f"{assets}/container/docker-compose.yml")
-    assert compose == (CHECKOUT / "docker-compose.yml").read_bytes(), "the symlink's content"
+    assert compose == (CHECKOUT / "container" / "docker-compose.yml").read_bytes()
 
 
 def test_the_installed_package_finds_everything_in_its_venv(installed: Installed):

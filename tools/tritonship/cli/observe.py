@@ -139,11 +139,16 @@ def _print_table(report: MetricsReport, since: str) -> None:
 def add_logs(sub: Subparsers) -> None:
     """``logs --endpoint E [--since 10m] [--follow] [--interval S]``."""
     logs = add_command(sub, "logs", cmd_logs, "print a SageMaker endpoint's CloudWatch logs")
-    logs.add_argument("--endpoint", required=True, metavar="NAME")
-    logs.add_argument("--since", default="10m", help="how far back: 30s, 10m, 1h, 2d (10m)")
+    logs.add_argument("--endpoint", required=True, metavar="NAME", help="the endpoint's name")
+    logs.add_argument(
+        "--since", default="10m", help="how far back: 30s, 10m, 1h, 2d (default: %(default)s)"
+    )
     logs.add_argument("--follow", action="store_true", help="keep printing new events (Ctrl-C)")
     logs.add_argument(
-        "--interval", type=float, default=5.0, help="--follow: seconds between polls (1-60; 5)"
+        "--interval",
+        type=float,
+        default=5.0,
+        help="--follow: seconds between polls, 1-60 (default: %(default)s)",
     )
 
 
@@ -152,8 +157,10 @@ def add_metrics(sub: Subparsers) -> None:
     metrics = add_command(
         sub, "metrics", cmd_metrics, "show a SageMaker endpoint's CloudWatch metrics per variant"
     )
-    metrics.add_argument("--endpoint", required=True, metavar="NAME")
-    metrics.add_argument("--since", default="1h", help="how far back: 30m, 1h, 2d (1h)")
+    metrics.add_argument("--endpoint", required=True, metavar="NAME", help="the endpoint's name")
+    metrics.add_argument(
+        "--since", default="1h", help="how far back: 30m, 1h, 2d (default: %(default)s)"
+    )
     metrics.add_argument(
         "--variant",
         action="append",

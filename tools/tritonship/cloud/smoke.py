@@ -25,6 +25,7 @@ import numpy as np
 
 from tritonship.cloud.aws import describe
 from tritonship.errors import TritonshipError, UsageError
+from tritonship.sagemaker import local_aws
 from tritonship.sagemaker.wire import (
     JSON_CONTENT_TYPE,
     ResponseError,
@@ -34,7 +35,7 @@ from tritonship.sagemaker.wire import (
 
 CLASSES = 1001
 #: What moto's InvokeEndpoint answers when no result was queued: (body, Content-Type).
-MOTO_PLACEHOLDER = (b"body", "content_type")
+MOTO_PLACEHOLDER = local_aws.MOTO_PLACEHOLDER
 SAMPLE_PHOTO = "chelsea"
 #: The folder name of our own ensemble: the only model the photo check applies to.
 CLASSIFIER_ENSEMBLE = "ensemble_dali_inception"
@@ -161,7 +162,7 @@ def check_outputs(body: bytes, content_type: str | None, names: tuple[str, ...])
 def smoke_test(runtime: Any, endpoint: str, request: SmokeRequest) -> SmokeResult:
     """Send the request; check the answer, or say it could not be checked."""
     body, content_type = _invoke(runtime, endpoint, request)
-    if (body, content_type) == MOTO_PLACEHOLDER:
+    if local_aws.is_placeholder(body, content_type):
         return SmokeResult(
             False,
             "NOT VERIFIED: the endpoint answered moto's canned placeholder, not a model's output",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -22,8 +21,9 @@ from tritonship.reporting import Reporter, quiet
 from tritonship.repository import inception, labels
 from tritonship.repository.dali import build_dali, resolve_device
 from tritonship.repository.validate import CONFIG_NAME
+from tritonship.sagemaker import settings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+settings.quiet_tensorflow()  # before TensorFlow loads: no cuInit noise on a CPU build
 
 DALI_MODEL = "dali"
 INCEPTION_MODEL = "inception_graphdef"

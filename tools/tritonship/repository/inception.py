@@ -42,6 +42,10 @@ class Provenance:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+#: What to do without a network, in the CLI's and the Makefile's words.
+OFFLINE_HINT = "no network? build offline with --weights random (make artifacts WEIGHTS=random)"
+
+
 def download_official(cache_dir: Path, progress: bool = True, url: str = OFFICIAL_URL) -> Path:
     """Download the official archive into ``cache_dir`` (verified, atomic, cached)."""
     archive = cache_dir / url.rsplit("/", 1)[-1]
@@ -53,7 +57,7 @@ def download_official(cache_dir: Path, progress: bool = True, url: str = OFFICIA
     except requests.RequestException as err:
         raise NetworkError(
             f"cannot download the official Inception V3 graph: {_reason(err)}",
-            hint="no network? build offline with --weights random",
+            hint=OFFLINE_HINT,
         ) from err
     total = int(response.headers.get("Content-Length") or OFFICIAL_SIZE)
     with (
