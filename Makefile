@@ -15,7 +15,7 @@ IMAGE     ?= $(RUN_DIR)/samples/chelsea.jpg
 PROFILE   ?= gpu
 PYTEST_ARGS ?=
 
-.PHONY: help setup doctor artifacts validate serve stop up down demo invoke test test-fast lint audit clean
+.PHONY: help setup doctor artifacts validate serve stop up down demo invoke test test-docs test-fast lint audit clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -131,6 +131,9 @@ teardown: setup  ## delete ENDPOINT and what promote made (TEARDOWN_ARGS=--delet
 
 test: setup  ## every tier, as CI runs it (offline; builds its own random-weight repository)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-docs: setup  ## every runnable block of README.md and docs/, page by page, from a fresh clone
+	$(BIN)/python -m pytest tests/unit/test_docs_marked.py tests/integration/test_docs.py $(PYTEST_ARGS)
 
 test-fast: setup  ## unit tests only: no Keras export, no server (under a minute on 2 cores)
 	$(BIN)/python -m pytest -n auto --dist loadfile \

@@ -33,7 +33,7 @@ def _verdict(failed: list[str]) -> str:
     """The last line: whether the local flow can run."""
     if failed:
         return f"missing essentials: {', '.join(failed)}: the local flow cannot run until fixed"
-    return "the essentials are here: make demo runs (warnings concern optional steps)"
+    return "the essentials are here: build, serve natively, invoke (warnings: optional steps)"
 
 
 def register(sub: Subparsers) -> None:

@@ -43,7 +43,7 @@ class Provenance:
 
 
 #: What to do without a network, in the CLI's and the Makefile's words.
-OFFLINE_HINT = "no network? build offline with --weights random (make artifacts WEIGHTS=random)"
+OFFLINE_HINT = "no network? build offline with --weights random, or make artifacts WEIGHTS=random"
 
 
 def download_official(cache_dir: Path, progress: bool = True, url: str = OFFICIAL_URL) -> Path:

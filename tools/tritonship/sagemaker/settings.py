@@ -19,10 +19,11 @@ Docker engines start the server with, what ``validate`` checks, what ``package``
 and what ``promote`` sets as the model's ``Environment``.
 
 The other settings: the AWS region (``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then the
-profile's), the SageMaker runtime endpoint override, the run folder
+profile's), the endpoint URL overrides (``AWS_ENDPOINT_URL`` and its per-service forms,
+the SageMaker runtime's among them), where boto3 finds credentials, the run folder
 (``TRITONSHIP_RUN_DIR``), the image (``TRITONSHIP_IMAGE``), extra Compose files
-(``TRITONSHIP_COMPOSE_FILES``) and the native engine's confinement switch
-(``TRITONSHIP_NATIVE_CONFINE``).
+(``TRITONSHIP_COMPOSE_FILES``), the native engine's confinement switch
+(``TRITONSHIP_NATIVE_CONFINE``) and TensorFlow's log level (``TF_CPP_MIN_LOG_LEVEL``).
 """
 
 from __future__ import annotations
