@@ -18,10 +18,13 @@ tests/unit/test_docs_marked.py; the convention is in docs/testing.md.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,11 +55,17 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def fresh(clone: Path, built_repository: Path) -> Path:
-    """The clone as it was cloned (and set up), with the session's build seeded."""
-    fresh_clone.reset(clone)
-    fresh_clone.seed_build(clone, built_repository)
-    return clone
+def fresh(clone: Path, built_repository: Path) -> Iterator[Path]:
+    """The clone as it was cloned (and set up), with the session's build seeded.
+
+    One page at a time on this machine (a lock file, across processes: pytest-xdist
+    workers, another checkout's run): pages use the documented ports 8080, 8081 and 5000.
+    """
+    with (Path(tempfile.gettempdir()) / "tritonship-docs-test.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fresh_clone.reset(clone)
+        fresh_clone.seed_build(clone, built_repository)
+        yield clone
 
 
 def page_environment(tmp_path: Path) -> dict[str, str]:

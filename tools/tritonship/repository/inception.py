@@ -31,6 +31,11 @@ from tritonship.assets.models.inception_v3 import (
 )
 from tritonship.errors import ChecksumError, ContractError, NetworkError, UsageError
 from tritonship.fileio import atomic_writer, sha256_file, write_bytes_atomic
+from tritonship.sagemaker import settings
+
+# Before TensorFlow loads (the build, the bench's ceiling, the tuning study): no cuInit
+# noise where no CUDA driver exists.
+settings.quiet_tensorflow()
 
 
 @dataclass
