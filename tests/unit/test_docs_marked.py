@@ -101,3 +101,16 @@ def test_a_page_becomes_one_script_in_order(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == "hello\n", "the export of one block holds in the next"
     assert progress.read_text().strip() == "done"
+
+
+def _bare_commands(page: Path) -> list[str]:
+    """Lines of the page's program blocks that run the project's tools without a path."""
+    lines = [line.strip() for b in docs.blocks(page) if b.program for line in b.text.splitlines()]
+    return [line for line in lines if line.startswith(("tritonship ", "python -m tritonship"))]
+
+
+@pytest.mark.parametrize("page", docs.pages(), ids=lambda p: p.name)
+def test_a_page_with_bare_commands_says_to_activate_the_venv(page: Path):
+    """Without .venv on the PATH, a bare ``tritonship`` is "command not found"."""
+    if _bare_commands(page):
+        assert "source .venv/bin/activate" in page.read_text(encoding="utf-8"), page.name

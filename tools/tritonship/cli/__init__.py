@@ -1,6 +1,6 @@
 """The ``tritonship`` command line: one module per command group, one failure boundary.
 
-Each group (:mod:`.repository`, :mod:`.local`, :mod:`.invoke`, :mod:`.cloud`,
+Each group (:mod:`.doctor`, :mod:`.repository`, :mod:`.local`, :mod:`.invoke`, :mod:`.cloud`,
 :mod:`.observe`, :mod:`.bench`) adds its commands to the parser; a command parses its
 arguments into the library's options, calls the library and prints. :func:`main` is the
 only place an exception reaches the user: as one ``tritonship: error: <message> (<hint>)``
