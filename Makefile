@@ -9,11 +9,13 @@ DEVICE    ?= auto
 IMAGE_TAG ?= 24.09-py3
 PORT      ?= 8080
 RUNTIME_PORT ?= 8081
-IMAGE     ?= .tritonship/samples/chelsea.jpg
+# Run state (servers, samples, bench reports): TRITONSHIP_RUN_DIR when set, as for the CLI.
+RUN_DIR   := $(or $(TRITONSHIP_RUN_DIR),.tritonship)
+IMAGE     ?= $(RUN_DIR)/samples/chelsea.jpg
 PROFILE   ?= gpu
 PYTEST_ARGS ?=
 
-.PHONY: help setup artifacts validate serve stop up down demo invoke test test-fast lint audit clean
+.PHONY: help setup doctor artifacts validate serve stop up down demo invoke test test-docs test-fast lint audit clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -25,6 +27,9 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 setup: $(BIN)/.installed  ## create .venv and install tritonship with its dev extras
+
+doctor: setup  ## what is installed and reachable here, each with its fix when missing
+	$(TS) doctor
 
 artifacts: setup  ## build the DALI pipeline, Inception graph, labels (WEIGHTS=official|random|auto)
 	$(TS) build --repo $(REPO) --weights $(WEIGHTS) --device $(DEVICE)
@@ -42,7 +47,7 @@ $(REPO)/build-manifest.json: | setup
 	$(TS) build --repo $(REPO) --weights auto --device $(DEVICE)
 
 validate: setup  ## check the repository (IMAGE_TAG=25.04-py3 checks another image)
-	$(TS) validate --repo $(REPO) --image $(IMAGE_TAG)
+	$(TS) validate --repo $(REPO) --image-tag $(IMAGE_TAG)
 
 serve: setup $(REPO)/build-manifest.json  ## serve natively on PORT like SageMaker (Ctrl-C stops)
 	$(TS) serve --repo $(REPO) --port $(PORT) --runtime-port $(RUNTIME_PORT)
@@ -71,29 +76,32 @@ sim-image:  ## build the local stand-in of the SageMaker image (not NVIDIA's: CP
 
 demo: setup  ## build, serve natively, classify a sample photo, stop (the README's first command)
 	$(TS) build --repo $(REPO) --weights auto --device $(DEVICE)
-	$(BIN)/python -m tritonship.samples .tritonship/samples
+	$(BIN)/python -m tritonship.samples $(RUN_DIR)/samples
 	$(TS) serve --repo $(REPO) --port $(PORT) --runtime-port $(RUNTIME_PORT) --detach
-	$(TS) invoke .tritonship/samples/chelsea.jpg --url http://127.0.0.1:$(PORT) --repo $(REPO); \
+	$(TS) invoke $(RUN_DIR)/samples/chelsea.jpg --url http://127.0.0.1:$(PORT) --repo $(REPO); \
 	  status=$$?; $(TS) stop; exit $$status
 
 invoke: setup  ## classify IMAGE=path.jpg through the local endpoint on PORT
 	$(TS) invoke $(IMAGE) --url http://127.0.0.1:$(PORT) --repo $(REPO)
 
-# make bench: its own run folder (a detached server of yours is left alone) and a free port.
+# make bench: its own run folder inside RUN_DIR (a detached server of yours is left alone) and
+# a free port. The report stays in BENCH_OUT (run state, not the checkout); RESULTS=docs/results
+# also keeps a stamped copy there, on purpose.
 CONCURRENCY ?= 1,2,4,8,16
 DURATION    ?= 10
 FORMAT      ?= both
-BENCH_OUT   ?= .tritonship/bench
-BENCH_RUN   := .tritonship/bench-run
+BENCH_OUT   ?= $(RUN_DIR)/bench
+BENCH_RUN   := $(RUN_DIR)/bench-run
+RESULTS     ?=
 .PHONY: bench
 
-bench: setup $(REPO)/build-manifest.json  ## serve natively on a free port, bench it (CONCURRENCY, DURATION, FORMAT), stop it
+bench: setup $(REPO)/build-manifest.json  ## serve natively on a free port, bench it (CONCURRENCY, DURATION, FORMAT, RESULTS=), stop it
 	@export TRITONSHIP_RUN_DIR=$(BENCH_RUN); \
 	trap '$(TS) stop >/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	port=$$($(BIN)/python -c 'from tritonship.local.engine import free_port; print(free_port())'); \
 	$(TS) serve --repo $(REPO) --port $$port --runtime-port 0 --detach && \
 	$(TS) bench --url http://127.0.0.1:$$port --repo $(REPO) --concurrency $(CONCURRENCY) \
-	  --duration $(DURATION) --format $(FORMAT) --out $(BENCH_OUT)
+	  --duration $(DURATION) --format $(FORMAT) --out $(BENCH_OUT) $(if $(RESULTS),--results $(RESULTS))
 
 # make bench-formats: the ONNX build beside the TensorFlow repository, both served natively
 # in turn (alternating rounds) and compared; ROUNDS, CONCURRENCY, DURATION apply.
@@ -104,10 +112,10 @@ ROUNDS    ?= 2
 bench-formats: setup $(REPO)/build-manifest.json  ## TensorFlow vs its ONNX build, served natively, alternating
 	$(TS) build --format onnx --repo $(ONNX_REPO) --source $(REPO) --weights auto --device $(DEVICE)
 	$(TS) bench --compare $(REPO),$(ONNX_REPO) --rounds $(ROUNDS) --concurrency $(CONCURRENCY) \
-	  --duration $(DURATION) --out $(BENCH_OUT)
+	  --duration $(DURATION) --out $(BENCH_OUT) $(if $(RESULTS),--results $(RESULTS))
 
 # make package promote teardown: ship to a SageMaker endpoint. AWS_REGION, AWS_PROFILE and
-# AWS_ENDPOINT_URL apply (a local moto server: see the README).
+# AWS_ENDPOINT_URL apply (a local moto server: see docs/deploying.md).
 ENDPOINT      ?= tritonship-demo
 BUCKET        ?=
 ROLE          ?=
@@ -133,6 +141,9 @@ teardown: setup  ## delete ENDPOINT and what promote made (TEARDOWN_ARGS=--delet
 test: setup  ## every tier, as CI runs it (offline; builds its own random-weight repository)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+test-docs: setup  ## every runnable block of README.md and docs/, page by page, from a fresh clone
+	$(BIN)/python -m pytest tests/unit/test_docs_marked.py tests/integration/test_docs.py $(PYTEST_ARGS)
+
 test-fast: setup  ## unit tests only: no Keras export, no server (under a minute on 2 cores)
 	$(BIN)/python -m pytest -n auto --dist loadfile \
 	  -m "not integration and not server and not slow and not soak" \
@@ -152,7 +163,7 @@ test-endpoint: setup  ## the integration suite through InvokeEndpoint (TRITONSHI
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 test-endpoint-local: setup $(REPO)/build-manifest.json  ## test-endpoint against the local runtime (serve, run, stop)
-	@export TRITONSHIP_RUN_DIR=.tritonship/test-endpoint-run; \
+	@export TRITONSHIP_RUN_DIR=$(RUN_DIR)/test-endpoint-run; \
 	trap '$(TS) stop >/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	set -- $$($(BIN)/python -c 'from tritonship.local.engine import free_port as f; print(f(), f())'); \
 	$(TS) serve --repo $(REPO) --port $$1 --runtime-port $$2 --endpoint-name $(LOCAL_ENDPOINT_NAME) \

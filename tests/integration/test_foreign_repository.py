@@ -67,7 +67,7 @@ def test_a_foreign_repository_goes_from_validate_to_teardown(
 ) -> None:
     repo = make_add_sub_repository(tmp_path / "repo")
     assert not (repo / "build-manifest.json").exists()
-    assert run("validate", "--repo", repo, "--image", "24.09-py3") == 0
+    assert run("validate", "--repo", repo, "--image-tag", "24.09-py3") == 0
     assert "1 model OK (sm_model)" in capsys.readouterr().out
 
     url = serve_and_invoke(repo, tmp_path, capsys)

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.clone import dependency_view
 from tritonship.local.engine import free_port
 from tritonship.local.process import runs
 
@@ -60,7 +60,9 @@ class Installed:
     state: Path
     wheel: Path
 
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 120, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run the installed ``tritonship`` from ``work`` with a clean environment."""
         env = {
             k: v
@@ -73,6 +75,7 @@ class Installed:
             PATH=f"{self.venv / 'bin'}:{env.get('PATH', '')}",
             PIP_DISABLE_PIP_VERSION_CHECK="1",
         )
+        env.update(extra_env or {})
         return subprocess.run(
             [str(self.venv / "bin" / args[0]), *args[1:]],
             cwd=self.work,
@@ -112,17 +115,7 @@ def _build_wheel(tmp: Path) -> Path:
 
 def _dependency_view(tmp: Path, site: Path) -> None:
     """Let ``site`` see this venv's packages, except tritonship and the bench extra."""
-    ours = Path(sysconfig.get_paths()["purelib"])
-    view = tmp / "deps"
-    view.mkdir()
-    for entry in ours.iterdir():
-        if entry.name.startswith(HIDDEN_PREFIXES):
-            continue
-        if entry.suffix == ".pth":  # processed only in a site dir: copy it there
-            shutil.copy2(entry, site / entry.name)
-        else:
-            (view / entry.name).symlink_to(entry)
-    (site / "_deps_of_this_test.pth").write_text(f"{view}\n", encoding="utf-8")
+    dependency_view(site, tmp / "deps", hidden=HIDDEN_PREFIXES)
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +155,7 @@ def test_the_wheel_holds_the_assets(installed: Installed):
     } <= names
     assert not [n for n in names if "/cache/" in n or "__pycache__" in n]
     compose = zipfile.ZipFile(installed.wheel).read(f"{assets}/container/docker-compose.yml")
-    assert compose == (CHECKOUT / "docker-compose.yml").read_bytes(), "the symlink's content"
+    assert compose == (CHECKOUT / "container" / "docker-compose.yml").read_bytes()
 
 
 def test_the_installed_package_finds_everything_in_its_venv(installed: Installed):
@@ -255,3 +248,17 @@ def test_bench_without_its_extra_says_how_to_install_it(installed: Installed):
     assert bench.returncode == 1
     assert bench.stderr.count("\n") == 1, bench.stderr
     assert "pip install 'tritonship[bench]'" in bench.stderr
+
+
+def test_doctor_from_the_wheel_without_extras_or_docker(installed: Installed, tmp_path: Path):
+    """A venv with only the wheel and its required dependencies, and no Docker engine."""
+    nowhere = {"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    result = installed.run("tritonship", "doctor", "--json", extra_env=nowhere)
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert "installed in" in checks["tritonship"]["detail"]
+    assert checks["bench extra"]["status"] == "warn"
+    assert "tritonship[bench]" in checks["bench extra"]["fix"]
+    assert checks["docker engine"]["status"] == "warn"
+    assert checks["tritonserver"]["status"] == "ok"
+    assert checks["built repository"]["status"] == "warn", "no repository in the work folder"

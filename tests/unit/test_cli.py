@@ -15,7 +15,7 @@ from tritonship.local.engine import EngineError
 # Every command of the CLI contract (docs: DESIGN.md) that exists today, with its options.
 CONTRACT = {
     "build": ["--repo", "m", "--weights", "random", "--device", "cpu"],
-    "validate": ["--repo", "m", "--image", "24.09-py3"],
+    "validate": ["--repo", "m", "--image-tag", "24.09-py3"],
     "serve": [
         *["--engine", "docker", "--profile", "cpu", "--image", "img:1", "--repo", "m"],
         *["--port", "9090", "--detach"],

@@ -39,8 +39,9 @@ from tritonship.sagemaker.settings import PACKAGED_ENV_FILE as SAGEMAKER_ENV_FIL
 
 IMAGE = "763104351884.dkr.ecr.us-west-2.amazonaws.com/sagemaker-tritonserver:24.09-py3"
 CHECKOUT = Path(__file__).resolve().parents[2]
-#: The file users run by hand from the checkout (COMPOSE_FILE is the packaged one).
-USER_COMPOSE_FILE = CHECKOUT / "docker-compose.yml"
+#: The file users run by hand from the checkout (``-f container/docker-compose.yml``); in a
+#: checkout it is also the packaged COMPOSE_FILE.
+USER_COMPOSE_FILE = CHECKOUT / "container" / "docker-compose.yml"
 
 
 def _runs(command: list[str]) -> bool:
@@ -137,10 +138,26 @@ def test_image_port_and_repository_come_from_the_engine(tmp_path: Path):
 
 
 def test_the_packaged_compose_file_is_the_one_users_run():
-    link = CHECKOUT / "container" / "docker-compose.yml"
-    assert link.is_symlink() and link.readlink() == Path("../docker-compose.yml")
-    assert COMPOSE_FILE.read_bytes() == USER_COMPOSE_FILE.read_bytes()
+    """One real file: no copy or link at the top level, the package reads the same file."""
+    assert USER_COMPOSE_FILE.is_file() and not USER_COMPOSE_FILE.is_symlink()
+    assert not (CHECKOUT / "docker-compose.yml").exists(), "one docker-compose.yml only"
+    tracked = subprocess.run(
+        ["git", "ls-files", "*docker-compose.yml"], cwd=CHECKOUT, capture_output=True, text=True
+    )
+    if tracked.returncode == 0:  # a git checkout (not a copy without .git)
+        assert tracked.stdout.split() == ["container/docker-compose.yml"]
+    assert COMPOSE_FILE == USER_COMPOSE_FILE
     assert COMPOSE_FILE.parent == SAGEMAKER_ENV_FILE.parent, "package data beside sagemaker.env"
+
+
+def test_users_run_it_by_hand_from_the_checkout_with_relative_defaults():
+    """``docker compose -f container/docker-compose.yml`` from the checkout: paths resolve."""
+    svc = render("cpu", compose_file=Path("container/docker-compose.yml"))["services"]
+    [volume] = svc["triton-cpu"]["volumes"]
+    assert Path(volume["source"]) == CHECKOUT / "model_repository"
+    assert rendered_environment({"services": svc}, "triton-cpu") == load_env_file(
+        SAGEMAKER_ENV_FILE
+    )
 
 
 def test_ecr_registry_is_recognised():
@@ -219,6 +236,33 @@ def test_missing_image_logs_in_to_ecr_then_pulls():
         }
     ]
     assert docker.images.pulled == [(IMAGE.rsplit(":", 1)[0], "24.09-py3")]
+
+
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A shell with no AWS credentials anywhere (and no instance metadata to ask)."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_missing_ecr_image_without_credentials_is_one_line_with_the_stand_in(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """``make up`` with the default image and no credentials: not a raw NoCredentialsError."""
+    from tritonship.cli import describe_error
+
+    no_aws_credentials(monkeypatch, tmp_path)
+    docker = FakeDocker(present=False)
+    with pytest.raises(EngineError) as info:
+        DockerEngine(image=IMAGE).ensure_image(client=docker)  # boto3's own ECR client
+    line = describe_error(info.value)
+    assert "\n" not in line
+    assert "ECR login" in line and "credentials" in line
+    assert "make sim-image" in line and SIM_IMAGE in line
+    assert "NoCredentialsError" not in line
+    assert docker.logins == [] and docker.images.pulled == []
 
 
 def test_present_image_needs_no_login():

@@ -2,7 +2,7 @@
 
 The staged repository (real configs, placeholder graph) is the source; the build writes a
 separate repository whose DALI threads, guard limit and TensorFlow ``gpu_io`` are sized
-for the instance type, and ``validate --image 24.09-py3`` must accept it. Nothing here
+for the instance type, and ``validate --image-tag 24.09-py3`` must accept it. Nothing here
 runs on a GPU: the mixed pipeline is built as a graph (tests/unit/test_dali_mixed.py).
 """
 
@@ -218,7 +218,7 @@ def test_the_cli_builds_for_a_gpu_here_and_says_the_cuda_check_was_skipped(
     assert "nothing runs on a GPU here" in err
     assert "target gpu (ml.g4dn.xlarge: NVIDIA T4, num_threads 4" in out
     assert "GPU pipeline built as a graph, not run" in out
-    assert "validate --image 24.09-py3: clean" in err
+    assert "validate --image-tag 24.09-py3: clean" in err
     assert json.loads((repo / "build-manifest.json").read_text())["gpu"]["num_threads"] == 4
 
 

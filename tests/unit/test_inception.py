@@ -109,6 +109,7 @@ def test_no_network_is_one_line_suggesting_random_weights(tmp_path: Path):
     with pytest.raises(NetworkError) as info:
         inception.download_official(tmp_path, progress=False, url="http://127.0.0.1:9/x.tar.gz")
     assert "--weights random" in str(info.value)
+    assert "make artifacts WEIGHTS=random" in str(info.value), "the make form too"
     assert "\n" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
 

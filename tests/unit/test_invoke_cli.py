@@ -81,7 +81,7 @@ def usage_error(argv: list[str], capsys) -> str:
         (["invoke", "{d}/cat.jpg", "--target-variant", "B"], "--target-variant needs --endpoint"),
         (["bench", "--url", "http://h:1", "--target-model", ARCHIVE], "--target-model needs"),
         (["bench", "--body", "{d}/body.json", "--format", "json"], "--format does not apply to"),
-        (["bench", "--body", "{d}/body.json", "--image", "{d}/cat.jpg"], "--image does not apply"),
+        (["bench", "--body", "{d}/body.json", "--photo", "{d}/cat.jpg"], "--photo does not apply"),
         (["bench", "--content-type", "application/json"], "--content-type goes with --body"),
         (["bench", "--compare", "a,b", "--body", "{d}/body.json"], "--compare serves our"),
     ],

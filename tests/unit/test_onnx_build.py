@@ -260,7 +260,7 @@ def test_cli_build_onnx_for_a_new_image_validates_it(
     assert code == 0, out + err
     assert "ONNX classifier inception_onnx (opset 17, tf2onnx" in out
     assert "format onnx: ONNX for image 26.05-py3" in err
-    assert "validate --image 26.05-py3: clean" in err
+    assert "validate --image-tag 26.05-py3: clean" in err
 
 
 # --- conversion on its own -----------------------------------------------------------------

@@ -115,3 +115,37 @@ def test_image_follows_the_override_then_the_region(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TRITONSHIP_IMAGE", "local/image:1")
     assert settings.image(tag="24.09-py3") == "local/image:1"
     assert settings.image("given:2") == "given:2"
+
+
+@pytest.mark.parametrize(("driver", "level"), [(False, "3"), (True, "2")])
+def test_tensorflow_is_quiet_without_a_cuda_driver(
+    monkeypatch: pytest.MonkeyPatch, driver: bool, level: str
+) -> None:
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.setattr(settings, "cuda_driver_present", lambda: driver)
+    assert settings.quiet_tensorflow() == level
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    assert settings.quiet_tensorflow() == "0", "the user's own choice stays"
+
+
+@pytest.mark.slow
+def test_no_cuinit_noise_on_a_cpu_machine(tmp_path: Path) -> None:
+    """TensorFlow's first device query logs "failed call to cuInit" at ERROR level here."""
+    import os
+    import subprocess
+    import sys
+
+    if settings.cuda_driver_present():
+        pytest.skip("a CUDA driver is present: TensorFlow's cuInit does not fail here")
+    query = "import tensorflow as tf; tf.config.list_physical_devices('GPU')"
+    quiet = "from tritonship.sagemaker.settings import quiet_tensorflow; quiet_tensorflow(); "
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+    def stderr(code: str, **extra: str) -> str:
+        run = [sys.executable, "-c", code]
+        done = subprocess.run(run, env={**env, **extra}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    assert "cuInit" in stderr(query, TF_CPP_MIN_LOG_LEVEL="2"), "level 2 does not hide it"
+    assert "cuInit" not in stderr(quiet + query)

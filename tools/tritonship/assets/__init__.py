@@ -4,8 +4,9 @@ In the checkout they stay at the top level, where people look for them; pyprojec
 ``[tool.setuptools.package-dir]`` maps each folder onto a subpackage of this one:
 
 - ``container/`` is ``tritonship.assets.container``: ``sagemaker.env``, the native
-  engine's CPU stand-in backends (``backends/*/*.py``) and ``docker-compose.yml`` (a
-  symlink to the top-level file, which users run; the wheel holds a copy).
+  engine's CPU stand-in backends (``backends/*/*.py``), ``docker-compose.yml`` (the one
+  compose file: users run it from the checkout with ``-f container/docker-compose.yml``)
+  and its overrides ``compose.*.yml``.
 - ``dali/`` is ``tritonship.assets.dali``: ``pipeline.py``, the DALI preprocessing.
 - ``models/`` is ``tritonship.assets.models``: ``inception_v3.py``, the classifier's own
   definition (its download cache ``models/cache/`` is not packaged).

@@ -1,6 +1,6 @@
 """The ``tritonship`` command line: one module per command group, one failure boundary.
 
-Each group (:mod:`.repository`, :mod:`.local`, :mod:`.invoke`, :mod:`.cloud`,
+Each group (:mod:`.doctor`, :mod:`.repository`, :mod:`.local`, :mod:`.invoke`, :mod:`.cloud`,
 :mod:`.observe`, :mod:`.bench`, :mod:`.traffic_loop`) adds its commands to the parser; a
 command parses its arguments into the library's options, calls the library and prints.
 :func:`main` is the only place an exception reaches the user: as one ``tritonship: error:
@@ -15,11 +15,12 @@ import sys
 from collections.abc import Sequence
 
 from tritonship import __version__
-from tritonship.cli import bench, cloud, invoke, local, observe, repository, traffic_loop
+from tritonship.cli import bench, cloud, doctor, invoke, local, observe, repository, traffic_loop
 from tritonship.cli.common import Command
 from tritonship.errors import TritonshipError
+from tritonship.sagemaker import settings
 
-GROUPS = (repository, local, invoke, cloud, observe, bench, traffic_loop)
+GROUPS = (doctor, repository, local, invoke, cloud, observe, bench, traffic_loop)
 DEBUG_HINT = "run again with --debug for the traceback"
 INTERRUPTED = 130
 #: What a shell reports for a process killed by SIGPIPE (128 + 13).
@@ -75,7 +76,7 @@ def _silence_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tritonship`` console script: the one failure boundary."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    settings.quiet_tensorflow()  # before any command loads TensorFlow
     args = build_parser().parse_args(argv)  # usage errors: argparse exits 2
     command: Command = args.func
     try:

@@ -9,6 +9,7 @@ from tritonship.cli.common import (
     LOCAL_URL,
     Subparsers,
     add_command,
+    add_deprecated,
     add_quiet,
     add_repo,
     add_target,
@@ -37,7 +38,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         formats=FORMATS[args.format or DEFAULT_FORMAT],
         repository=args.repo,
-        image=args.image,
+        image=args.photo,
         metrics_url=args.metrics_url,
         ceiling=not args.no_ceiling,
         progress=not args.quiet,
@@ -46,10 +47,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         target_model=args.target_model,
     )
     result = run_bench(config, say=say)
-    from tritonship.bench.report import default_results_dir
-
-    results = None if args.no_results else (args.results or default_results_dir())
-    for path in write_report(result, args.out, results_dir=results):
+    for path in write_report(result, args.out, results_dir=_results_dir(args, args.out)):
         print(f"wrote {path}")
     print(f"first request of the run: {result.meta['first_request_ms']:.0f} ms (not in the levels)")
     for line in result.targets:
@@ -68,8 +66,8 @@ def _check_options(args: argparse.Namespace) -> None:
     require_endpoint(args)
     if args.content_type and not args.body:
         raise UsageError("--content-type goes with --body", hint="add --body FILE")
-    if args.body and (args.image or args.format):
-        option = "--image" if args.image else "--format"
+    if args.body and (args.photo or args.format):
+        option = "--photo" if args.photo else "--format"
         raise UsageError(
             f"{option} does not apply to --body: the body is sent as is",
             hint="give its type with --content-type",
@@ -80,7 +78,6 @@ def _compare(args: argparse.Namespace) -> int:
     """``--compare A,B``: serve each repository natively in turn, alternating; one report."""
     from tritonship.bench import BenchConfig, parse_levels
     from tritonship.bench.compare import compare, parse_repositories, write
-    from tritonship.bench.report import default_results_dir
 
     if args.url or args.endpoint:
         say("--compare serves each repository itself: --url and --endpoint are ignored")
@@ -90,17 +87,27 @@ def _compare(args: argparse.Namespace) -> int:
         duration=args.duration,
         warmup=args.warmup,
         formats=("binary",),
-        image=args.image,
+        image=args.photo,
         ceiling=not args.no_ceiling,
         progress=False,
     )
     out = args.out / "compare"
     sides = compare(repositories, base, args.rounds, out, say=say)
-    results = None if args.no_results else (args.results or default_results_dir())
-    for path in write(sides, base, args.rounds, out, results):
+    for path in write(sides, base, args.rounds, out, _results_dir(args, out)):
         print(f"wrote {path}")
     print((out / "compare.md").read_text(encoding="utf-8"))
     return 0
+
+
+def _results_dir(args: argparse.Namespace, out: Path) -> Path | None:
+    """Where the stamped copy goes: ``--results``, else beside the report in ``out``.
+
+    Never into the checkout unless asked (``--results docs/results``): a benchmark a user
+    runs must not dirty their working tree.
+    """
+    if args.no_results:
+        return None
+    return args.results or out
 
 
 def add_bench(sub: Subparsers) -> None:
@@ -108,16 +115,26 @@ def add_bench(sub: Subparsers) -> None:
     bench = add_command(sub, "bench", cmd_bench, "closed-loop load, in-process ceiling, report")
     add_target(
         bench,
-        "SageMaker endpoint (boto3 in a "
-        "thread pool; AWS_ENDPOINT_URL=http://127.0.0.1:8081 for the local one)",
+        "SageMaker endpoint (boto3 in a thread pool; the local runtime with "
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8081)",
     )
     bench.add_argument(
         "--concurrency",
         default="1,2,4,8,16",
         help="clients per level, closed loop (default: %(default)s)",
     )
-    bench.add_argument("--duration", type=float, default=10.0, help="measured seconds per level")
-    bench.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per level")
+    bench.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        help="measured seconds per level (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="unmeasured seconds per level (default: %(default)s)",
+    )
     bench.add_argument(
         "--format",
         choices=["binary", "json", "raw", "both", "all"],
@@ -156,16 +173,23 @@ def _add_outputs(bench: argparse.ArgumentParser) -> None:
         "--out",
         type=Path,
         default=run_dir() / "bench",
-        help="report folder (default: %(default)s)",
+        help="report folder (default: %(default)s, in the run folder)",
     )
     bench.add_argument(
         "--results",
         type=Path,
         default=None,
-        help="folder for a stamped copy of bench.md (default: docs/results in a checkout)",
+        help="folder for a copy of bench.md stamped with the machine and date, e.g. "
+        "docs/results to keep it with the docs (default: the --out folder)",
     )
     bench.add_argument("--no-results", action="store_true", help="keep no stamped copy")
-    bench.add_argument("--image", type=Path, help="image to send (default: a 640x480 photo)")
+    bench.add_argument(
+        "--photo",
+        type=Path,
+        metavar="JPG",
+        help="the photo to send (default: scikit-image's rocket as a 640x480 JPEG)",
+    )
+    add_deprecated(bench, "--image", "--photo", "photo", type=Path)
     bench.add_argument("--metrics-url", help="Triton metrics, for the batch sizes it reached")
     bench.add_argument("--no-ceiling", action="store_true", help="skip the in-process ceiling")
     add_quiet(bench, "no live progress display")

@@ -9,6 +9,7 @@ from pathlib import Path
 from tritonship.cli.common import (
     Subparsers,
     add_command,
+    add_image_tag,
     add_quiet,
     add_repo,
     add_sagemaker_env,
@@ -267,12 +268,12 @@ def add_package(sub: Subparsers) -> None:
         "--suffix",
         default="",
         help="with --multi-model: added to each archive's name (<ensemble><suffix>.tar.gz), "
-        "e.g. _v2 for a new version beside the old one",
+        "e.g. _v2 for a new version beside the old one (default: none)",
     )
-    package.add_argument(
-        "--image-tag",
-        default=None,
-        help="the image it targets (default: the newest that can serve the repository)",
+    add_image_tag(
+        package,
+        "the SageMaker Triton image tag it targets, e.g. 24.09-py3 (default: the newest that "
+        "can serve the repository)",
     )
     package.add_argument(
         "--allow-random-weights",
@@ -290,9 +291,15 @@ def add_promote(sub: Subparsers) -> None:
     promote = add_command(
         sub, "promote", cmd_promote, "upload the archive and deploy a SageMaker endpoint"
     )
-    promote.add_argument("--endpoint", required=True, metavar="NAME")
-    promote.add_argument("--bucket", help="S3 bucket (must block public access); required")
-    promote.add_argument("--role", metavar="ARN", help="the endpoint's role; required")
+    promote.add_argument(
+        "--endpoint", required=True, metavar="NAME", help="the endpoint to create or update"
+    )
+    promote.add_argument(
+        "--bucket", help="S3 bucket (must block public access); required but with --shadow-promote"
+    )
+    promote.add_argument(
+        "--role", metavar="ARN", help="the endpoint's role; required but with --shadow-promote"
+    )
     promote.add_argument(
         "--archive",
         type=Path,
@@ -306,12 +313,21 @@ def add_promote(sub: Subparsers) -> None:
         help="with --multi-model: every *.tar.gz in DIR (default without --archive: "
         "dist/models/, where package --multi-model writes)",
     )
-    promote.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE)
-    promote.add_argument("--instance-count", type=int, default=1)
     promote.add_argument(
-        "--image-tag",
-        default=None,
-        help="default: the newest image that can serve the archive's backends",
+        "--instance-type",
+        default=DEFAULT_INSTANCE_TYPE,
+        help="the variant's instance type (default: %(default)s)",
+    )
+    promote.add_argument(
+        "--instance-count",
+        type=int,
+        default=1,
+        help="the variant's initial instance count (default: %(default)s)",
+    )
+    add_image_tag(
+        promote,
+        "the SageMaker Triton image tag to deploy, e.g. 24.09-py3 (default: the newest that "
+        "can serve the archive's backends)",
     )
     add_sagemaker_env(promote, multi_model=False)
     promote.add_argument(
@@ -388,7 +404,8 @@ def _add_guardrails(promote: argparse.ArgumentParser) -> None:
         "--traffic",
         default=ALL_AT_ONCE,
         metavar="all-at-once|canary:PERCENT:WAIT|linear:PERCENT:WAIT",
-        help="blue/green traffic shifting of an update (WAIT in seconds, or 5m)",
+        help="blue/green traffic shifting of an update, WAIT in seconds or 5m "
+        "(default: %(default)s)",
     )
     promote.add_argument(
         "--alarm",
@@ -428,16 +445,24 @@ def _add_promote_extras(promote: argparse.ArgumentParser) -> None:
         "--async: queued requests per instance (default: 5)",
     )
     promote.add_argument("--kms-key", help="SSE-KMS key for the archive (default: SSE-S3)")
-    promote.add_argument("--prefix", default=DEFAULT_PREFIX, help="S3 key prefix")
+    promote.add_argument(
+        "--prefix",
+        default=DEFAULT_PREFIX,
+        help="S3 key prefix: archives go to s3://BUCKET/PREFIX/ENDPOINT/ (default: %(default)s)",
+    )
     promote.add_argument("--photo", type=Path, help="smoke-test photo (default: a cat)")
-    promote.add_argument("--skip-smoke-test", action="store_true")
+    promote.add_argument(
+        "--skip-smoke-test", action="store_true", help="do not invoke the endpoint after deploying"
+    )
     promote.add_argument(
         "--timeout",
         type=float,
         default=None,
         help="minutes to wait (default: the plan's time budget, which the dry run shows)",
     )
-    promote.add_argument("--poll", type=float, default=30.0, help="seconds between polls")
+    promote.add_argument(
+        "--poll", type=float, default=30.0, help="seconds between polls (default: %(default)s)"
+    )
     promote.add_argument(
         "--dry-run", action="store_true", help="print what changes and the plan; no write call"
     )
@@ -463,10 +488,19 @@ def add_traffic(sub: Subparsers) -> None:
     traffic = add_command(
         sub, "traffic", cmd_traffic, "shift an endpoint's traffic between its variants"
     )
-    traffic.add_argument("--endpoint", required=True, metavar="NAME")
-    traffic.add_argument("weights", nargs="+", metavar="VARIANT=WEIGHT")
-    traffic.add_argument("--timeout", type=float, default=60.0, help="minutes to wait")
-    traffic.add_argument("--poll", type=float, default=30.0, help="seconds between polls")
+    traffic.add_argument("--endpoint", required=True, metavar="NAME", help="the endpoint's name")
+    traffic.add_argument(
+        "weights",
+        nargs="+",
+        metavar="VARIANT=WEIGHT",
+        help="relative weights: a=1 b=3 sends a quarter to a",
+    )
+    traffic.add_argument(
+        "--timeout", type=float, default=60.0, help="minutes to wait (default: %(default)s)"
+    )
+    traffic.add_argument(
+        "--poll", type=float, default=30.0, help="seconds between polls (default: %(default)s)"
+    )
     add_quiet(traffic)
 
 
@@ -477,12 +511,22 @@ def add_teardown(sub: Subparsers) -> None:
     teardown = add_command(
         sub, "teardown", cmd_teardown, "delete an endpoint and what promote created"
     )
-    teardown.add_argument("--endpoint", required=True, metavar="NAME")
+    teardown.add_argument(
+        "--endpoint", required=True, metavar="NAME", help="the endpoint promote created"
+    )
     teardown.add_argument(
         "--delete-artifacts", action="store_true", help="also delete the archives in S3"
     )
-    teardown.add_argument("--bucket", help="with --delete-artifacts: also sweep the prefix")
-    teardown.add_argument("--prefix", default=DEFAULT_PREFIX)
+    teardown.add_argument(
+        "--bucket",
+        help="with --delete-artifacts: also sweep s3://BUCKET/PREFIX/ENDPOINT/ (for archives "
+        "whose models are gone already)",
+    )
+    teardown.add_argument(
+        "--prefix",
+        default=DEFAULT_PREFIX,
+        help="the S3 key prefix promote used (its --prefix) (default: %(default)s)",
+    )
 
 
 def register(sub: Subparsers) -> None:

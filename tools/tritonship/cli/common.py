@@ -86,6 +86,51 @@ def env_sources(args: argparse.Namespace) -> EnvSources:
     )
 
 
+class DeprecatedSpelling(argparse.Action):
+    """An old spelling of an option, accepted for one release with a note on stderr."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str, **kwargs: Any) -> None:
+        """``new`` is the spelling to use instead (shown in the note)."""
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        """Store the value under the new option's name and say what to write instead."""
+        say(
+            f"note: {option_string} is deprecated here, use {self.new} (the old spelling "
+            "is accepted for one more release)"
+        )
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated(
+    parser: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs: Any
+) -> None:
+    """Accept ``old`` as a hidden spelling of ``new`` (same ``dest``), with a note.
+
+    ``kwargs`` (e.g. ``type=Path``) must match the new option's, so both give one value.
+    """
+    parser.add_argument(
+        old, dest=dest, action=DeprecatedSpelling, new=new, help=argparse.SUPPRESS, **kwargs
+    )
+
+
+def add_image_tag(parser: argparse.ArgumentParser, text: str, old: str | None = None) -> None:
+    """``--image-tag TAG``: a SageMaker Triton image tag (e.g. 24.09-py3), the one name for it.
+
+    ``old``: a former spelling of the same option, still accepted for one release.
+    """
+    parser.add_argument("--image-tag", metavar="TAG", default=None, help=text)
+    if old:
+        add_deprecated(parser, old, "--image-tag", "image_tag")
+
+
 def add_quiet(parser: argparse.ArgumentParser, text: str = "no progress bars") -> None:
     """``--quiet``: no progress display."""
     parser.add_argument("--quiet", action="store_true", help=text)

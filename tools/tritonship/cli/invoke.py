@@ -370,7 +370,9 @@ def add_invoke(sub: Subparsers) -> None:
         "(json-header-size=0; one image per request). --input: binary or json; the outputs "
         "come back as JSON only when named with --output",
     )
-    invoke.add_argument("--top-k", type=int, default=5, help="images: classes per image")
+    invoke.add_argument(
+        "--top-k", type=int, default=5, help="images: classes per image (default: %(default)s)"
+    )
     _add_any_model(invoke)
     _add_async(invoke)
     add_json(invoke)

@@ -52,16 +52,27 @@ def add_serve(sub: Subparsers) -> None:
     """``serve [--engine E] [--archive F] [--port N] [--runtime-port N] [--detach] ...``."""
     serve = add_command(sub, "serve", cmd_serve, "serve the repository locally as SageMaker does")
     add_repo(serve)
-    serve.add_argument("--engine", choices=ENGINES, default="native")
+    serve.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="native",
+        help="native: this machine's tritonserver; docker: the SageMaker image under Docker "
+        "Compose (default: %(default)s)",
+    )
     serve.add_argument(
         "--archive",
         type=Path,
         metavar="MODEL_TAR_GZ",
         help="serve a packaged model.tar.gz (unpacked safely) instead of --repo",
     )
-    serve.add_argument("--port", type=int, default=8080, help="container API (SageMaker: 8080)")
     serve.add_argument(
-        "--runtime-port", type=int, default=8081, help="local SageMaker runtime API (0: none)"
+        "--port", type=int, default=8080, help="container API port (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--runtime-port",
+        type=int,
+        default=8081,
+        help="local SageMaker runtime API, 0 for none (default: %(default)s)",
     )
     serve.add_argument(
         "--endpoint-name",
@@ -70,7 +81,13 @@ def add_serve(sub: Subparsers) -> None:
         help="the EndpointName the local runtime answers to (default: tritonship-local)",
     )
     serve.add_argument("--detach", action="store_true", help="leave the server running")
-    serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for /ping")
+    serve.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for /ping; a first docker start that unpacks a large image "
+        "may need more (default: %(default)s)",
+    )
     add_sagemaker_env(serve)
     serve.add_argument(
         "--models-dir",
@@ -116,7 +133,7 @@ def _add_async_options(serve: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="asynchronous: requests processed at once (MaxConcurrentInvocationsPerInstance; 1)",
+        help="asynchronous: requests processed at once (MaxConcurrentInvocationsPerInstance; default: %(default)s)",
     )
 
 
@@ -126,18 +143,22 @@ def _add_docker_options(serve: argparse.ArgumentParser) -> None:
         "--profile",
         choices=["gpu", "cpu"],
         default="gpu",
-        help="docker engine: with or without a GPU reservation",
+        help="docker engine: with (gpu) or without (cpu) a GPU reservation (default: %(default)s)",
     )
     serve.add_argument(
         "--image",
-        help="docker engine: image URI (default: SageMaker's, for AWS_REGION, or TRITONSHIP_IMAGE)",
+        metavar="URI",
+        help="docker engine: the image to run, a full URI (registry/name:tag), not a tag "
+        "(default: TRITONSHIP_IMAGE, else SageMaker's 24.09-py3 image for AWS_REGION)",
     )
 
 
 def add_stop(sub: Subparsers) -> None:
     """``stop [--engine native|docker]``."""
     stop = add_command(sub, "stop", cmd_stop, "stop a server started with serve --detach")
-    stop.add_argument("--engine", choices=ENGINES, default="native")
+    stop.add_argument(
+        "--engine", choices=ENGINES, default="native", help="which engine (default: %(default)s)"
+    )
 
 
 def register(sub: Subparsers) -> None:

@@ -162,11 +162,16 @@ def _mean_kind(series) -> str:  # noqa: ANN001 - a Series, imported lazily
 def add_logs(sub: Subparsers) -> None:
     """``logs --endpoint E [--since 10m] [--follow] [--interval S]``."""
     logs = add_command(sub, "logs", cmd_logs, "print a SageMaker endpoint's CloudWatch logs")
-    logs.add_argument("--endpoint", required=True, metavar="NAME")
-    logs.add_argument("--since", default="10m", help="how far back: 30s, 10m, 1h, 2d (10m)")
+    logs.add_argument("--endpoint", required=True, metavar="NAME", help="the endpoint's name")
+    logs.add_argument(
+        "--since", default="10m", help="how far back: 30s, 10m, 1h, 2d (default: %(default)s)"
+    )
     logs.add_argument("--follow", action="store_true", help="keep printing new events (Ctrl-C)")
     logs.add_argument(
-        "--interval", type=float, default=5.0, help="--follow: seconds between polls (1-60; 5)"
+        "--interval",
+        type=float,
+        default=5.0,
+        help="--follow: seconds between polls, 1-60 (default: %(default)s)",
     )
 
 
@@ -175,8 +180,10 @@ def add_metrics(sub: Subparsers) -> None:
     metrics = add_command(
         sub, "metrics", cmd_metrics, "show a SageMaker endpoint's CloudWatch metrics per variant"
     )
-    metrics.add_argument("--endpoint", required=True, metavar="NAME")
-    metrics.add_argument("--since", default="1h", help="how far back: 30m, 1h, 2d (1h)")
+    metrics.add_argument("--endpoint", required=True, metavar="NAME", help="the endpoint's name")
+    metrics.add_argument(
+        "--since", default="1h", help="how far back: 30m, 1h, 2d (default: %(default)s)"
+    )
     metrics.add_argument(
         "--variant",
         action="append",
@@ -210,7 +217,7 @@ def add_status(sub: Subparsers) -> None:
         cmd_status,
         "a SageMaker endpoint's status, deployment stage, variants and what promote left",
     )
-    status.add_argument("--endpoint", required=True, metavar="NAME")
+    status.add_argument("--endpoint", required=True, metavar="NAME", help="the endpoint's name")
     add_json(status)
 
 

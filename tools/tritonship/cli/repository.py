@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from tritonship.cli.common import (
     Subparsers,
     add_command,
+    add_image_tag,
     add_quiet,
     add_repo,
     add_sagemaker_env,
@@ -99,7 +100,7 @@ def _check_image(repo: Path, tag: str) -> int:
     if findings:
         print(format_findings(findings))
         return 1
-    say(f"validate --image {tag}: clean; next: tritonship package --repo {repo}")
+    say(f"validate --image-tag {tag}: clean; next: tritonship package --repo {repo}")
     return 0
 
 
@@ -114,7 +115,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from tritonship.sagemaker.settings import sagemaker_env
 
     env = sagemaker_env(env_sources(args), args.repo)
-    findings = validate_repository(args.repo, image_tag=args.image, env=env)
+    findings = validate_repository(args.repo, image_tag=args.image_tag, env=env)
     _note_native_gaps(args.repo, env)
     if findings:
         print(format_findings(findings))
@@ -151,10 +152,13 @@ def add_build(sub: Subparsers) -> None:
         "--format",
         choices=["auto", "tf", "onnx"],
         default="auto",
-        help="classifier format; auto: by --image-tag (onnx for 25.03 on, else tf)",
+        help="classifier format; auto: by --image-tag (onnx for 25.03 on, else tf) "
+        "(default: %(default)s)",
     )
-    build.add_argument(
-        "--image-tag", metavar="TAG", help="the image it targets (picks auto's format; validated)"
+    add_image_tag(
+        build,
+        "the SageMaker Triton image tag it targets, e.g. 26.05-py3 (picks auto's format; "
+        "validated; default: none, TensorFlow)",
     )
     build.add_argument(
         "--source",
@@ -171,14 +175,16 @@ def add_build(sub: Subparsers) -> None:
         "--weights",
         choices=["official", "random", "auto"],
         default="official",
-        help="auto: official where the network allows, else random",
+        help="official (download), random (offline) or auto: official where the network "
+        "allows, else random (default: %(default)s)",
     )
     build.add_argument(
         "--device",
         choices=["auto", "cpu", "gpu"],
         default="auto",
         help="gpu: configs sized for --instance-type, in a separate repository "
-        "(default model_repository_gpu); auto: the shared configs, verified on this machine",
+        "(default model_repository_gpu); auto: the shared configs, verified on this machine "
+        "(default: %(default)s)",
     )
     build.add_argument(
         "--instance-type",
@@ -189,18 +195,24 @@ def add_build(sub: Subparsers) -> None:
     build.add_argument(
         "--skip-cuda-check",
         action="store_true",
-        help="gpu: build for a GPU instance on a machine without one (nothing runs on a GPU)",
+        help="gpu: build for a GPU instance on a machine without one (nothing runs on a GPU; "
+        "default: check for CUDA)",
     )
     add_quiet(build)
 
 
 def add_validate(sub: Subparsers) -> None:
-    """``validate [--repo DIR] [--image TAG]``."""
+    """``validate [--repo DIR] [--image-tag TAG]`` (``--image TAG``: the old spelling)."""
     validate = add_command(
         sub, "validate", cmd_validate, "check every config.pbtxt and the ensemble"
     )
     add_repo(validate)
-    validate.add_argument("--image", metavar="TAG", help="also check the image has each backend")
+    add_image_tag(
+        validate,
+        "also check that this SageMaker Triton image tag (e.g. 24.09-py3) has every backend "
+        "(default: no image check)",
+        old="--image",
+    )
     add_sagemaker_env(validate)
 
 

@@ -38,7 +38,10 @@ def add_serve_traffic(serve: argparse.ArgumentParser) -> None:
         "(DIR/<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl)",
     )
     serve.add_argument(
-        "--capture-percent", type=float, default=100.0, help="share of calls captured (100)"
+        "--capture-percent",
+        type=float,
+        default=100.0,
+        help="share of calls captured (default: %(default)s)",
     )
     serve.add_argument(
         "--mirror",
@@ -47,7 +50,10 @@ def add_serve_traffic(serve: argparse.ArgumentParser) -> None:
         "API (e.g. http://127.0.0.1:9090) and log how its answers compare (a local shadow)",
     )
     serve.add_argument(
-        "--mirror-percent", type=float, default=100.0, help="share of calls mirrored (100)"
+        "--mirror-percent",
+        type=float,
+        default=100.0,
+        help="share of calls mirrored (default: %(default)s)",
     )
     serve.add_argument(
         "--mirror-log",
@@ -198,7 +204,9 @@ def cmd_capture_decode(args: argparse.Namespace) -> int:
 def add_capture(sub: Subparsers) -> None:
     """``capture decode S3-OR-DIR [--out DIR]``."""
     capture = sub.add_parser("capture", help="read SageMaker data capture records")
-    commands = capture.add_subparsers(dest="capture_command", required=True, metavar="COMMAND")
+    commands = capture.add_subparsers(
+        dest="capture_command", required=True, metavar="COMMAND", help="decode"
+    )
     decode = add_command(
         commands,
         "decode",
@@ -224,7 +232,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from tritonship.replay.engine import against_target, make_target, replay
     from tritonship.replay.report import summary, write_report
     from tritonship.replay.sources import read_captures
-    from tritonship.results import default_results_dir
     from tritonship.sagemaker.agreement import Tolerance
 
     if not (args.url or args.endpoint):
@@ -236,7 +243,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     captures = read_captures(args.location)
     progress = quiet if args.quiet else say
     result = replay(captures, targets, Tolerance(args.rtol, args.atol), args.limit, progress)
-    results = None if args.no_results else (args.results or default_results_dir())
+    # Beside the report unless asked (--results docs/results): a replay a user runs must not
+    # dirty their working tree, as the bench's report does not.
+    results = None if args.no_results else (args.results or args.out)
     paths = write_report(result, args.out, results_dir=results)
     if args.json:
         import json
@@ -297,7 +306,8 @@ def _add_replay_outputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--results",
         type=Path,
-        help="folder for a stamped copy of replay.md (default: docs/results in a checkout)",
+        help="folder for a stamped copy of replay.md, e.g. docs/results to keep it with the docs "
+        "(default: the --out folder)",
     )
     parser.add_argument("--no-results", action="store_true", help="keep no stamped copy")
     add_quiet(parser, "no line per request")

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tritonship.errors import NetworkError, TritonshipError, UsageError
+from tritonship.sagemaker import local_aws
 from tritonship.sagemaker.settings import require_region
 
 TAG_PREFIX = "tritonship:"
@@ -61,17 +62,24 @@ def make_clients(region: str, attempts: int = 5) -> AwsClients:
     from botocore.config import Config
 
     session = boto3.session.Session(region_name=region)
-    config = Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=10)
-    runtime = config.merge(Config(read_timeout=70))
+
+    def client(service: str, read_timeout: float = 60) -> Any:
+        # A local stand-in (moto) neither throttles nor fails transiently: one try, so that
+        # a call it lacks (a 500 page) fails at once instead of after five backed-off tries.
+        tries = 1 if local_aws.local_endpoint(service) else attempts
+        retries = {"max_attempts": tries, "mode": "standard"}
+        config = Config(retries=retries, connect_timeout=10, read_timeout=read_timeout)
+        return session.client(service, config=config)
+
     return AwsClients(
-        s3=session.client("s3", config=config),
-        sagemaker=session.client("sagemaker", config=config),
-        runtime=session.client("sagemaker-runtime", config=runtime),
-        autoscaling=session.client("application-autoscaling", config=config),
-        iam=session.client("iam", config=config),
-        quotas=session.client("service-quotas", config=config),
-        logs=session.client("logs", config=config),
-        cloudwatch=session.client("cloudwatch", config=config),
+        s3=client("s3"),
+        sagemaker=client("sagemaker"),
+        runtime=client("sagemaker-runtime", read_timeout=70),
+        autoscaling=client("application-autoscaling"),
+        iam=client("iam"),
+        quotas=client("service-quotas"),
+        logs=client("logs"),
+        cloudwatch=client("cloudwatch"),
     )
 
 
@@ -125,7 +133,14 @@ def is_missing(err: Exception) -> bool:
 
 
 def describe(err: Exception) -> str:
-    """One line for an AWS failure: ``Code: message`` (whitespace folded, shortened)."""
+    """One line for an AWS failure: ``Code: message`` (whitespace folded, shortened).
+
+    A call a local stand-in (moto) lacks is said as such, not as its HTML 500 page
+    (:func:`tritonship.sagemaker.local_aws.explain`).
+    """
+    lacking = local_aws.explain(err)
+    if lacking:
+        return lacking
     code = error_code(err)
     text = " ".join((f"{code}: {error_message(err)}" if code else str(err)).split())
     return text if len(text) <= 300 else f"{text[:297]}..."

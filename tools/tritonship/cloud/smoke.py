@@ -27,6 +27,7 @@ import numpy as np
 
 from tritonship.cloud.aws import describe
 from tritonship.errors import TritonshipError, UsageError
+from tritonship.sagemaker import local_aws
 from tritonship.sagemaker.wire import (
     JSON_CONTENT_TYPE,
     ResponseError,
@@ -36,7 +37,7 @@ from tritonship.sagemaker.wire import (
 
 CLASSES = 1001
 #: What moto's InvokeEndpoint answers when no result was queued: (body, Content-Type).
-MOTO_PLACEHOLDER = (b"body", "content_type")
+MOTO_PLACEHOLDER = local_aws.MOTO_PLACEHOLDER
 #: What moto's InvokeEndpointAsync writes as the output when no result was queued
 #: (moto 5.2 sagemakerruntime/models.py, invoke_endpoint_async).
 MOTO_ASYNC_PLACEHOLDER = b'{"default": "response"}'
@@ -173,7 +174,7 @@ def smoke_test(
 
 def check_answer(body: bytes, content_type: str | None, request: SmokeRequest) -> SmokeResult:
     """Check an answer to the smoke-test request (moto's placeholders: not verified)."""
-    if (body, content_type) == MOTO_PLACEHOLDER or body == MOTO_ASYNC_PLACEHOLDER:
+    if local_aws.is_placeholder(body, content_type) or body == MOTO_ASYNC_PLACEHOLDER:
         return SmokeResult(
             False,
             "NOT VERIFIED: the endpoint answered moto's canned placeholder, not a model's output",

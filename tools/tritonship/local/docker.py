@@ -348,7 +348,7 @@ class DockerEngine:
             pass
         registry = ecr_registry(self.image)
         if registry:
-            username, password, url = ecr_credentials(*registry, ecr=ecr)
+            username, password, url = _ecr_login_token(self.image, registry, ecr)
             try:
                 client.login(username=username, password=password, registry=url)
             except docker.errors.APIError as err:
@@ -400,13 +400,44 @@ class DockerEngine:
         self.compose("down", "--remove-orphans", check=False, profiles=list(SERVICES))
 
 
+#: What to run instead of NVIDIA's image where it cannot be pulled (no login, offline).
+SIM_ALTERNATIVE = (
+    f"make sim-image && make up PROFILE=cpu IMAGE={SIM_IMAGE} "
+    "COMPOSE_FILES=compose.local.yml:compose.sim.yml"
+)
+
+
+def _ecr_login_token(image: str, registry: tuple[str, str], ecr: Any) -> tuple[str, str, str]:
+    """:func:`ecr_credentials`, with boto3's failures as one line saying what to do."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    account, region = registry
+    try:
+        return ecr_credentials(account, region, ecr=ecr)
+    except NoCredentialsError as err:
+        raise EngineError(
+            f"{image} is not on this machine, and the ECR login that pulls it needs AWS "
+            "credentials: none found",
+            hint="configure credentials that may pull from ECR (AWS_PROFILE, aws configure), "
+            f"or run the local stand-in instead: {SIM_ALTERNATIVE}",
+        ) from err
+    except (ClientError, BotoCoreError) as err:
+        reason = " ".join(str(err).split())
+        raise EngineError(
+            f"{image} is not on this machine, and the ECR login for account {account} in "
+            f"{region} failed: {reason}",
+            hint=f"check the credentials and the network, or run the local stand-in: "
+            f"{SIM_ALTERNATIVE}",
+        ) from err
+
+
 def _pull_error(image: str, what: str, err: Exception) -> EngineError:
     """A missing image that could not be fetched: say which, why, and what to do offline."""
     reason = getattr(err, "explanation", None) or str(err)
     return EngineError(
         f"{image} is not on this machine and {what}: {reason}",
-        hint="is the registry reachable from here? Offline, build a local image "
-        f"(make sim-image builds the stand-in {SIM_IMAGE}) and pass --image",
+        hint="is the registry reachable from here? Offline, run the local stand-in: "
+        f"{SIM_ALTERNATIVE}",
     )
 
 

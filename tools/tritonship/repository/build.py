@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -24,10 +23,11 @@ from tritonship.repository.dali import build_dali, resolve_device
 from tritonship.repository.gpu import GPU_REPOSITORY, GpuTarget, copy_source
 from tritonship.repository.gpu import configure as configure_gpu
 from tritonship.repository.validate import CONFIG_NAME
+from tritonship.sagemaker import settings
 from tritonship.sagemaker.instances import DEFAULT_INSTANCE_TYPE
 from tritonship.sagemaker.instances import instance_type as lookup_instance
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+settings.quiet_tensorflow()  # before TensorFlow loads: no cuInit noise on a CPU build
 
 DALI_MODEL = "dali"
 INCEPTION_MODEL = "inception_graphdef"

@@ -31,6 +31,11 @@ from tritonship.assets.models.inception_v3 import (
 )
 from tritonship.errors import ChecksumError, ContractError, NetworkError, UsageError
 from tritonship.fileio import atomic_writer, sha256_file, write_bytes_atomic
+from tritonship.sagemaker import settings
+
+# Before TensorFlow loads (the build, the bench's ceiling, the tuning study): no cuInit
+# noise where no CUDA driver exists.
+settings.quiet_tensorflow()
 
 
 @dataclass
@@ -40,6 +45,10 @@ class Provenance:
     source: str
     graph_sha256: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+
+#: What to do without a network, in the CLI's and the Makefile's words.
+OFFLINE_HINT = "no network? build offline with --weights random, or make artifacts WEIGHTS=random"
 
 
 def download_official(cache_dir: Path, progress: bool = True, url: str = OFFICIAL_URL) -> Path:
@@ -53,7 +62,7 @@ def download_official(cache_dir: Path, progress: bool = True, url: str = OFFICIA
     except requests.RequestException as err:
         raise NetworkError(
             f"cannot download the official Inception V3 graph: {_reason(err)}",
-            hint="no network? build offline with --weights random",
+            hint=OFFLINE_HINT,
         ) from err
     total = int(response.headers.get("Content-Length") or OFFICIAL_SIZE)
     with (

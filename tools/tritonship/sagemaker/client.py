@@ -11,12 +11,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 
 from tritonship.errors import TritonshipError
-from tritonship.sagemaker import settings
+from tritonship.sagemaker import local_aws, settings
 from tritonship.sagemaker.wire import (
     MAX_PAYLOAD_BYTES,
     EncodedRequest,
@@ -167,7 +166,12 @@ class SageMakerTransport:
             raise _invocation_error(err) from err
         except BotoCoreError as err:
             raise InvocationError(f"{self.target}: {err}") from err
-        return Answer(body, response.get("ContentType"), time.perf_counter() - started)
+        content_type = response.get("ContentType")
+        if local_aws.is_placeholder(body, content_type) and local_aws.local_endpoint(
+            "sagemaker-runtime"
+        ):
+            raise InvocationError(local_aws.placeholder_line(self.client.meta.endpoint_url))
+        return Answer(body, content_type, time.perf_counter() - started)
 
     def _invoke_args(self, request: EncodedRequest) -> dict[str, Any]:
         """InvokeEndpoint's arguments for one request."""
@@ -184,11 +188,17 @@ class SageMakerTransport:
 
 
 def _invocation_error(err: Any) -> InvocationError:
-    """Turn a botocore ClientError (ModelError, ValidationError, ...) into one line."""
+    """Turn a botocore ClientError (ModelError, ValidationError, ...) into one line.
+
+    A local stand-in's HTML 500 page for a call it cannot answer says so instead.
+    """
     error = err.response.get("Error", {})
     status = err.response.get("OriginalStatusCode") or err.response.get("ResponseMetadata", {}).get(
         "HTTPStatusCode"
     )
+    lacking = local_aws.explain(err)
+    if lacking:
+        return InvocationError(lacking, status=status)
     return InvocationError(
         f"{error.get('Code', 'error')}: {error.get('Message', err)}", status=status
     )
@@ -204,16 +214,11 @@ def runtime_client(timeout: float = 70.0) -> Any:
     config = Config(
         retries={"max_attempts": 5, "mode": "standard"}, read_timeout=timeout, connect_timeout=10
     )
-    if _is_loopback(settings.runtime_endpoint_url()) and session.get_credentials() is None:
+    local = settings.is_loopback_url(settings.runtime_endpoint_url())
+    if local and session.get_credentials() is None:
         config = config.merge(Config(signature_version=UNSIGNED))
     region = settings.aws_region() or "us-east-1"
     return session.client("sagemaker-runtime", region_name=region, config=config)
-
-
-def _is_loopback(url: str) -> bool:
-    """Whether ``url`` points at this machine."""
-    host = urlparse(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 # --- classification -----------------------------------------------------------------------

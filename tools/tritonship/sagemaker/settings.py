@@ -19,10 +19,11 @@ Docker engines start the server with, what ``validate`` checks, what ``package``
 and what ``promote`` sets as the model's ``Environment``.
 
 The other settings: the AWS region (``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then the
-profile's), the SageMaker runtime endpoint override, the run folder
+profile's), the endpoint URL overrides (``AWS_ENDPOINT_URL`` and its per-service forms,
+the SageMaker runtime's among them), where boto3 finds credentials, the run folder
 (``TRITONSHIP_RUN_DIR``), the image (``TRITONSHIP_IMAGE``), extra Compose files
-(``TRITONSHIP_COMPOSE_FILES``) and the native engine's confinement switch
-(``TRITONSHIP_NATIVE_CONFINE``).
+(``TRITONSHIP_COMPOSE_FILES``), the native engine's confinement switch
+(``TRITONSHIP_NATIVE_CONFINE``) and TensorFlow's log level (``TF_CPP_MIN_LOG_LEVEL``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ RUN_DIR_VARIABLE = "TRITONSHIP_RUN_DIR"
 IMAGE_VARIABLE = "TRITONSHIP_IMAGE"
 COMPOSE_FILES_VARIABLE = "TRITONSHIP_COMPOSE_FILES"
 CONFINE_VARIABLE = "TRITONSHIP_NATIVE_CONFINE"
+ENDPOINT_URL_VARIABLE = "AWS_ENDPOINT_URL"
+#: TensorFlow's C++ log filter: 2 hides INFO and WARNING, 3 hides ERROR too.
+TF_LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 #: Where a multi-model endpoint's archives are looked up locally, and unpacked to.
 DEFAULT_MODELS_SUBDIR = "models"
 
@@ -269,6 +273,16 @@ def aws_region(explicit: str | None = None) -> str | None:
     return boto3.session.Session().region_name
 
 
+def region_variables() -> dict[str, str]:
+    """``AWS_REGION`` and ``AWS_DEFAULT_REGION`` as set in the shell.
+
+    tritonship reads both, boto3 (and so the SageMaker SDK and the AWS CLI v1) only the
+    latter: a shell with only ``AWS_REGION`` works for tritonship and fails for them.
+    """
+    names = ("AWS_REGION", "AWS_DEFAULT_REGION")
+    return {name: os.environ[name] for name in names if os.environ.get(name)}
+
+
 def require_region(explicit: str | None = None) -> str:
     """:func:`aws_region`, or a UsageError saying how to set one."""
     region = aws_region(explicit)
@@ -277,14 +291,52 @@ def require_region(explicit: str | None = None) -> str:
     return region
 
 
+def aws_endpoint_url(service: str) -> str:
+    """Where ``service`` (e.g. ``sagemaker-runtime``) goes instead of AWS, or "" for AWS.
+
+    ``service`` "" asks for the general ``AWS_ENDPOINT_URL`` alone.
+
+    ``AWS_ENDPOINT_URL_<SERVICE>`` (upper case, ``-`` as ``_``), else ``AWS_ENDPOINT_URL``:
+    botocore's order (its config provider ``EnvironmentProvider`` for ``endpoint_url``).
+    """
+    general = os.environ.get(ENDPOINT_URL_VARIABLE, "")
+    if not service:
+        return general
+    specific = f"{ENDPOINT_URL_VARIABLE}_{service.upper().replace('-', '_').replace(' ', '_')}"
+    return os.environ.get(specific) or general
+
+
+def aws_endpoint_overrides() -> dict[str, str]:
+    """Every ``AWS_ENDPOINT_URL*`` variable that is set (``doctor`` shows them)."""
+    return {
+        key: value
+        for key, value in sorted(os.environ.items())
+        if key.startswith(ENDPOINT_URL_VARIABLE) and value
+    }
+
+
 def runtime_endpoint_url() -> str:
     """Where InvokeEndpoint goes instead of AWS, or "" for AWS itself.
 
     ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, else ``AWS_ENDPOINT_URL`` (botocore's order).
     """
-    return os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME") or os.environ.get(
-        "AWS_ENDPOINT_URL", ""
-    )
+    return aws_endpoint_url("sagemaker-runtime")
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (a local stand-in, not AWS)."""
+    from urllib.parse import urlparse
+
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def aws_credentials_source() -> str | None:
+    """Where boto3 finds credentials (``env``, ``shared-credentials-file``, ...), or None."""
+    import boto3
+
+    credentials = boto3.session.Session().get_credentials()
+    return getattr(credentials, "method", "found") if credentials is not None else None
 
 
 def image(explicit: str | None = None, tag: str | None = None, region: str | None = None) -> str:
@@ -305,6 +357,32 @@ def compose_file_names(explicit: str | None = None) -> list[str]:
     """Extra Compose files (``TRITONSHIP_COMPOSE_FILES``, ``:``-separated), as named."""
     raw = os.environ.get(COMPOSE_FILES_VARIABLE, "") if explicit is None else explicit
     return [name.strip() for name in raw.split(os.pathsep) if name.strip()]
+
+
+def quiet_tensorflow() -> str:
+    """Set TensorFlow's C++ log level unless the user chose one; return the level in force.
+
+    2 hides INFO and WARNING. Where no CUDA driver library can be loaded (a CPU-only
+    machine), 3: TensorFlow's CUDA build then logs at ERROR level, on its first device
+    query, "failed call to cuInit: ... UNKNOWN ERROR (303)" (xla ``cuda_platform.cc``;
+    303 is CUDA_ERROR_SHARED_OBJECT_INIT_FAILED from its driver stub), which level 2 does
+    not hide. ``CUDA_VISIBLE_DEVICES=""`` would not help: without a driver, cuInit fails
+    before device visibility matters. With a driver present the level stays 2, so a real
+    CUDA failure still shows.
+    """
+    level = "2" if cuda_driver_present() else "3"
+    return os.environ.setdefault(TF_LOG_LEVEL_VARIABLE, level)
+
+
+def cuda_driver_present() -> bool:
+    """Whether the NVIDIA driver's ``libcuda.so.1`` loads (the GPU's user-space driver)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
 
 
 def confinement_disabled() -> bool:
