@@ -105,15 +105,24 @@ def run_page(page: Path, root: Path, tmp_path: Path) -> tuple[int | None, str, s
 
 
 def stop_leftovers(process: subprocess.Popen, root: Path, env: dict[str, str]) -> None:
-    """Stop what the page left: a detached server (by its run folder), then its process group."""
-    subprocess.run(
-        [str(root / ".venv" / "bin" / "tritonship"), "stop"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    """Stop what the page left: detached servers (by their run folders), then its group.
+
+    A page may start servers under run folders of its own (``TRITONSHIP_RUN_DIR=...``):
+    every folder holding a recorded native server or runtime is stopped, not only the
+    harness's; detached servers live in sessions of their own, out of the page's group.
+    """
+    run_dirs = {Path(env["TRITONSHIP_RUN_DIR"])}
+    for record in (*root.rglob("native/server.json"), *root.rglob("runtime.json")):
+        run_dirs.add(record.parent.parent if record.name == "server.json" else record.parent)
+    for run_dir in sorted(run_dirs):
+        subprocess.run(
+            [str(root / ".venv" / "bin" / "tritonship"), "stop"],
+            cwd=root,
+            env={**env, "TRITONSHIP_RUN_DIR": str(run_dir)},
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(process.pid, sig)
