@@ -133,7 +133,8 @@ def _add_async_options(serve: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="asynchronous: requests processed at once (MaxConcurrentInvocationsPerInstance; default: %(default)s)",
+        help="asynchronous: requests processed at once (MaxConcurrentInvocationsPerInstance; "
+        "default: %(default)s)",
     )
 
 
