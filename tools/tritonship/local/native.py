@@ -81,7 +81,6 @@ LOG_FILE = "server.log"
 DEFAULT_READY_TIMEOUT = 180.0
 #: Triton waits up to 30 s (--exit-timeout-secs) for in-flight requests after SIGINT.
 DEFAULT_STOP_TIMEOUT = 40.0
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)

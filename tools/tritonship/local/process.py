@@ -13,17 +13,17 @@ from pathlib import Path
 
 from tritonship.local.engine import EngineError
 
+#: prctl(2)'s option that asks the kernel for a signal when the parent dies.
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the parent dies.
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In the child before exec: get ``sig`` (SIGTERM by default) when the parent dies.
 
     The kernel sends it when the *thread* that forked exits, so start attached processes
     from a thread that lives as long as they should.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
 
 
 def runs(pid: int, marker: bytes) -> bool:
