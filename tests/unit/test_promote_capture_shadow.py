@@ -55,7 +55,7 @@ from tritonship.cloud import aws
 from tritonship.cloud.aws import tag_list, toolkit_tags
 from tritonship.cloud.capture import CaptureSpec
 from tritonship.cloud.deployed import Deployed
-from tritonship.cloud.deployment import (
+from tritonship.cloud.guardrails import (
     DEFAULT_DOWNLOAD_SECONDS,
     DEFAULT_STARTUP_SECONDS,
     provisioning_seconds,
@@ -376,7 +376,7 @@ def test_shadow_promote_makes_the_shadow_live_under_the_live_name(
 ) -> None:
     stubs = cli_stubs
     endpoint_with_shadow(stubs, CAPTURE)
-    from tritonship.cloud.deployment import deployment_config
+    from tritonship.cloud.guardrails import deployment_config
     from tritonship.cloud.shadow_promote import plan_promotion
 
     provisioning = provisioning_seconds(DEFAULT_STARTUP_SECONDS, DEFAULT_DOWNLOAD_SECONDS, False)

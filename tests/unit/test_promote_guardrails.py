@@ -24,7 +24,7 @@ from tests.support.stubs import (
     updating,
 )
 from tritonship.artifact.package import PackageResult
-from tritonship.cloud.deployment import deployment_config, traffic_routing
+from tritonship.cloud.guardrails import deployment_config, traffic_routing
 from tritonship.errors import UsageError
 
 CANARY = {

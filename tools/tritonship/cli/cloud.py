@@ -334,7 +334,7 @@ def add_promote(sub: Subparsers) -> None:
 
 def _add_budgets(promote: argparse.ArgumentParser) -> None:
     """The new fleet's startup and download budgets."""
-    from tritonship.cloud.deployment import DEFAULT_DOWNLOAD_SECONDS, DEFAULT_STARTUP_SECONDS
+    from tritonship.cloud.guardrails import DEFAULT_DOWNLOAD_SECONDS, DEFAULT_STARTUP_SECONDS
 
     promote.add_argument(
         "--startup-timeout",
@@ -382,7 +382,7 @@ def _add_async(promote: argparse.ArgumentParser) -> None:
 
 def _add_guardrails(promote: argparse.ArgumentParser) -> None:
     """Deployment guardrails and variants of ``promote``."""
-    from tritonship.cloud.deployment import ALL_AT_ONCE
+    from tritonship.cloud.guardrails import ALL_AT_ONCE
 
     promote.add_argument(
         "--traffic",

@@ -30,7 +30,8 @@ from tritonship.cloud import autoscaling, traffic_loop
 from tritonship.cloud.asynchronous import scaling_lines, smoke_input
 from tritonship.cloud.aws import AwsClients, aws_errors, toolkit_tags
 from tritonship.cloud.deployed import Deployed, container_changes, read_deployed, variant_changes
-from tritonship.cloud.deployment import (
+from tritonship.cloud.endpoints import Waiting
+from tritonship.cloud.guardrails import (
     Budget,
     budget_of,
     check_variant_timeouts,
@@ -38,7 +39,6 @@ from tritonship.cloud.deployment import (
     is_guarded,
     provisioning_seconds,
 )
-from tritonship.cloud.endpoints import Waiting
 from tritonship.cloud.preflight import describe_checks
 from tritonship.cloud.shadow import resolve_shadow
 from tritonship.cloud.smoke import (

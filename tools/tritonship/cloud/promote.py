@@ -33,7 +33,6 @@ from tritonship.cloud import autoscaling
 from tritonship.cloud.asynchronous import smoke_input, smoke_test_async
 from tritonship.cloud.aws import AwsClients, aws_errors, tag_list
 from tritonship.cloud.deployed import Deployed, read_deployed
-from tritonship.cloud.deployment import deployment_config
 from tritonship.cloud.endpoints import (
     DEFAULT_WAITING,
     KIND_NAMES,
@@ -42,6 +41,7 @@ from tritonship.cloud.endpoints import (
     Waiting,
     exists,
 )
+from tritonship.cloud.guardrails import deployment_config
 from tritonship.cloud.logs import log_group
 from tritonship.cloud.planning import (
     build_plan,
