@@ -68,7 +68,8 @@ def backend_error_text(error: BaseException) -> str:
     plain ``std::runtime_error`` whatever was thrown, so ``ErrorHandler`` takes its
     ``std::runtime_error`` branch, "Runtime error: " (L45-47), never "DALI error: "
     (L42-44, a ``DALIException`` that reaches it unsliced). A dali_backend user's log of a
-    corrupt JPEG shows that branch (issue #287: ``dali_model_instance.cc:46`` at r23.07,
+    corrupt JPEG shows that branch (triton-inference-server/dali_backend issue #287:
+    ``dali_model_instance.cc:46`` at r23.07,
     the same branch). DALI's Python API raises those errors as ``RuntimeError``; other
     exception types (DALI's ``DaliError`` family, not ``std::runtime_error``) fall to the
     ``std::exception`` branch, "Exception: " (L48-50).

@@ -4,7 +4,8 @@ On a multi-model endpoint every ``*.tar.gz`` under the model's S3 prefix is a ta
 model, and each is a whole Triton repository: SageMaker unpacks it to
 ``/opt/ml/models/<hash>/model`` and the container's frontend loads the one ensemble it
 finds there with its composing models (server r24.09 ``src/sagemaker_server.cc``,
-``SageMakerMMELoadModel``; REFERENCE §10). So the repository is split by what a request
+``SageMakerMMELoadModel``; AWS guide "Custom containers contract for multi-model
+endpoints"). So the repository is split by what a request
 can reach:
 
 - each top-level ensemble (one no other ensemble uses as a step) gets an archive holding

@@ -74,7 +74,7 @@ def _ort_threads(intra: int, inter: int = 0) -> Edit:
 
 
 def _unguarded() -> Edit:
-    """The ensemble without its guard step, images straight to ``dali`` (before issue 13)."""
+    """The ensemble without its guard step, images straight to ``dali`` (the cost of the guard)."""
 
     def edit(configs: dict[str, mc.ModelConfig]) -> None:
         for config in configs.values():
@@ -120,7 +120,7 @@ VARIANTS: dict[str, list[Edit] | None] = {
     "batching-tf1-dali2": [_batching(), _instances("inception_graphdef", 1), _instances("dali", 2)],
     "batching-tf1-threads1": [_batching(), _instances("inception_graphdef", 1), _dali_threads(1)],
     "current": None,  # the repository's configs, unchanged
-    # The configs before issue 13: no guard step, a batcher on dali (its cost: hardening.md).
+    # The configs before the guard step existed: a batcher on dali (its cost: hardening.md).
     "unguarded": [_batching(), _instances(CLASSIFIER, 1), _unguarded()],
     # The classifier's threads and instances on top of the committed configs (ONNX build).
     "onnx-1x-threads2": [AS_COMMITTED, _instances(CLASSIFIER, 1), _ort_threads(2)],

@@ -17,7 +17,8 @@ rollback configuration", and AWS's guide "Blue/Green Deployments" rolls back "if
 pre-specified alarms trip during any baking period". So ``--alarm`` without ``--bake`` is
 refused: the new fleet at full traffic would never be watched.
 
-:class:`Budget` is how long a deployment may take (REFERENCE §9): provisioning the new
+:class:`Budget` is how long a deployment may take (a client that gives up earlier must not
+send UpdateEndpoint while the endpoint is still Updating): provisioning the new
 fleet (an allowance for the instances' launch, plus the variant's
 ``ModelDataDownloadTimeoutInSeconds`` and ``ContainerStartupHealthCheckTimeoutInSeconds``,
 which SageMaker enforces), one ``WaitIntervalInSeconds`` per traffic step after the first,

@@ -465,7 +465,7 @@ def _variant_lines(plan: Plan, deployed: Deployed) -> list[str]:
 
 
 def _capacity_lines(plan: Plan, deployed: Deployed) -> list[str]:
-    """Item 1 of issue 11: what happens to the instance count at cutover."""
+    """What happens to the instance count at cutover (autoscaling would otherwise be undone)."""
     if not deployed.autoscaled:
         return ["not autoscaled: the new fleet starts at the config's instance counts"]
     scaled = ", ".join(

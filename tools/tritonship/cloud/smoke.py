@@ -10,7 +10,8 @@ the plan says so.
 
 The request names the promoted production variant (``TargetVariant``): otherwise the
 variants' weights decide which one answers, and a new variant at weight 0.1 would rarely
-be the one tested (REFERENCE §9). On a multi-model endpoint it also names its target model
+be the one tested (InvokeEndpoint's ``TargetVariant`` overrides the weights: API reference
+"InvokeEndpoint"). On a multi-model endpoint it also names its target model
 (``TargetModel``, the archive's name under the prefix); the first call loads it.
 
 The request is KServe v2 JSON, which every client speaks (and the only kind moto's

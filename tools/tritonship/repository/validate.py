@@ -845,7 +845,11 @@ def _env_finding(repository: Repository, env: SageMakerEnv, key: str, message: s
 
 
 def check_sagemaker(repository: Repository, env: SageMakerEnv) -> list[Finding]:
-    """Rules under which SageMaker's ``serve`` script refuses to start (REFERENCE §2)."""
+    """Rules under which SageMaker's ``serve`` script refuses to start.
+
+    Server r24.09 ``docker/sagemaker/serve``: a config at the repository root, or several
+    model folders and no default model.
+    """
     findings = []
     root_config = repository.root / CONFIG_NAME
     if root_config.exists() and not env.multi_model:
