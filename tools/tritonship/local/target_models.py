@@ -6,8 +6,8 @@ platform downloads it, unpacks it into ``/opt/ml/models/<hash>/model`` and asks 
 container to load it (``POST /models``); every call then goes to ``POST
 /models/<hash>/invoke`` (AWS guide "Custom containers contract for multi-model endpoints";
 server r24.09 ``src/sagemaker_server.cc``). :class:`TargetModels` plays that part for the
-local runtime, against a local
-folder or an S3 prefix (moto works through ``AWS_ENDPOINT_URL``):
+local runtime, against a local folder or an S3 prefix (moto works through
+``AWS_ENDPOINT_URL``):
 
 - each target model is loaded once, however many first calls arrive together;
 - a load that fails (no archive, an archive that cannot be unpacked safely, a model the
