@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tritonship.artifact.unpack import UnsafeArchive, safe_extract, unpack_for_serving
+from tritonship.artifact.unpack import UnsafeArchive, safe_extract, unpack_timed
 
 
 def make_archive(path: Path, members: list[tarfile.TarInfo], data: bytes = b"x") -> Path:
@@ -71,8 +71,10 @@ def test_not_an_archive_is_a_clear_error(tmp_path):
 
 def test_unpacking_is_cached_by_content(tmp_path):
     archive = make_archive(tmp_path / "model.tar.gz", GOOD)
-    first = unpack_for_serving(archive, tmp_path / "run")
-    assert unpack_for_serving(archive, tmp_path / "run") == first
+    first = unpack_timed(archive, tmp_path / "run")
+    again = unpack_timed(archive, tmp_path / "run")
+    assert again.repository == first.repository and again.sha256 == first.sha256
+    assert first.seconds is not None and again.seconds is None, "unpacked once, then reused"
 
 
 def test_an_archive_that_unpacks_too_big_is_refused_before_extracting(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 
+from tests.support.docker import rendered_environment
 from tritonship.local.docker import (
     COMPOSE_FILE,
     COMPOSE_FILES_VARIABLE,
@@ -31,7 +32,6 @@ from tritonship.local.docker import (
     ecr_registry,
     extra_compose_files,
     python_environment,
-    rendered_environment,
 )
 from tritonship.local.engine import EngineError, PortInUseError
 from tritonship.sagemaker.serve import load_env_file

@@ -8,7 +8,13 @@ import pytest
 
 from tritonship.errors import UsageError
 from tritonship.sagemaker import settings
-from tritonship.sagemaker.settings import EnvSources, overlay, packaged_env, sagemaker_env
+from tritonship.sagemaker.settings import (
+    EnvSources,
+    SageMakerEnv,
+    overlay,
+    packaged_env,
+    sagemaker_env,
+)
 
 DEFAULT = "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"
 THREADS = "SAGEMAKER_TRITON_THREAD_COUNT"
@@ -87,7 +93,9 @@ def test_a_missing_env_file_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_overlay_keeps_the_recorded_base_under_new_sources() -> None:
-    base = settings.env_from_values({DEFAULT: "a", THREADS: "1"}, "package manifest")
+    base = SageMakerEnv(
+        {DEFAULT: "a", THREADS: "1"}, dict.fromkeys((DEFAULT, THREADS), "package manifest")
+    )
     env = overlay(base, EnvSources(pairs=(f"{THREADS}=8",)), environ={})
     assert env.values == {DEFAULT: "a", THREADS: "8"}
     assert env.origin(DEFAULT) == "package manifest" and env.origin(THREADS) == "--env"

@@ -110,11 +110,6 @@ def make_engine(options: ServeOptions, repository: Path) -> Engine:
     raise UsageError(f"unknown engine {options.engine!r}", hint=f"use {' or '.join(ENGINES)}")
 
 
-def serving_repository(options: ServeOptions, say: Reporter = quiet) -> Path:
-    """``options.repo``, or ``options.archive`` unpacked safely into the run folder."""
-    return _unpacked(options, say)[0]
-
-
 def _unpacked(options: ServeOptions, say: Reporter) -> tuple[Path, Unpacked | None]:
     """The repository to serve, and the unpack of ``options.archive`` (None: a folder)."""
     if options.archive is None:
@@ -370,11 +365,10 @@ class LocalEndpoint:
         """Restart an unhealthy engine; return what died, once the engine or runtime has."""
         while True:
             time.sleep(interval)
-            problem = self.engine.health_problem()
-            if problem and self.engine.is_alive():
-                self._restart()
+            problem = self.heal()
+            if problem:
                 say(f"{problem}: restarted the server (as SageMaker replaces an instance)")
-            elif problem:
+            elif not self.engine.is_alive():
                 return f"the server exited:\n{self.engine.logs(DEATH_LOG_LINES)}"
             elif self.runtime is not None and not self.runtime.is_alive():
                 return f"the local SageMaker runtime exited (its log: {self.runtime.log_path})"

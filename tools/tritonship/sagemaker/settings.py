@@ -124,11 +124,6 @@ def packaged_env(repository: Path | None = None) -> SageMakerEnv:
     return sagemaker_env(EnvSources(), repository, environ={})
 
 
-def env_from_values(values: Mapping[str, str], origin: str) -> SageMakerEnv:
-    """A :class:`SageMakerEnv` recorded elsewhere (e.g. in a package manifest)."""
-    return SageMakerEnv(dict(values), {key: origin for key in values})
-
-
 def overlay(
     base: SageMakerEnv, sources: EnvSources, environ: Mapping[str, str] | None = None
 ) -> SageMakerEnv:
