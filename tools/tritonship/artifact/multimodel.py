@@ -144,6 +144,7 @@ def _multi_model(env: SageMakerEnv) -> SageMakerEnv:
     return SageMakerEnv(
         {**env.values, MULTI_MODEL_VAR: "true"},
         {**env.origins, MULTI_MODEL_VAR: "package --multi-model"},
+        env.places,
     )
 
 

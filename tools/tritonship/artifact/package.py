@@ -193,8 +193,9 @@ def _validate(repo: Path, image_tag: str, env: SageMakerEnv) -> None:
     findings = validate_repository(repo, image_tag=image_tag, env=env)
     if findings:
         raise PackageError(
-            f"{repo} has {len(findings)} problem(s):\n{format_findings(findings)}",
+            f"{repo} has {len(findings)} problem(s):",
             hint="fix them (tritonship validate) before packaging",
+            details=format_findings(findings),
         )
 
 

@@ -182,7 +182,7 @@ def _invoke_request(
     except InvocationError as err:
         if err.hint is not None or err.status is None:
             raise
-        raise InvocationError(str(err), err.status, hint=REFUSED_HINTS[source]) from err
+        raise InvocationError(err.what, err.status, hint=REFUSED_HINTS[source]) from err
     decoded = decode_answer(answer.body, answer.content_type)
     if isinstance(decoded, InferenceAnswer):
         _show_tensors(args, transport.target, decoded, answer.seconds)

@@ -221,8 +221,9 @@ def refuse_findings(repository: Path, env: SageMakerEnv | None = None) -> None:
     findings = validate_repository(repository, env=env)
     if findings:
         raise TritonshipError(
-            f"{repository} has {len(findings)} problem(s):\n{format_findings(findings)}",
+            f"{repository} has {len(findings)} problem(s):",
             hint="fix them (tritonship validate) or rebuild (tritonship build)",
+            details=format_findings(findings),
         )
 
 

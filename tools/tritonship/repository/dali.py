@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tritonship.errors import TritonshipError
+from tritonship.errors import TritonshipError, Where
 from tritonship.fileio import sha256_file
 
 #: How Triton's DALI backend finds the pipeline: it serializes ``dali.py`` at load time.
@@ -22,7 +22,7 @@ def load_pipeline_module(path: Path) -> ModuleType:
     """Import a DALI pipeline definition file as a module."""
     spec = importlib.util.spec_from_file_location(f"dali_pipeline_{abs(hash(path))}", path)
     if spec is None or spec.loader is None:
-        raise TritonshipError(f"{path}: cannot be imported as a DALI pipeline definition")
+        raise TritonshipError("cannot be imported as a DALI pipeline definition", where=Where(path))
     module = importlib.util.module_from_spec(spec)
     saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in repos
     try:

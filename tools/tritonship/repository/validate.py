@@ -837,11 +837,10 @@ def _budget_finding(model: Model, guard: Model, budget: int, record: dict) -> li
 
 def _env_finding(repository: Repository, env: SageMakerEnv, key: str, message: str) -> Finding:
     """A finding about ``key``, located where it was set (``file:line``), else at the repo."""
-    origin = env.origin(key)
-    where, _, line = origin.rpartition(":")
-    if where and line.isdigit():
-        return Finding(Path(where), int(line), message)
-    return Finding(repository.root, None, f"{message} (set: {origin})")
+    place = env.places.get(key)
+    if place is not None and place.line:
+        return Finding(Path(place.path), place.line, message)
+    return Finding(repository.root, None, f"{message} (set: {env.origin(key)})")
 
 
 def check_sagemaker(repository: Repository, env: SageMakerEnv) -> list[Finding]:
