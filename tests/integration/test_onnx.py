@@ -22,6 +22,7 @@ from tritonship.local.engine import EngineError, free_port
 from tritonship.local.native import NativeEngine
 from tritonship.repository import onnx as onnx_build
 from tritonship.repository.build import read_manifest
+from tritonship.repository.config import load_repository
 from tritonship.repository.dali import load_pipeline_module, run_pipeline
 from tritonship.repository.inception import GraphSession
 from tritonship.repository.validate import validate_repository
@@ -85,7 +86,7 @@ def test_the_manifest_records_the_real_conversion(onnx_repository: Path):
 
 
 def test_built_for_26_05_it_validates_and_packages(onnx_repository: Path, tmp_path: Path):
-    assert validate_repository(onnx_repository, image_tag="26.05-py3") == []
+    assert validate_repository(load_repository(onnx_repository), image_tag="26.05-py3") == []
     result = package_repository(
         onnx_repository,
         tmp_path / "model.tar.gz",

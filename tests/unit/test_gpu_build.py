@@ -19,6 +19,7 @@ from tests.unit.test_onnx_build import SMALL
 from tritonship import cli
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.repository import build, memory
+from tritonship.repository.config import load_repository
 from tritonship.repository.validate import validate_repository
 from tritonship.sagemaker.instances import DEFAULT_INSTANCE_TYPE, INSTANCE_TYPES, instance_type
 
@@ -150,7 +151,7 @@ def test_the_source_keeps_its_committed_configs(g4dn, staged_repository: Path):
 
 def test_validate_for_the_24_09_image_accepts_the_gpu_build(g4dn):
     repo, _ = g4dn
-    assert validate_repository(repo, image_tag="24.09-py3") == []
+    assert validate_repository(load_repository(repo), image_tag="24.09-py3") == []
 
 
 @pytest.mark.parametrize(
@@ -162,7 +163,7 @@ def test_other_instance_types(staged_repository, tmp_path, instance, threads, bu
     dali = config(tmp_path / "gpu/dali/config.pbtxt")
     assert dali.parameters["num_threads"].string_value == threads
     assert manifest["gpu"]["dali_memory_budget_bytes"] == budget_gib * GB
-    assert validate_repository(tmp_path / "gpu", image_tag="24.09-py3") == []
+    assert validate_repository(load_repository(tmp_path / "gpu"), image_tag="24.09-py3") == []
 
 
 def test_a_rebuild_regenerates_from_the_source(g4dn, staged_repository, tmp_path):
@@ -251,7 +252,7 @@ def test_an_onnx_gpu_build_sizes_the_same_steps_and_builds_tensorrt(
         repo / "inception_onnx/config.pbtxt"
     ).optimization.execution_accelerators.gpu_execution_accelerator
     assert trt.parameters["trt_profile_max_shapes"] == "input:256x299x299x3"
-    assert validate_repository(repo, image_tag="26.05-py3") == []
+    assert validate_repository(load_repository(repo), image_tag="26.05-py3") == []
 
 
 # --- the memory budget validate checks -------------------------------------------------------
@@ -274,7 +275,7 @@ def gpu_copy(g4dn, tmp_path: Path) -> Path:
 
 def test_without_the_per_request_limit_a_full_request_exceeds_the_budget(gpu_copy: Path):
     edit_config(gpu_copy / "guard/config.pbtxt", lambda c: c.parameters.pop("max_request_pixels"))
-    [finding] = validate_repository(gpu_copy, image_tag="24.09-py3")
+    [finding] = validate_repository(load_repository(gpu_copy), image_tag="24.09-py3")
     assert finding.path == gpu_copy / "dali/config.pbtxt"
     assert finding.message.startswith("one GPU may have to hold 28.6 GiB of decoded images")
     assert "max_batch_size 256 x the guard's max_pixels 40 MP" in finding.message
@@ -287,7 +288,7 @@ def test_without_the_per_request_limit_a_full_request_exceeds_the_budget(gpu_cop
 
 def test_a_batcher_on_dali_voids_the_per_request_limit(gpu_copy: Path):
     edit_config(gpu_copy / "dali/config.pbtxt", lambda c: c.dynamic_batching.SetInParent())
-    [finding] = validate_repository(gpu_copy)
+    [finding] = validate_repository(load_repository(gpu_copy))
     assert "more than the DALI budget" in finding.message
 
 
@@ -298,17 +299,17 @@ def test_two_dali_instances_per_gpu_double_the_need(gpu_copy: Path):
         lambda c: c.instance_group.add(count=2, kind=mc.ModelInstanceGroup.KIND_GPU),
     )
     assert memory.DecodeBound(256, 40_000_000, 4 * GB // 3, 2).bytes > 4 * GB
-    [finding] = validate_repository(gpu_copy)
+    [finding] = validate_repository(load_repository(gpu_copy))
     assert "2 instance(s)" in finding.message
 
 
 def test_nothing_bounds_the_images_without_a_guard(gpu_copy: Path):
     edit_config(gpu_copy / "guard/config.pbtxt", lambda c: c.parameters.pop("max_pixels"))
-    findings = validate_repository(gpu_copy)
+    findings = validate_repository(load_repository(gpu_copy))
     assert any("nothing bounds the size of the images" in f.message for f in findings)
 
 
 def test_a_cpu_build_has_no_budget_to_check(staged_repository: Path):
     """The committed configs (no per-request limit) stay valid: the CPU needs no budget."""
     assert "gpu" not in json.loads((staged_repository / "build-manifest.json").read_text())
-    assert validate_repository(staged_repository, image_tag="24.09-py3") == []
+    assert validate_repository(load_repository(staged_repository), image_tag="24.09-py3") == []

@@ -12,6 +12,7 @@ from tritonship import cli
 from tritonship.artifact.package import PackageError, choose_tag, package_repository
 from tritonship.errors import UsageError
 from tritonship.repository import accelerators
+from tritonship.repository.config import load_repository
 from tritonship.repository.validate import validate_repository
 from tritonship.sagemaker.images import SAGEMAKER_VERSIONS, backends_for_tag, newest_tag
 
@@ -52,7 +53,7 @@ def test_no_tag_with_an_unknown_backend():
 def test_a_tensorflow_repository_for_26_05_is_refused_with_the_fix_in_one_line(
     staged_repository: Path, tmp_path: Path
 ):
-    [finding] = validate_repository(staged_repository, image_tag="26.05-py3")
+    [finding] = validate_repository(load_repository(staged_repository), image_tag="26.05-py3")
     line = str(finding)
     assert "\n" not in line
     assert "fix: tritonship build --format onnx --image-tag 26.05-py3, or target 24.09-py3" in line
@@ -65,7 +66,7 @@ def test_a_tensorflow_repository_for_26_05_is_refused_with_the_fix_in_one_line(
 def test_package_without_a_tag_chooses_the_newest_that_serves_it(
     staged_repository: Path, tmp_path: Path, capsys
 ):
-    assert choose_tag(staged_repository, None).tag == "24.09-py3"
+    assert choose_tag(load_repository(staged_repository), None).tag == "24.09-py3"
     assert choose_tag(staged_repository, "24.05-py3").reason == "given with --image-tag"
     argv = ["package", "--repo", str(staged_repository), "--out", str(tmp_path / "m.tar.gz")]
     assert cli.main([*argv, "--allow-random-weights", "--quiet"]) == 0
@@ -172,7 +173,7 @@ def test_onnxruntime_accelerators_are_checked_as_the_backend_checks_them(
 ):
     onnx_like(repo_copy)
     path = with_accelerators(repo_copy, INCEPTION, TRT.format(name=name, key=key, value=value))
-    findings = validate_repository(repo_copy, image_tag="26.05-py3")
+    findings = validate_repository(load_repository(repo_copy), image_tag="26.05-py3")
     if message is None:
         assert findings == []
         return
@@ -185,11 +186,11 @@ def test_accelerators_on_a_backend_that_ignores_them(repo_copy: Path):
     path = with_accelerators(
         repo_copy, "dali", TRT.format(name="tensorrt", key="precision_mode", value="FP16")
     )
-    [finding] = validate_repository(repo_copy)
+    [finding] = validate_repository(load_repository(repo_copy))
     assert finding.path == path and "backend 'dali' ignores execution_accelerators" in str(finding)
 
 
 def test_tensorflow_accelerators_are_its_own(repo_copy: Path):
     text = TRT.format(name="auto_mixed_precision", key="a", value="b")
     with_accelerators(repo_copy, INCEPTION, text)
-    assert validate_repository(repo_copy) == []
+    assert validate_repository(load_repository(repo_copy)) == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,14 +79,15 @@ def test_the_payload_limit_still_splits_and_every_request_fits(
 
 
 def test_the_batch_limit_comes_from_the_repository(repo_copy: Path) -> None:
+    from tritonship.repository.config import load_repository
     from tritonship.repository.limits import DEFAULT_MAX_BATCH, request_batch_limit
 
-    assert request_batch_limit(repo_copy) == (256, f"{repo_copy}/ensemble_dali_inception")
+    limit = request_batch_limit(load_repository(repo_copy))
+    assert limit == (256, f"{repo_copy}/ensemble_dali_inception")
     config = repo_copy / "ensemble_dali_inception" / "config.pbtxt"
     config.write_text(config.read_text().replace("max_batch_size: 256", "max_batch_size: 8"))
-    assert request_batch_limit(repo_copy)[0] == 8
-    shutil.rmtree(repo_copy)
-    assert request_batch_limit(repo_copy) == (DEFAULT_MAX_BATCH, "the shipped ensemble's default")
+    assert request_batch_limit(load_repository(repo_copy))[0] == 8
+    assert request_batch_limit(None) == (DEFAULT_MAX_BATCH, "the shipped ensemble's default")
 
 
 class _Ensemble(BaseHTTPRequestHandler):

@@ -10,6 +10,7 @@ from tritonship.artifact.timings import read_timing
 from tritonship.errors import TritonshipError
 from tritonship.local.endpoint import LocalEndpoint, ServeOptions, stop_detached
 from tritonship.local.engine import Engine, EngineError
+from tritonship.repository.config import Repository
 
 STUB_DIED = "1 backend stub process(es) died"
 
@@ -70,7 +71,8 @@ def _opened(engine: FakeEngine) -> LocalEndpoint:
 
 
 def _factory(engine: FakeEngine, seen: list[Path]):
-    def make(options: ServeOptions, repository: Path) -> Engine:
+    def make(options: ServeOptions, repository: Path, loaded: Repository | None) -> Engine:
+        assert loaded is None or loaded.root == repository, "the configs of what is served"
         seen.append(repository)
         return engine
 

@@ -14,6 +14,7 @@ from tritonship import cli
 from tritonship.local import confine
 from tritonship.local.engine import EngineError
 from tritonship.local.native import NativeEngine, native_gaps
+from tritonship.repository.config import load_repository
 
 MME = {"SAGEMAKER_MULTI_MODEL": "true"}
 
@@ -129,13 +130,14 @@ def test_only_the_models_serve_loads_count(tmp_path):
     model(repo, "unused", 'backend: "openvino"')
     model(repo, "saved", 'platform: "tensorflow_savedmodel"')
     loaded = {"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": "pipeline"}
-    assert native_gaps(repo, loaded) == [], "the ensemble and its identity step run natively"
-    every = {str(gap) for gap in native_gaps(repo, {})}
+    configs = load_repository(repo)
+    assert native_gaps(configs, loaded) == [], "the ensemble and its identity step run natively"
+    every = {str(gap) for gap in native_gaps(configs, {})}
     assert every == {
         "model 'unused' (backend 'openvino': no CPU stand-in for it here)",
         "model 'saved' (backend 'tensorflow': the TensorFlow stand-in loads GraphDefs only)",
     }
-    assert len(native_gaps(repo, {**loaded, **MME})) == 2, "multi-model: every model counts"
+    assert len(native_gaps(configs, {**loaded, **MME})) == 2, "multi-model: every model counts"
 
 
 def test_validate_notes_what_the_native_engine_cannot_run(tmp_path, capsys):

@@ -25,7 +25,8 @@ from tritonship.errors import ContractError, UsageError
 from tritonship.paths import MANIFEST_NAME
 from tritonship.repository import onnx as onnx_build
 from tritonship.repository.build import build_repository, resolve_format
-from tritonship.repository.validate import load_repository, validate_repository
+from tritonship.repository.config import load_repository
+from tritonship.repository.validate import validate_repository
 
 SMALL = small_graph()
 
@@ -129,7 +130,7 @@ def test_manifest_records_format_opset_and_converter(onnx_repository: Path):
 
 def test_validates_for_every_tag_and_packages_for_the_newest(onnx_repository: Path, tmp_path: Path):
     for tag in ("24.09-py3", "25.04-py3", "26.05-py3"):
-        assert validate_repository(onnx_repository, image_tag=tag) == [], tag
+        assert validate_repository(load_repository(onnx_repository), image_tag=tag) == [], tag
     result = package_repository(
         onnx_repository, tmp_path / "m.tar.gz", allow_random_weights=True, progress=False
     )
@@ -188,7 +189,7 @@ def test_the_accelerator_goes_into_the_generated_config(
     [warmup] = config(repo / "inception_onnx/config.pbtxt").model_warmup
     assert list(warmup.inputs) == ["input"] and warmup.inputs["input"].HasField("zero_data")
     assert manifest["classifier"]["accelerator"] == "tensorrt (FP16)"
-    assert validate_repository(repo, image_tag="26.05-py3") == []
+    assert validate_repository(load_repository(repo), image_tag="26.05-py3") == []
 
 
 def test_building_onnx_into_the_source_is_refused(staged_repository: Path, tmp_path: Path):

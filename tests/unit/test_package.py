@@ -19,6 +19,7 @@ from tritonship.artifact.package import (
 from tritonship.cli import main
 from tritonship.errors import ChecksumError
 from tritonship.fileio import sha256_file
+from tritonship.repository.config import load_repository
 from tritonship.repository.validate import validate_repository
 
 PLANTED = {
@@ -97,7 +98,7 @@ def test_extracted_archive_validates_and_holds_exactly_the_repository(
     extracted = tmp_path / "opt-ml-model"
     assert not (extracted / "config.pbtxt").exists(), "model folders sit at the archive root"
     assert (extracted / "ensemble_dali_inception" / "1").is_dir()
-    assert validate_repository(extracted, image_tag="24.09-py3") == []
+    assert validate_repository(load_repository(extracted), image_tag="24.09-py3") == []
     assert repository_files(extracted) == repository_files(staged_repository)
     for rel, digest in packaged.manifest["files"].items():
         assert sha256_file(extracted / rel) == digest == sha256_file(staged_repository / rel)

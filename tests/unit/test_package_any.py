@@ -24,6 +24,7 @@ from tritonship.artifact.package import (
 )
 from tritonship.cli import main
 from tritonship.fileio import sha256_file
+from tritonship.repository.config import load_repository
 from tritonship.repository.validate import validate_repository
 from tritonship.sagemaker.settings import EnvSources, sagemaker_env
 
@@ -86,7 +87,7 @@ def test_a_foreign_repository_is_packaged_and_says_it_has_no_build_manifest(
         "outputs": ["OUTPUT0", "OUTPUT1"],
     }
     extracted = extract(result.archive, tmp_path / "opt-ml-model")
-    assert validate_repository(extracted, image_tag=manifest["image"]["tag"]) == []
+    assert validate_repository(load_repository(extracted), image_tag=manifest["image"]["tag"]) == []
     for rel, digest in manifest["files"].items():
         assert sha256_file(extracted / rel) == digest == sha256_file(foreign / rel)
 
@@ -161,7 +162,12 @@ def test_every_archive_is_a_repository_that_serves_its_target(
         assert (
             sorted(p.name for p in extracted.iterdir() if p.is_dir()) == (result.manifest["models"])
         )
-        assert validate_repository(extracted, image_tag=result.manifest["image"]["tag"]) == []
+        assert (
+            validate_repository(
+                load_repository(extracted), image_tag=result.manifest["image"]["tag"]
+            )
+            == []
+        )
 
 
 def test_multi_model_archives_are_deterministic(

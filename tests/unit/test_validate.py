@@ -11,15 +11,9 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonship.errors import UsageError
-from tritonship.repository.validate import (
-    Finding,
-    find_cycle,
-    format_findings,
-    load_repository,
-    locate,
-    summary,
-    validate_repository,
-)
+from tritonship.repository.config import Finding, format_findings, load_repository, locate
+from tritonship.repository.rules.ensemble import find_cycle
+from tritonship.repository.validate import summary, validate_repository
 from tritonship.sagemaker.images import backends_for_tag
 from tritonship.sagemaker.settings import EnvSources, sagemaker_env
 
@@ -46,7 +40,7 @@ def validate(repo: Path, env_file: Path | None, image: str | None = None) -> lis
     """Validate with ``env_file`` as the only source of SageMaker variables."""
     sources = EnvSources(env_file=env_file, defaults=None)
     env = sagemaker_env(sources, repo, environ={})
-    return validate_repository(repo, image_tag=image, env=env)
+    return validate_repository(load_repository(repo), image_tag=image, env=env)
 
 
 def edit(model: str, change: Callable[[mc.ModelConfig], object]) -> Callable[[Path], None]:

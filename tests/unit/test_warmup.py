@@ -17,7 +17,9 @@ from PIL import Image
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tests.conftest import ROOT
-from tritonship.repository.validate import WARMUP_FOLDER, validate_repository
+from tritonship.repository.config import load_repository
+from tritonship.repository.rules.warmup import WARMUP_FOLDER
+from tritonship.repository.validate import validate_repository
 
 REPOSITORY = ROOT / "model_repository"
 JPEG_STEPS = {"guard": "IMAGE", "dali": "DALI_INPUT_0"}
@@ -137,7 +139,7 @@ def _rename(config: mc.ModelConfig) -> None:
 )
 def test_each_broken_warmup_is_one_finding_at_its_config(repo_copy: Path, change, message):
     path = change(repo_copy)
-    findings = validate_repository(repo_copy, image_tag="24.09-py3")
+    findings = validate_repository(load_repository(repo_copy), image_tag="24.09-py3")
     assert [f.path for f in findings] == [path], findings
     assert message in findings[0].message
     assert findings[0].line is not None
@@ -145,7 +147,7 @@ def test_each_broken_warmup_is_one_finding_at_its_config(repo_copy: Path, change
 
 def test_a_warmup_on_another_input_name_is_two_findings(repo_copy: Path):
     path = edit("dali", _rename)(repo_copy)
-    findings = validate_repository(repo_copy)
+    findings = validate_repository(load_repository(repo_copy))
     assert {f.path for f in findings} == {path}
     assert sorted(f.message for f in findings) == [
         "warmup sample 'chelsea_jpeg' gives no input 'DALI_INPUT_0'",

@@ -43,7 +43,7 @@ from tritonship.artifact.package import (
 )
 from tritonship.errors import UsageError
 from tritonship.paths import DEFAULT_MODEL_DATA_DIR
-from tritonship.repository.validate import CONFIG_NAME, Repository
+from tritonship.repository.config import CONFIG_NAME, Repository
 from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR
 from tritonship.sagemaker.settings import (
     MULTI_MODEL_VAR,

@@ -34,7 +34,7 @@ from tritonship.errors import ChecksumError, TritonshipError, UsageError
 from tritonship.fileio import atomic_writer, sha256_file, write_text_atomic
 from tritonship.paths import DEFAULT_ARCHIVE, MANIFEST_NAME
 from tritonship.repository.build import read_manifest
-from tritonship.repository.validate import Model, Repository, load_repository
+from tritonship.repository.config import Model, Repository, load_repository
 from tritonship.sagemaker.images import (
     DEFAULT_TAG,
     SERVER_VERSIONS,
@@ -171,32 +171,28 @@ def _check_build(
     return build
 
 
-def backends_needed(repo: Path) -> list[str]:
+def backends_needed(repository: Repository) -> list[str]:
     """The backends the repository's models run on (the image must carry each)."""
-    return sorted({m.backend for m in load_repository(repo).models.values() if m.backend})
+    return sorted({m.backend for m in repository.models.values() if m.backend})
 
 
-def choose_tag(repo: Path, image_tag: str | None) -> TagChoice:
-    """``image_tag`` as given, else the newest SageMaker tag that can serve ``repo``."""
+def choose_tag(repository: Repository, image_tag: str | None) -> TagChoice:
+    """``image_tag`` as given, else the newest SageMaker tag that can serve the repository."""
     if image_tag:
         return TagChoice(parse_tag(image_tag).text, "given with --image-tag")
     try:
-        return newest_tag(backends_needed(repo))
+        return newest_tag(backends_needed(repository))
     except UsageError:  # no image has them all: validation against the default says which
         return TagChoice(DEFAULT_TAG, "the default (no SageMaker Triton image has every backend)")
 
 
-def _validate(repo: Path, image_tag: str, env: SageMakerEnv) -> None:
+def _validate(repository: Repository, image_tag: str, env: SageMakerEnv) -> None:
     """Refuse on any validation finding."""
-    from tritonship.repository.validate import format_findings, validate_repository
+    from tritonship.repository.validate import refuse_findings, validate_repository
 
-    findings = validate_repository(repo, image_tag=image_tag, env=env)
-    if findings:
-        raise PackageError(
-            f"{repo} has {len(findings)} problem(s):",
-            hint="fix them (tritonship validate) before packaging",
-            details=format_findings(findings),
-        )
+    findings = validate_repository(repository, image_tag=image_tag, env=env)
+    hint = "fix them (tritonship validate) before packaging"
+    refuse_findings(repository, findings, hint, PackageError)
 
 
 class _HashingWriter:
@@ -432,14 +428,18 @@ class Prepared:
 def prepare(
     repo: Path, image_tag: str | None, env: SageMakerEnv, allow_random_weights: bool
 ) -> Prepared:
-    """Validate, select the files, refuse secrets, hash them and check the build manifest."""
-    image = choose_tag(repo, image_tag)
-    _validate(repo, image.tag, env)
+    """Validate, select the files, refuse secrets, hash them and check the build manifest.
+
+    The repository is parsed once here; what is packed and recorded comes from that parse.
+    """
+    repository = load_repository(repo)
+    image = choose_tag(repository, image_tag)
+    _validate(repository, image.tag, env)
     selection = select(repo)
     _scan_secrets(repo, selection.files)
     digests = {rel: sha256_file(repo / rel) for rel in selection.files}
     build = _check_build(read_manifest(repo), digests, allow_random_weights, repo)
-    return Prepared(load_repository(repo), image, selection, digests, build)
+    return Prepared(repository, image, selection, digests, build)
 
 
 def _default_model(env: SageMakerEnv, repo: Path) -> str | None:

@@ -41,7 +41,7 @@ class Ceiling:
 
 def dali_threads(repository: Path) -> int:
     """The ``dali`` model's ``num_threads`` capped at the core count (as the stand-in does)."""
-    from tritonship.repository.validate import load_repository
+    from tritonship.repository.config import load_repository
 
     model = load_repository(repository).models["dali"]
     value = (
@@ -91,7 +91,7 @@ class InProcess:
 
 def onnx_threads(repository: Path) -> int:
     """The ONNX classifier's ``intra_op_thread_count`` (0: ONNX Runtime's default)."""
-    from tritonship.repository.validate import load_repository
+    from tritonship.repository.config import load_repository
 
     model = load_repository(repository).models.get("inception_onnx")
     parameter = model.config.parameters.get("intra_op_thread_count") if model else None

@@ -236,7 +236,7 @@ def run_level(
 
 def dynamic_batching(repository: Path) -> bool:
     """Whether the classifier batches requests together (a ``dynamic_batching`` block)."""
-    from tritonship.repository.validate import classifier, load_repository
+    from tritonship.repository.config import classifier, load_repository
 
     try:
         model = classifier(load_repository(repository))

@@ -260,13 +260,15 @@ def _invoke_images(
     """Classify images through the container API (--url) or InvokeEndpoint (--endpoint)."""
     import json
 
+    from tritonship.repository.config import load_repository
     from tritonship.repository.labels import load_labels
     from tritonship.repository.limits import request_batch_limit
     from tritonship.sagemaker.client import classify
 
     images = [(str(path), _read_image(path)) for path in args.images]
-    labels = load_labels(args.repo)
-    max_batch, _ = request_batch_limit(args.repo)
+    repository = load_repository(args.repo)
+    labels = load_labels(repository)
+    max_batch, _ = request_batch_limit(repository)
     results = classify(
         transport,
         images,

@@ -18,6 +18,7 @@ from tritonship.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from tritonship.repository.config import Repository
     from tritonship.sagemaker.settings import SageMakerEnv
 
 SKIPPED_CUDA_CHECK = (
@@ -93,9 +94,10 @@ def _classifier_line(record: dict) -> str:
 
 def _check_image(repo: Path, tag: str) -> int:
     """Validate the built repository for the image it targets; 1 on findings."""
-    from tritonship.repository.validate import format_findings, validate_repository
+    from tritonship.repository.config import format_findings, load_repository
+    from tritonship.repository.validate import validate_repository
 
-    findings = validate_repository(repo, image_tag=tag)
+    findings = validate_repository(load_repository(repo), image_tag=tag)
     if findings:
         print(format_findings(findings))
         return 1
@@ -105,30 +107,27 @@ def _check_image(repo: Path, tag: str) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate the repository; exit 1 with one line per finding."""
-    from tritonship.repository.validate import (
-        format_findings,
-        load_repository,
-        summary,
-        validate_repository,
-    )
+    from tritonship.repository.config import format_findings, load_repository
+    from tritonship.repository.validate import summary, validate_repository
     from tritonship.sagemaker.settings import sagemaker_env
 
     env = sagemaker_env(env_sources(args), args.repo)
-    findings = validate_repository(args.repo, image_tag=args.image, env=env)
-    _note_native_gaps(args.repo, env)
+    repository = load_repository(args.repo)
+    findings = validate_repository(repository, image_tag=args.image, env=env)
+    _note_native_gaps(repository, env)
     if findings:
         print(format_findings(findings))
         print(f"{len(findings)} finding(s) in {args.repo}", file=sys.stderr)
         return 1
-    print(summary(load_repository(args.repo)))
+    print(summary(repository))
     return 0
 
 
-def _note_native_gaps(repo: Path, env: SageMakerEnv) -> None:
+def _note_native_gaps(repository: Repository, env: SageMakerEnv) -> None:
     """Say which models the native engine cannot run: a note, not a finding (SageMaker can)."""
     from tritonship.local.native import DOCKER_HINT, native_gaps
 
-    for gap in native_gaps(repo, env):
+    for gap in native_gaps(repository, env):
         say(f"note: the native engine cannot serve {gap}; {DOCKER_HINT}")
 
 

@@ -20,10 +20,10 @@ from tritonship.paths import (
 )
 from tritonship.reporting import Reporter, quiet
 from tritonship.repository import inception, labels
+from tritonship.repository.config import CONFIG_NAME
 from tritonship.repository.dali import build_dali, resolve_device
 from tritonship.repository.gpu import GPU_REPOSITORY, GpuTarget, copy_source
 from tritonship.repository.gpu import configure as configure_gpu
-from tritonship.repository.validate import CONFIG_NAME
 from tritonship.sagemaker.instances import DEFAULT_INSTANCE_TYPE
 from tritonship.sagemaker.instances import instance_type as lookup_instance
 

@@ -34,7 +34,7 @@ from tritonship.errors import UsageError
 from tritonship.fileio import write_text_atomic
 from tritonship.paths import DEFAULT_REPOSITORY, MANIFEST_NAME
 from tritonship.repository import accelerators, memory
-from tritonship.repository.validate import Model, load_repository
+from tritonship.repository.config import Model, load_repository
 from tritonship.sagemaker.instances import InstanceType
 
 #: Where ``build --device gpu`` writes a TensorFlow build without ``--repo``.

@@ -42,7 +42,7 @@ from tritonship.errors import ContractError, UsageError
 from tritonship.fileio import sha256_file, write_bytes_atomic, write_text_atomic
 from tritonship.reporting import Reporter, quiet
 from tritonship.repository import accelerators
-from tritonship.repository.validate import CONFIG_NAME, Model, load_repository
+from tritonship.repository.config import CONFIG_NAME, Model, load_repository
 
 ONNX_MODEL = "inception_onnx"
 ONNX_FILE = "model.onnx"
