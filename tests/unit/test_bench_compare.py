@@ -74,10 +74,12 @@ def test_write_puts_a_stamped_copy_in_the_results(sides: list[Side], tmp_path: P
     assert summary["ONNX"]["served_over_in_process"] == pytest.approx(0.7)
 
 
-def test_labels_come_from_the_build_manifest(tmp_path: Path):
+def test_labels_come_from_the_build_manifest(tmp_path: Path, staged_repository: Path):
+    built = json.loads((staged_repository / MANIFEST_NAME).read_text())
     for name, fmt in (("a", "onnx"), ("b", "tf")):
         (tmp_path / name).mkdir()
-        manifest = {"classifier": {"format": fmt}}
+        classifier = {"format": fmt, "platform": "p", "model": "m", "file": "f"}
+        manifest = {**built, "classifier": classifier}
         (tmp_path / name / MANIFEST_NAME).write_text(json.dumps(manifest))
     assert (label(tmp_path / "a"), label(tmp_path / "b")) == ("ONNX", "TensorFlow")
     assert label(tmp_path / "missing") == "missing"

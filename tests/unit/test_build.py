@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from tritonship.errors import TritonshipError
 from tritonship.fileio import sha256_file
 from tritonship.repository import build
+from tritonship.repository.manifest import Weights
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +34,7 @@ def exports(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, str]]:
     def export(dest: Path, weights: str, cache_dir: Path, progress: bool = True):
         calls.append((dest, weights))
         dest.write_bytes(b"exported")
-        return SimpleNamespace(source=weights, graph_sha256="sha-of-export", details={})
+        return Weights(source=weights, graph_sha256="sha-of-export")
 
     monkeypatch.setattr(build.inception, "build_graph", export)
     return calls
@@ -44,14 +44,14 @@ def test_an_intact_graph_of_the_same_weights_is_reused(repo_copy: Path, exports)
     said: list[str] = []
     record = build.build_graph(repo_copy, "random", False, said.append)
     assert exports == [] and said == ["inception: reusing the random-weight graph already built"]
-    assert record["graph_sha256"] == sha256_file(repo_copy / "inception_graphdef/1/model.graphdef")
+    assert record.graph_sha256 == sha256_file(repo_copy / "inception_graphdef/1/model.graphdef")
 
 
 def test_a_tampered_graph_is_exported_again(repo_copy: Path, exports):
     graph = repo_copy / "inception_graphdef/1/model.graphdef"
     graph.write_bytes(graph.read_bytes() + b"tampered")
     record = build.build_graph(repo_copy, "random", False, lambda _: None)
-    assert exports == [(graph, "random")] and record["graph_sha256"] == "sha-of-export"
+    assert exports == [(graph, "random")] and record.graph_sha256 == "sha-of-export"
 
 
 def test_other_weights_or_no_manifest_are_exported_again(repo_copy: Path, exports):

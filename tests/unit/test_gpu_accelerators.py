@@ -7,13 +7,14 @@ Only configs are tested: no GPU runs here. Each rule cites the backend source it
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import pytest
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonship.artifact.manifest import ImageChoice, PackageManifest
 from tritonship.repository import accelerators
+from tritonship.repository.manifest import Classifier, OnnxModel, TensorNames
 
 Accelerator = mc.ModelOptimizationPolicy.ExecutionAccelerators.Accelerator
 
@@ -217,25 +218,51 @@ def test_tf_trt_problems_in_the_backends_words(config: mc.ModelConfig, message: 
 # --- the dry run -------------------------------------------------------------------------------
 
 
+def onnx_record(accelerator: str | None) -> Classifier:
+    """The classifier record of an ONNX build with these GPU execution accelerators."""
+    names = TensorNames(input="input", output="probabilities")
+    installed = OnnxModel(
+        sha256="ab",
+        size=1,
+        tensors=names,
+        renamed_from=names,
+        accelerator=accelerator,
+        ensembles=[],
+        source="model_repository",
+    )
+    return Classifier(
+        format="onnx",
+        platform="onnxruntime_onnx",
+        model="inception_onnx",
+        file="inception_onnx/1/model.onnx",
+        onnx_model=installed,
+    )
+
+
 def test_promotes_dry_run_states_the_engine_build_cost():
-    manifest = {"classifier": {"model": "inception_onnx", "accelerator": "tensorrt (FP16)"}}
-    [note] = accelerators.startup_notes(manifest)
+    [note] = accelerators.startup_notes(onnx_record("tensorrt (FP16)"))
     assert note.startswith("inception_onnx: each GPU instance builds its TensorRT engine")
     assert "before /ping turns ready" in note and "not measured for Inception V3" in note
     assert "35-108 s per build for other models (onnxruntime PR #14767)" in note
-    assert accelerators.startup_notes({"classifier": {"format": "tf"}}) == []
+    assert accelerators.startup_notes(onnx_record(None)) == []
+    tf = Classifier(format="tf", platform="tensorflow_graphdef", model="m", file="m/1/g")
+    assert accelerators.startup_notes(tf) == accelerators.startup_notes(None) == []
 
 
 def test_the_dry_run_reads_the_note_from_the_package_manifest(tmp_path):
     from types import SimpleNamespace
 
-    from tritonship.artifact.package import manifest_path_for
+    from tritonship.artifact.manifest import manifest_path_for
     from tritonship.cloud.planning import _startup_notes
 
     archive = tmp_path / "model.tar.gz"
     plan = SimpleNamespace(options=SimpleNamespace(archive=archive))
     assert _startup_notes(plan) == [], "no manifest: nothing to say"
-    classifier = {"model": "inception_onnx", "accelerator": "tensorrt (FP32)"}
-    manifest_path_for(archive).write_text(json.dumps({"classifier": classifier}))
+    manifest = PackageManifest(
+        tritonship="test",
+        image=ImageChoice(tag="26.05-py3"),
+        classifier=onnx_record("tensorrt (FP32)"),
+    )
+    manifest_path_for(archive).write_text(manifest.to_text())
     [note] = _startup_notes(plan)
     assert "builds its TensorRT engine (tensorrt (FP32))" in note

@@ -20,6 +20,7 @@ from tritonship import cli
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.repository import build, memory
 from tritonship.repository.config import load_repository
+from tritonship.repository.manifest import Weights
 from tritonship.repository.validate import validate_repository
 from tritonship.sagemaker.instances import DEFAULT_INSTANCE_TYPE, INSTANCE_TYPES, instance_type
 
@@ -31,6 +32,7 @@ def config(path: Path) -> mc.ModelConfig:
 
 
 def gpu_build(source: Path, repo: Path, instance: str | None = None) -> dict:
+    """A GPU build of ``source`` into ``repo``; its manifest as JSON."""
     return build.build_repository(
         repo,
         "random",
@@ -39,7 +41,7 @@ def gpu_build(source: Path, repo: Path, instance: str | None = None) -> dict:
         source=source,
         instance_type=instance,
         cuda_check=False,
-    )
+    ).to_json()
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +237,8 @@ def test_an_onnx_gpu_build_sizes_the_same_steps_and_builds_tensorrt(
     """The tiny graph of tests/unit/test_onnx_build.py stands in for Inception."""
     from tritonship.repository import onnx
 
-    monkeypatch.setattr(onnx, "source_graph", lambda *a: (SMALL, {"source": "random"}))
+    random = Weights(source="random", graph_sha256="")
+    monkeypatch.setattr(onnx, "source_graph", lambda *a: (SMALL, random))
     repo = tmp_path / "onnx"
     manifest = build.build_repository(
         repo,
@@ -246,7 +249,7 @@ def test_an_onnx_gpu_build_sizes_the_same_steps_and_builds_tensorrt(
         source=staged_repository,
         accelerator="tensorrt:fp16",
         cuda_check=False,
-    )
+    ).to_json()
     assert set(manifest["gpu"]["configs"]) == {"dali", "guard"}, "ONNX Runtime takes GPU input"
     [trt] = config(
         repo / "inception_onnx/config.pbtxt"
@@ -311,5 +314,5 @@ def test_nothing_bounds_the_images_without_a_guard(gpu_copy: Path):
 
 def test_a_cpu_build_has_no_budget_to_check(staged_repository: Path):
     """The committed configs (no per-request limit) stay valid: the CPU needs no budget."""
-    assert "gpu" not in json.loads((staged_repository / "build-manifest.json").read_text())
+    assert json.loads((staged_repository / "build-manifest.json").read_text())["gpu"] is None
     assert validate_repository(load_repository(staged_repository), image_tag="24.09-py3") == []

@@ -19,6 +19,9 @@ import tensorflow as tf
 
 from tritonship.errors import ChecksumError, ContractError, NetworkError
 from tritonship.repository import inception
+from tritonship.repository.manifest import Weights
+
+RANDOM = Weights(source="random", graph_sha256="")
 
 
 def load_graph_def(path: Path) -> tf.compat.v1.GraphDef:
@@ -58,14 +61,15 @@ def small_graph(
 def test_contract_violations_are_refused(graph, message, tmp_path: Path):
     dest = tmp_path / "model.graphdef"
     with pytest.raises(ContractError, match=message):
-        inception.install_graph(graph(), dest, inception.Provenance("random"))
+        inception.install_graph(graph(), dest, RANDOM)
     assert not dest.exists(), "nothing is written when the contract fails"
 
 
 def test_a_conforming_graph_is_installed_with_its_digest(tmp_path: Path):
     data = small_graph()
-    record = inception.install_graph(data, tmp_path / "g", inception.Provenance("random"))
+    record = inception.install_graph(data, tmp_path / "g", RANDOM)
     assert record.graph_sha256 == hashlib.sha256(data).hexdigest()
+    assert record.size == len(data) and record.source == "random"
 
 
 @pytest.fixture()
@@ -123,7 +127,7 @@ def test_official_graph_downloads_verifies_and_classifies_a_cat(tmp_path: Path):
     dest = tmp_path / "model.graphdef"
     record = inception.build_graph(dest, "official", tmp_path / "cache", progress=False)
     assert record.source == "official"
-    assert record.details["archive_sha256"] == inception.OFFICIAL_SHA256
+    assert record.archive_sha256 == inception.OFFICIAL_SHA256
     module = load_pipeline_module(DALI_PIPELINE_SOURCE)
     jpeg = np.frombuffer(photo_jpeg("chelsea"), np.uint8)
     (image,) = run_pipeline(module, [jpeg], device_id=None)

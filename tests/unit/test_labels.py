@@ -25,6 +25,6 @@ def test_built_labels_file_has_one_line_per_output(tmp_path: Path):
     path = tmp_path / "inception_graphdef/inception_labels.txt"
     lines = path.read_text().splitlines()
     assert lines == inception_labels()
-    assert record["lines"] == len(lines) == 1001
-    assert record["file"] == "inception_graphdef/inception_labels.txt"
-    assert record["sha256"] == sha256_file(path)
+    assert record.lines == len(lines) == 1001
+    assert record.file == "inception_graphdef/inception_labels.txt"
+    assert record.sha256 == sha256_file(path)

@@ -26,6 +26,7 @@ from tritonship.paths import MANIFEST_NAME
 from tritonship.repository import onnx as onnx_build
 from tritonship.repository.build import build_repository, resolve_format
 from tritonship.repository.config import load_repository
+from tritonship.repository.manifest import Weights
 from tritonship.repository.validate import validate_repository
 
 SMALL = small_graph()
@@ -38,7 +39,7 @@ def tiny_source(monkeypatch: pytest.MonkeyPatch):
 
     def fake_source_graph(source, weights, manifest, progress):
         calls.append(weights)
-        return SMALL, {"source": weights, "graph_sha256": hashlib.sha256(SMALL).hexdigest()}
+        return SMALL, Weights(source=weights, graph_sha256=hashlib.sha256(SMALL).hexdigest())
 
     monkeypatch.setattr(onnx_build, "source_graph", fake_source_graph)
     return calls
@@ -51,7 +52,7 @@ def onnx_repository(staged_repository: Path, tmp_path_factory: pytest.TempPathFa
     patch.setattr(
         onnx_build,
         "source_graph",
-        lambda *a: (SMALL, {"source": "random", "graph_sha256": "tiny"}),
+        lambda *a: (SMALL, Weights(source="random", graph_sha256="tiny")),
     )
     try:
         repo = tmp_path_factory.mktemp("onnx") / "model_repository_onnx"
@@ -134,9 +135,9 @@ def test_validates_for_every_tag_and_packages_for_the_newest(onnx_repository: Pa
     result = package_repository(
         onnx_repository, tmp_path / "m.tar.gz", allow_random_weights=True, progress=False
     )
-    assert result.manifest["image"]["tag"] == "26.05-py3"
-    assert "onnxruntime" in result.manifest["image"]["chosen"]
-    assert result.manifest["classifier"]["format"] == "onnx"
+    assert result.manifest.image.tag == "26.05-py3"
+    assert "onnxruntime" in (result.manifest.image.chosen or "")
+    assert result.manifest.classifier is not None and result.manifest.classifier.format == "onnx"
 
 
 def test_rebuild_reuses_the_model_and_removes_a_tensorflow_classifier(
@@ -188,7 +189,9 @@ def test_the_accelerator_goes_into_the_generated_config(
     }
     [warmup] = config(repo / "inception_onnx/config.pbtxt").model_warmup
     assert list(warmup.inputs) == ["input"] and warmup.inputs["input"].HasField("zero_data")
-    assert manifest["classifier"]["accelerator"] == "tensorrt (FP16)"
+    assert manifest.classifier is not None
+    assert manifest.classifier.accelerator == "tensorrt (FP16)"
+    assert manifest.to_json()["classifier"]["accelerator"] == "tensorrt (FP16)", "JSON as before"
     assert validate_repository(load_repository(repo), image_tag="26.05-py3") == []
 
 
@@ -269,8 +272,9 @@ def test_cli_build_onnx_for_a_new_image_validates_it(
 
 def test_conversion_renames_the_tensors_and_matches_tensorflow():
     model_bytes, record = onnx_build.convert_checked(SMALL)
-    facts = onnx_build.check_contract(model_bytes)
-    assert facts["opset"] == 17 and record["parity"]["max_abs_diff"] < 1e-6
+    opset, _, opsets = onnx_build.check_contract(model_bytes)
+    assert opset == record.opset == opsets["ai.onnx"] == 17
+    assert record.parity.max_abs_diff < 1e-6
     session = onnx_build.session(model_bytes)
     assert [(i.name, i.shape) for i in session.get_inputs()] == [("input", ["batch", 299, 299, 3])]
     assert [(o.name, o.shape) for o in session.get_outputs()] == [
@@ -299,4 +303,4 @@ def test_auto_weights_follow_the_source_build(
         tmp_path / "onnx", "auto", progress=False, fmt="onnx", source=staged_repository
     )
     assert tiny_source == ["random"], "the source's weights, no download attempted"
-    assert manifest["weights"]["source"] == "random"
+    assert manifest.weights.source == "random"

@@ -15,13 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.foreign import NAME, add_sub_repository, ensembles_repository, write_ensemble
+from tritonship.artifact.manifest import load_package
 from tritonship.artifact.multimodel import package_multi_model
-from tritonship.artifact.package import (
-    PackageError,
-    PackageResult,
-    load_package,
-    package_repository,
-)
+from tritonship.artifact.package import PackageError, PackageResult, package_repository
 from tritonship.cli import main
 from tritonship.fileio import sha256_file
 from tritonship.repository.config import load_repository
@@ -70,7 +66,7 @@ def test_a_foreign_repository_is_packaged_and_says_it_has_no_build_manifest(
 ) -> None:
     env = sagemaker_env(EnvSources(pairs=("SAGEMAKER_TRITON_LOG_VERBOSE=1",)), foreign, {})
     result = package_repository(foreign, tmp_path / "dist" / "model.tar.gz", env=env)
-    manifest = load_package(result.archive)
+    manifest = load_package(result.archive).to_json()
     assert manifest["build"] is None and manifest["weights"] is None
     assert manifest["provenance"].startswith("no build manifest: foreign has no build-manifest")
     assert manifest["image"]["backends_needed"] == ["onnxruntime"]
@@ -96,7 +92,7 @@ def test_the_default_model_recorded_is_the_one_the_env_names(
     ensembles: Path, tmp_path: Path
 ) -> None:
     env = sagemaker_env(EnvSources(pairs=(f"{DEFAULT}=chain",)), ensembles, {})
-    manifest = package_repository(ensembles, tmp_path / "m.tar.gz", env=env).manifest
+    manifest = package_repository(ensembles, tmp_path / "m.tar.gz", env=env).manifest.to_json()
     assert manifest["default_model"] == "chain"
     assert manifest["environment_origins"][DEFAULT] == "--env"
     assert manifest["invocation"]["model"] == "chain"
@@ -121,7 +117,7 @@ def test_a_build_manifest_still_guards_random_weights(
         package_repository(staged_repository, tmp_path / "m.tar.gz")
     manifest = package_repository(
         staged_repository, tmp_path / "m.tar.gz", allow_random_weights=True, progress=False
-    ).manifest
+    ).manifest.to_json()
     assert manifest["build"]["manifest"] == "build-manifest.json"
     assert manifest["weights"]["source"] == "random"
     assert manifest["target_model"] == "ensemble_dali_inception"
@@ -134,7 +130,7 @@ def test_each_top_level_ensemble_gets_its_models_and_an_unused_model_its_own(
     split: dict[str, PackageResult],
 ) -> None:
     assert sorted(split) == ["chain.tar.gz", "lone.tar.gz", "single.tar.gz"]
-    models = {name: result.manifest["models"] for name, result in split.items()}
+    models = {name: result.manifest.models for name, result in split.items()}
     assert models == {
         "chain.tar.gz": ["add_a", "add_b", "chain"],
         "lone.tar.gz": ["lone"],
@@ -142,15 +138,15 @@ def test_each_top_level_ensemble_gets_its_models_and_an_unused_model_its_own(
     }
     for name, result in split.items():
         target = name.removesuffix(".tar.gz")
-        assert result.manifest["target_model"] == result.manifest["default_model"] == target
-        assert result.manifest["environment"][DEFAULT] == target
-        assert "SAGEMAKER_MULTI_MODEL" not in result.manifest["environment"]
+        assert result.manifest.target_model == result.manifest.default_model == target
+        assert result.manifest.environment[DEFAULT] == target
+        assert "SAGEMAKER_MULTI_MODEL" not in result.manifest.environment
         assert "README.txt" in names(result.archive), "root files travel with every archive"
         assert load_package(result.archive) == result.manifest
     shared = "add_a/1/model.onnx"
     assert (
-        split["single.tar.gz"].manifest["files"][shared]
-        == (split["chain.tar.gz"].manifest["files"][shared])
+        split["single.tar.gz"].manifest.files[shared]
+        == (split["chain.tar.gz"].manifest.files[shared])
     )
 
 
@@ -159,13 +155,9 @@ def test_every_archive_is_a_repository_that_serves_its_target(
 ) -> None:
     for name, result in split.items():
         extracted = extract(result.archive, tmp_path / name)
+        assert sorted(p.name for p in extracted.iterdir() if p.is_dir()) == (result.manifest.models)
         assert (
-            sorted(p.name for p in extracted.iterdir() if p.is_dir()) == (result.manifest["models"])
-        )
-        assert (
-            validate_repository(
-                load_repository(extracted), image_tag=result.manifest["image"]["tag"]
-            )
+            validate_repository(load_repository(extracted), image_tag=result.manifest.image.tag)
             == []
         )
 
@@ -185,7 +177,7 @@ def test_the_built_ensemble_becomes_one_archive_with_its_build_manifest(
         staged_repository, tmp_path, allow_random_weights=True, progress=False
     )
     assert result.archive == tmp_path / "ensemble_dali_inception.tar.gz"
-    manifest = result.manifest
+    manifest = result.manifest.to_json()
     assert manifest["models"] == ["dali", "ensemble_dali_inception", "guard", "inception_graphdef"]
     assert manifest["target_model"] == "ensemble_dali_inception"
     assert manifest["weights"]["source"] == "random"
@@ -196,7 +188,7 @@ def test_a_repository_without_ensembles_gives_one_archive_per_model(tmp_path: Pa
     repo = add_sub_repository(tmp_path / "repo", ("first", "second"))
     results = package_multi_model(repo, tmp_path / "out", progress=False, suffix="_v2")
     assert [r.archive.name for r in results] == ["first_v2.tar.gz", "second_v2.tar.gz"]
-    assert [r.manifest["models"] for r in results] == [["first"], ["second"]]
+    assert [r.manifest.models for r in results] == [["first"], ["second"]]
 
 
 def test_an_archive_with_two_ensembles_is_refused(ensembles: Path, tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ written before any of this still load.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from tests.support.aws import triton_answer
 from tests.support.foreign import add_sub_repository, ensembles_repository
 from tests.support.stubs import ROLE, Stubs, answer, creating, describe, fails, missing, run
 from tritonship.artifact.multimodel import package_multi_model
-from tritonship.artifact.package import PackageResult, manifest_path_for, package_repository
+from tritonship.artifact.package import PackageResult, package_repository
 from tritonship.cli import main
 from tritonship.cloud.promote import build_plan
 from tritonship.cloud.state import Plan, PromoteOptions
@@ -175,25 +174,6 @@ def test_a_multi_model_environment_needs_promote_multi_model(foreign: PackageRes
     options = PromoteOptions("demo", "models", ROLE, archive=foreign.archive, env_sources=sources)
     with pytest.raises(UsageError, match="promote --multi-model"):
         build_plan(options, "us-east-1")
-
-
-def test_manifests_written_before_multi_model_still_load(
-    packaged: PackageResult, tmp_path: Path
-) -> None:
-    old = tmp_path / "model.tar.gz"
-    shutil.copyfile(packaged.archive, old)
-    manifest = dict(packaged.manifest)
-    for key in ("build", "provenance", "target_model", "models", "invocation"):
-        manifest.pop(key)
-    manifest.pop("environment_origins")
-    manifest_path_for(old).write_text(json.dumps(manifest))
-    plan = build_plan(PromoteOptions("demo", "models", ROLE, archive=old), "us-east-1")
-    assert plan.smoke.description == "scikit-image's cat photo as JSON"
-    assert plan.env_origins["SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"] == "package manifest"
-    mme = build_plan(
-        PromoteOptions("demo", "models", ROLE, multi_model=True, archives=(old,)), "us-east-1"
-    )
-    assert mme.smoke.target_model == "model.tar.gz" and not mme.smoke.outputs
 
 
 def _dry_run(stubs: Stubs, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:

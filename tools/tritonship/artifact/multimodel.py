@@ -32,8 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tritonship.artifact.manifest import PackageError
 from tritonship.artifact.package import (
-    PackageError,
     PackageResult,
     Selection,
     check_outside,

@@ -21,6 +21,7 @@ from tritonship.bench.tuning import bench_repository
 from tritonship.errors import UsageError
 from tritonship.paths import MANIFEST_NAME
 from tritonship.reporting import Reporter, quiet
+from tritonship.repository.manifest import read_manifest
 
 FORMAT_NAMES = {"tf": "TensorFlow", "onnx": "ONNX"}
 
@@ -72,11 +73,10 @@ class Side:
 
 def label(repository: Path) -> str:
     """``TensorFlow`` or ``ONNX`` from the build manifest, else the folder name."""
-    try:
-        manifest = json.loads((repository / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    manifest = read_manifest(repository)
+    if manifest is None:
         return repository.name
-    fmt = (manifest.get("classifier") or {}).get("format", "tf")
+    fmt = manifest.classifier.format if manifest.classifier else "tf"
     return FORMAT_NAMES.get(fmt, fmt)
 
 

@@ -115,7 +115,7 @@ def bench_photo() -> bytes:
     from tritonship.samples import photo_array
 
     buffer = io.BytesIO()
-    photo = Image.fromarray(photo_array("rocket")).resize(PHOTO_SIZE, Image.BILINEAR)
+    photo = Image.fromarray(photo_array("rocket")).resize(PHOTO_SIZE, Image.Resampling.BILINEAR)
     photo.save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
 
@@ -321,7 +321,7 @@ def run_bench(config: BenchConfig, say: Reporter = quiet) -> BenchResult:
     found = []
     if config.ceiling and payload.image is None:
         say("no in-process ceiling for a request body: it measures our ensemble's pipeline")
-    elif config.ceiling:
+    elif config.ceiling and payload.image is not None:
         say(f"in-process ceiling at batch {sorted({1, batch})} (server batch from {source})")
         seconds = max(config.duration / 2, 1.0)
         found = ceilings(config.repository, payload.image, [1, batch], seconds)

@@ -210,9 +210,8 @@ def table_row(name: str, result: BenchResult) -> str:
     levels = [level for level in result.levels if level.format == "binary"]
     cells = [f"{lv.throughput:.1f} ({lv.latency_ms['p99']:.0f})" for lv in levels]
     best = max(levels, key=lambda lv: lv.throughput)
-    batch = best.server_batch.get("inception_graphdef") or best.server_batch.get(
-        "inception_onnx", "-"
-    )
+    reached = best.server_batch.get("inception_graphdef") or best.server_batch.get("inception_onnx")
+    batch = "-" if reached is None else reached
     ceiling = {c.batch: c.throughput for c in result.ceilings}
     batch_n = result.meta["server_batch"]["batch"]
     ratio = best.throughput / ceiling[batch_n] if batch_n in ceiling else float("nan")

@@ -288,10 +288,10 @@ def _invoke_images(
 
 def _warn_random_weights(repo: Path) -> None:
     """Say loudly when the local repository was built with random weights."""
-    from tritonship.repository.build import read_manifest
+    from tritonship.repository.manifest import read_manifest
 
-    weights = (read_manifest(repo) or {}).get("weights") or {}
-    if weights.get("source") == "random":
+    build = read_manifest(repo)
+    if build is not None and build.weights.source == "random":
         say(f"NOTICE: {repo} holds RANDOM weights: the labels below are meaningless")
 
 

@@ -104,7 +104,8 @@ class _StatusTracker:
     def __init__(self, name: str, progress: bool, say: Reporter) -> None:
         from tqdm import tqdm
 
-        self.name, self.say, self.status, self.last = name, say, "", {}
+        self.name, self.say, self.status = name, say, ""
+        self.last: dict[str, Any] = {}
         self.bar = tqdm(
             bar_format="{desc} [{elapsed}]",
             desc=f"waiting for endpoint {name}",

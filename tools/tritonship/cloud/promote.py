@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tritonship.artifact.package import manifest_path_for
+from tritonship.artifact.manifest import manifest_path_for
 from tritonship.cloud import autoscaling
 from tritonship.cloud.asynchronous import smoke_input, smoke_test_async
 from tritonship.cloud.aws import AwsClients, aws_errors, tag_list

@@ -11,7 +11,7 @@ import http.client
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import numpy as np
@@ -372,8 +372,19 @@ def request_batches(
     return groups
 
 
+class Transport(Protocol):
+    """What :func:`classify` sends through: HTTP, InvokeEndpoint, or InvokeEndpointAsync."""
+
+    @property
+    def target(self) -> str:
+        """Where requests go, for messages."""
+
+    def send(self, request: EncodedRequest) -> Answer:
+        """Send one request; its answer."""
+
+
 def classify(
-    transport: HttpTransport | SageMakerTransport,
+    transport: Transport,
     images: Sequence[tuple[str, bytes]] | Mapping[str, bytes],
     binary: bool = True,
     k: int = 5,

@@ -65,7 +65,11 @@ def _step_label(index: int, step: mc.ModelEnsembling.Step) -> str:
 
 
 def _port(
-    owner: Model | None, tensor: object, label: str, line: int | None, step: int | None = None
+    owner: Model | None,
+    tensor: mc.ModelInput | mc.ModelOutput | None,
+    label: str,
+    line: int | None,
+    step: int | None = None,
 ) -> _Port:
     """A port typed from ``tensor`` of ``owner``; untyped when either is unknown."""
     if owner is None or tensor is None:
@@ -169,18 +173,19 @@ def _check_unmapped(ensemble: Model, index: int, step, target: Model) -> Iterato
 
 def _check_edge(ensemble: Model, tensor: str, writer: _Port, reader: _Port) -> Iterator[Finding]:
     where = f"tensor {tensor!r} from {writer.label} to {reader.label}"
-    if None not in (writer.data_type, reader.data_type) and writer.data_type != reader.data_type:
+    written, read = writer.data_type, reader.data_type
+    if written is not None and read is not None and written != read:
         yield Finding(
             ensemble.config_path,
             reader.line,
-            f"data_type mismatch on {where}: "
-            f"{type_name(writer.data_type)} != {type_name(reader.data_type)}",
+            f"data_type mismatch on {where}: {type_name(written)} != {type_name(read)}",
         )
-    if None not in (writer.shape, reader.shape) and not compatible(writer.shape, reader.shape):
+    given, taken = writer.shape, reader.shape
+    if given is not None and taken is not None and not compatible(given, taken):
         yield Finding(
             ensemble.config_path,
             reader.line,
-            f"dims mismatch on {where}: {list(writer.shape)} vs {list(reader.shape)} "
+            f"dims mismatch on {where}: {list(given)} vs {list(taken)} "
             "(full shapes, -1 = any; batch dimension first when max_batch_size > 0)",
         )
 

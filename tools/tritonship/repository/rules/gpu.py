@@ -6,24 +6,11 @@ the build manifest's ``gpu`` record (``tritonship build --device gpu``) gives th
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tritonship.paths import MANIFEST_NAME
 from tritonship.repository import memory
 from tritonship.repository.config import Finding, Model, Repository, field_pattern
-
-
-def gpu_record(root: Path) -> dict | None:
-    """The ``gpu`` record of the repository's build manifest (a GPU build), or None."""
-    try:
-        manifest = json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    record = manifest.get("gpu") if isinstance(manifest, dict) else None
-    return record if isinstance(record, dict) else None
+from tritonship.repository.manifest import GpuBuild, read_manifest
 
 
 def _int_parameter(model: Model, key: str) -> int | None:
@@ -40,10 +27,10 @@ def _dali_instances_per_gpu(model: Model) -> int:
 
 def check_gpu_budget(repository: Repository) -> list[Finding]:
     """A GPU build: the decoded images of the DALI runs on one GPU must fit its budget."""
-    record = gpu_record(repository.root)
-    if record is None or "dali_memory_budget_bytes" not in record:
+    manifest = read_manifest(repository.root)
+    record = manifest.gpu if manifest else None
+    if record is None:
         return []
-    budget = int(record["dali_memory_budget_bytes"])
     guard = next(
         (m for m in repository.models.values() if "max_pixels" in m.config.parameters), None
     )
@@ -58,11 +45,11 @@ def check_gpu_budget(repository: Repository) -> list[Finding]:
                 )
             )
             continue
-        findings += _budget_finding(model, guard, budget, record)
+        findings += _budget_finding(model, guard, record)
     return findings
 
 
-def _budget_finding(model: Model, guard: Model, budget: int, record: dict) -> list[Finding]:
+def _budget_finding(model: Model, guard: Model, record: GpuBuild) -> list[Finding]:
     batched = model.config.HasField("dynamic_batching")  # a run then mixes requests
     bound = memory.DecodeBound(
         images=max(model.config.max_batch_size, 1),
@@ -70,6 +57,7 @@ def _budget_finding(model: Model, guard: Model, budget: int, record: dict) -> li
         max_request_pixels=None if batched else _int_parameter(guard, "max_request_pixels"),
         instances=_dali_instances_per_gpu(model),
     )
+    budget = record.dali_memory_budget_bytes
     if bound.bytes <= budget:
         return []
     limits = f"max_batch_size {bound.images} x the guard's max_pixels {bound.max_pixels / 1e6:g} MP"
@@ -79,7 +67,7 @@ def _budget_finding(model: Model, guard: Model, budget: int, record: dict) -> li
         f"one GPU may have to hold {memory.gib(bound.bytes)} of decoded images "
         f"({bound.instances} instance(s) x {bound.pixels_per_run / 1e6:g} megapixels x "
         f"{memory.BYTES_PER_PIXEL} bytes: {limits}), more than the DALI budget of "
-        f"{memory.gib(budget)} on {record.get('instance_type', 'the target')}: lower the "
+        f"{memory.gib(budget)} on {record.instance_type}: lower the "
         "guard's max_request_pixels (tritonship build --device gpu sets it) or max_batch_size"
     )
     return [model.finding(message, field_pattern("max_batch_size"))]
