@@ -337,3 +337,33 @@ def test_the_first_request_is_timed_and_reported_apart_from_the_levels(monkeypat
     text = markdown(result)
     assert "First request of the run: 1234 ms, not counted in the levels" in text
     assert "First request" not in markdown(fake_result()), "older results have none"
+
+
+def test_bench_tune_benches_each_variant_named_and_prints_its_row(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tritonship import cli
+    from tritonship.bench import tuning
+
+    seen = []
+
+    def bench(name, base, source, work, tries, max_noise, say):
+        seen.append((name, base.concurrency, base.duration, base.formats, source, work, tries))
+        return name
+
+    monkeypatch.setattr(tuning, "quiet_bench", bench)
+    monkeypatch.setattr(tuning, "table_row", lambda name, result: f"| {name} | {result} |")
+    argv = ["--variants", "before,current", "--concurrency", "1,2", "--duration", "3"]
+    argv += ["--repo", str(tmp_path), "--out", str(tmp_path / "work"), "--tries", "1"]
+    assert cli.main(["bench", "tune", *argv]) == 0
+    assert capsys.readouterr().out.splitlines() == ["| before | before |", "| current | current |"]
+    expected = ([1, 2], 3.0, ("binary",), tmp_path.resolve(), tmp_path / "work", 1)
+    assert seen == [("before", *expected), ("current", *expected)]
+
+
+def test_bench_tune_refuses_an_unknown_variant_and_lists_them(capsys) -> None:
+    from tritonship import cli
+
+    assert cli.main(["bench", "tune", "--variants", "before,fastest"]) == 2
+    error = capsys.readouterr().err
+    assert "unknown variant(s) fastest" in error and "choose from before, batching" in error

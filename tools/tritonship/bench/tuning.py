@@ -1,20 +1,17 @@
 """The tuning study: the same bench on variants of the repository's configs (native engine).
 
-``python -m tritonship.bench.tuning [--variants a,b] [--concurrency 1,4,8,16] [--duration 8]``
-copies the repository once per variant (artifacts hard-linked), edits its configs, serves
-it with the native engine and Triton metrics on free ports, benches it (``--format``,
-binary by default, then the in-process ceiling), stops it, and prints one table row per
-variant; a run that other processes disturbed is repeated. The README's tables come from
-this.
+``tritonship bench tune [--variants a,b] [--concurrency 1,4,8,16] [--duration 8]`` copies
+the repository once per variant (artifacts hard-linked), edits its configs, serves it
+with the native engine and Triton metrics on free ports, benches it (``--format``, binary
+by default, then the in-process ceiling), stops it, and prints one table row per variant;
+a run that other processes disturbed is repeated. The README's tables come from this.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,9 +20,10 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonship.bench.noise import foreign_load
 from tritonship.bench.report import write_report
-from tritonship.bench.runner import FORMATS, BenchConfig, BenchResult, parse_levels, run_bench
-from tritonship.paths import DEFAULT_REPOSITORY
-from tritonship.sagemaker.settings import packaged_env, run_dir
+from tritonship.bench.runner import BenchConfig, BenchResult, run_bench
+from tritonship.errors import UsageError
+from tritonship.reporting import Reporter, quiet
+from tritonship.sagemaker.settings import packaged_env
 
 Edit = Callable[[dict[str, mc.ModelConfig]], None]
 #: The key under which edits find the repository's classifier (TensorFlow or ONNX).
@@ -191,17 +189,20 @@ def bench_repository(name: str, base: BenchConfig, repository: Path, work: Path)
 
 
 def quiet_bench(
-    name: str, base: BenchConfig, source: Path, work: Path, tries: int, max_noise: float
+    name: str,
+    base: BenchConfig,
+    source: Path,
+    work: Path,
+    tries: int,
+    max_noise: float,
+    say: Reporter = quiet,
 ) -> BenchResult:
     """Bench a variant again (up to ``tries`` times) while other work disturbed the run."""
-    for _ in range(tries):
+    for _ in range(max(tries, 1)):
         result = bench_variant(name, base, source, work)
         if result.meta["foreign_cores"] <= max_noise:
             break
-        print(
-            f"{name}: other processes kept {result.meta['foreign_cores']} cores busy; again",
-            file=sys.stderr,
-        )
+        say(f"{name}: other processes kept {result.meta['foreign_cores']} cores busy; again")
     return result
 
 
@@ -223,30 +224,15 @@ def table_row(name: str, result: BenchResult) -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Bench each variant in turn and print the table."""
-    parser = argparse.ArgumentParser(prog="python -m tritonship.bench.tuning")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--concurrency", default="1,4,8,16")
-    parser.add_argument("--duration", type=float, default=8.0)
-    parser.add_argument("--repo", type=Path, default=DEFAULT_REPOSITORY)
-    parser.add_argument("--out", type=Path, default=run_dir() / "tuning")
-    parser.add_argument("--format", choices=sorted(FORMATS), default="binary")
-    parser.add_argument("--tries", type=int, default=3, help="runs per variant while noisy")
-    parser.add_argument(
-        "--max-noise", type=float, default=0.1, help="cores other processes may use during a run"
-    )
-    args = parser.parse_args(argv)
-    base = BenchConfig(
-        concurrency=parse_levels(args.concurrency),
-        duration=args.duration,
-        formats=FORMATS[args.format],
-        progress=False,
-    )
-    for name in args.variants.split(","):
-        result = quiet_bench(name, base, args.repo.resolve(), args.out, args.tries, args.max_noise)
-        print(table_row(name, result), flush=True)
-
-
-if __name__ == "__main__":
-    main()
+def variant_names(text: str | None) -> list[str]:
+    """``a,b`` -> the variants to bench, each one known (None: every variant)."""
+    if text is None:
+        return list(VARIANTS)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown or not names:
+        raise UsageError(
+            f"--variants {text!r}: unknown variant(s) {', '.join(unknown) or '(none given)'}",
+            hint=f"choose from {', '.join(VARIANTS)}",
+        )
+    return names
