@@ -1,13 +1,14 @@
-"""Image URIs per tag (issue 11, item 6): one account/region table per SageMaker tag.
+"""Image URIs per tag: one account/region table per SageMaker tag.
 
-The tables come from the SageMaker Python SDK's ``sagemaker-tritonserver.json``
-(tritonship/sagemaker/image_registries.py says which file and commit). The facts checked
-here are the ones REFERENCE §4 lists: 26 regions up to 24.09, nine more in 25.04, then
+The tables come from the SageMaker Python SDK's ``sagemaker-tritonserver.json``; a copy
+of it (tests/data/sagemaker-python-sdk/, with its commit) is compared with every (tag,
+region) account here. The SDK's facts: 26 regions up to 24.09, nine more in 25.04, then
 ap-southeast-6 and no China region in 25.09 and 26.05.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,37 @@ ADDED_IN_25_04 = {
     "mx-central-1",
 }
 CHINA = {"cn-north-1", "cn-northwest-1"}
+
+
+SDK = Path(__file__).resolve().parents[1] / "data" / "sagemaker-python-sdk"
+
+
+@pytest.mark.parametrize(
+    "snapshot", ["sagemaker-tritonserver.json", "sagemaker-tritonserver.master-v2.json"]
+)
+def test_every_tag_and_region_has_the_sdks_account(snapshot: str) -> None:
+    versions = json.loads((SDK / snapshot).read_text(encoding="utf-8"))["versions"]
+    sdk = {
+        (version, region): account
+        for version, entry in versions.items()
+        for region, account in entry["registries"].items()
+    }
+    ours = {
+        (version, region): account
+        for version, table in REGISTRIES.items()
+        if version in versions
+        for region, account in table.items()
+    }
+    assert {key: ours.get(key) for key in sdk if ours.get(key) != sdk[key]} == {}
+    assert sorted(set(ours) - set(sdk)) == []
+    for version, entry in versions.items():
+        assert entry["repository"] == "sagemaker-tritonserver"
+        assert entry["tag_prefix"] == f"{version}-py3"
+    if snapshot == "sagemaker-tritonserver.json":  # the newest: every tag we know
+        assert set(versions) == set(REGISTRIES)
+    for (version, region), account in sdk.items():
+        uri = image_uri(region, f"{version}-py3")
+        assert uri.startswith(f"{account}.dkr.ecr.{region}.amazonaws.com"), (version, region)
 
 
 def test_one_table_per_tag_with_the_sdk_region_counts() -> None:
