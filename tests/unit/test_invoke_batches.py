@@ -1,4 +1,4 @@
-"""How ``invoke`` splits a set of images into requests (issue 11, item 5).
+"""How ``invoke`` splits a set of images into requests.
 
 Two limits: SageMaker's 6 MB payload and the served model's ``max_batch_size`` (the
 ensemble refuses "batch-size must be <= 256" past it). Sizes are computed from N, L and the
@@ -76,6 +76,56 @@ def test_the_payload_limit_still_splits_and_every_request_fits(
         assert len(body) <= MAX_PAYLOAD_BYTES
     assert sum(groups, []) == list(range(count))
     assert [len(g) for g in groups] == expected
+
+
+def _binary_at(size: int) -> list[bytes]:
+    """Two images whose padded binary request is exactly ``size`` bytes long.
+
+    A binary body is the JSON header and N x L raw bytes: it grows in steps of N, so the
+    width is searched (the header's digits change with it).
+    """
+    from tritonship.sagemaker.client import RequestSize
+
+    width = size // 2
+    while RequestSize(True, 2, width, 2 * width).bytes > size:
+        width -= 1
+    assert RequestSize(True, 2, width, 2 * width).bytes == size, "no width gives that size"
+    return [b"\x01" * width] * 2
+
+
+def _json_at(size: int) -> list[bytes]:
+    """Two images whose padded JSON request is exactly ``size`` bytes long.
+
+    JSON writes each byte as a decimal number: 1 is one character, 10 two, so turning ones
+    into tens grows the body one byte at a time.
+    """
+    from tritonship.sagemaker.client import RequestSize
+
+    width = size // 4
+    while (body := RequestSize(False, 2, width, 2 * width, 2 * width).bytes) > size:
+        width -= 1
+    tens = size - body
+    return [b"\x0a" * tens + b"\x01" * (width - tens), b"\x01" * width]
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_a_batch_of_exactly_the_payload_limit_is_one_request(binary: bool) -> None:
+    images = (_binary_at if binary else _json_at)(6_291_456)
+    assert len(encode_request(images, binary=binary).body) == MAX_PAYLOAD_BYTES == 6_291_456
+    assert request_batches(images, binary=binary) == [[0, 1]]
+
+
+def test_one_byte_over_the_payload_limit_splits_the_batch() -> None:
+    images = _json_at(MAX_PAYLOAD_BYTES + 1)
+    assert len(encode_request(images, binary=False).body) == MAX_PAYLOAD_BYTES + 1
+    assert request_batches(images, binary=False) == [[0], [1]]
+
+
+def test_the_next_binary_size_over_the_payload_limit_splits_the_batch() -> None:
+    exact = _binary_at(MAX_PAYLOAD_BYTES)
+    wider = [image + b"\x01" for image in exact]  # one more column: N = 2 bytes more
+    assert len(encode_request(wider, binary=True).body) == MAX_PAYLOAD_BYTES + 2
+    assert request_batches(wider, binary=True) == [[0], [1]]
 
 
 def test_the_batch_limit_comes_from_the_repository(repo_copy: Path) -> None:
