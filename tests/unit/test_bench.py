@@ -15,14 +15,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from tritonship.bench import metrics, noise, runner
-from tritonship.bench.ceiling import Ceiling
+from tritonship.bench import hardware, metrics, noise, runner
+from tritonship.bench.ceiling import Ceiling, Trial, best, trials
+from tritonship.bench.ceiling import throughput as ceiling_throughput
 from tritonship.bench.load import Reply, SendError, closed_loop
 from tritonship.bench.report import markdown, write_report
 from tritonship.bench.runner import BenchConfig, BenchResult, parse_levels
 from tritonship.bench.stats import Sample, Window, latency_summary, summarise
 from tritonship.bench.targets import (
     best_level,
+    ceiling_statement,
     error_check,
     format_checks,
     server_batch,
@@ -109,12 +111,64 @@ def test_server_batch_comes_from_metrics_then_concurrency_then_request_size():
     assert server_batch(level("binary", 8, 1.0), False)[0] == 1
 
 
-def test_throughput_target_uses_the_ceiling_at_the_server_batch():
-    ceilings = [Ceiling(1, 20.0, 50.0, 10), Ceiling(4, 25.0, 160.0, 10)]
-    check = throughput_check(level("binary", 8, 23.0), ceilings, 4)
+def test_throughput_target_uses_the_best_trial_of_the_ceiling():
+    ceilings = [Ceiling(1, 20.0, 50.0, 10), Ceiling(4, 25.0, 160.0, 10, workers=2, threads=1)]
+    top = best(ceilings)
+    assert top is ceilings[1] and best([]) is None
+    check = throughput_check(level("binary", 8, 23.0), top)
     assert check.met is True and check.measured.startswith("0.920")
-    assert throughput_check(level("binary", 8, 22.0), ceilings, 4).met is False
-    assert throughput_check(level("binary", 8, 22.0), ceilings, 8).met is None
+    assert "batch 4, 2 workers x 1 thread (tf)" in check.measured
+    assert throughput_check(level("binary", 8, 22.0), top).met is False
+    assert throughput_check(level("binary", 8, 22.0), None).met is None
+
+
+def test_the_ceiling_tries_each_batch_with_one_wide_worker_and_one_worker_per_core():
+    assert trials([4, 1, 4], 2) == [
+        Trial(1, 1, 2),
+        Trial(1, 2, 1),
+        Trial(4, 1, 2),
+        Trial(4, 2, 1),
+    ]
+    assert trials([1], 1) == [Trial(1, 1, 1)], "one core: one worker with it"
+    assert ceiling_throughput(4, 30, 10.0) == 12.0 and ceiling_throughput(4, 30, 0.0) == 0.0
+
+
+def test_served_over_ceiling_is_stated_at_most_one_or_explained():
+    top = Ceiling(4, 20.0, 200.0, 10, workers=2, threads=1, classifier="onnx")
+    under = ceiling_statement(17.2, top)
+    assert under.startswith("Served / ceiling: 0.86 <= 1: the server stays under")
+    assert "(batch 4, 2 workers x 1 thread (onnx))" in under
+    busier = ceiling_statement(22.0, top, noise_ceiling=0.8, noise_levels=0.1)
+    assert busier.startswith("Served / ceiling: 1.10 > 1: other processes kept 0.80 cores")
+    assert "busier machine" in busier
+    lower_bound = ceiling_statement(22.0, top, noise_ceiling=0.1, noise_levels=0.1)
+    assert "no in-process trial did" in lower_bound and "lower bound" in lower_bound
+    assert ceiling_statement(None, top) == "Served / ceiling: not measured."
+
+
+def test_the_hardware_arithmetic():
+    assert pytest.approx(11.42) == hardware.INCEPTION_GFLOP
+    assert hardware.matmul_flop(2048) == 2 * 2048**3
+    assert hardware.convolution_flop(8, 35, 35, 288, 3, 3, 384) == 2 * 8 * 35 * 35 * 9 * 288 * 384
+    assert hardware.gflops(2e9, 100, 1.0) == pytest.approx(200.0)
+    assert hardware.gflops(2e9, 100, 0.0) == 0.0
+    rate = hardware.ComputeRate.of({"matmul": 213.0, "conv": 224.0})
+    assert (rate.gflops, rate.kernel) == (224.0, "conv")
+    assert hardware.served_gflops(10.0) == pytest.approx(114.2)
+    assert hardware.hardware_share(10.0, rate) == pytest.approx(114.2 / 224.0)
+    assert hardware.images_at_full_rate(rate) == pytest.approx(224.0 / 11.42)
+
+
+def test_a_kernel_is_timed_after_one_untimed_run_and_the_best_timing_wins(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # Each timing reads the clock at its start, after every run, and once more at its end.
+    clock = iter([0.0, 0.4, 1.0, 1.0, 10.0, 10.25, 10.5, 10.5, 20.0, 21.0, 21.0])
+    monkeypatch.setattr(hardware, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    calls = []
+    # repeat 1: 2 runs in 1 s; repeat 2: 2 runs in 0.5 s (the best); repeat 3: 1 run in 1 s
+    best_rate = hardware.time_kernel(lambda: calls.append(1), 1e9, 0.5, 3)
+    assert best_rate == pytest.approx(4.0) and len(calls) == 1 + 2 + 2 + 1
 
 
 def test_format_targets_compare_binary_with_json_at_one_client():
@@ -142,8 +196,8 @@ def test_error_target():
 
 
 def test_targets_are_met_at_their_exact_ratio():
-    ceilings = [Ceiling(1, 25.0, 40.0, 10)]
-    assert throughput_check(level("binary", 1, 22.5), ceilings, 1).met is True  # 0.9
+    ceiling = Ceiling(1, 25.0, 40.0, 10)
+    assert throughput_check(level("binary", 1, 22.5), ceiling).met is True  # 0.9
     json_level = level("json", 1, 10.0, p50=100.0, size=200_000)
     at_limit = format_checks([level("binary", 1, 20.0, p50=70.0, size=60_000), json_level])
     assert [check.met for check in at_limit] == [True, True]  # 0.3 and 0.7
@@ -229,8 +283,12 @@ def fake_result() -> BenchResult:
         "duration": 2.0,
         "warmup": 0.5,
         "date": "today",
+        "compute": {"gflops": 228.4, "kernel": "tf.function matmul 2048x2048", "kernels": {}},
+        "gflop_per_image": 11.42,
+        "foreign_cores_ceiling": 0.5,
+        "foreign_cores_levels": 0.1,
     }
-    checks = [throughput_check(levels[2], ceilings, 1), *format_checks(levels), error_check(levels)]
+    checks = [throughput_check(levels[2], ceilings[0]), *format_checks(levels), error_check(levels)]
     return BenchResult(meta, levels, ceilings, checks)
 
 
@@ -250,6 +308,14 @@ def test_report_files_exist_and_parse(tmp_path: Path):
     assert paths[2].read_bytes().startswith(b"\x89PNG")
     text = paths[3].read_text()
     assert "| binary | 1 | 20.0 | 35 |" in text and "MET" in text
+    assert "In-process ceiling (same DALI pipeline and classifier, no server): **22.0" in text
+    assert "Served / ceiling: 1.14 > 1: other processes kept 0.50 cores busy during" in text
+    assert (
+        "Hardware: this machine's CPUs reach 228 GFLOP/s with the best compiled kernel "
+        "(tf.function matmul 2048x2048); Inception V3 costs 11.42 GFLOP an image, so the "
+        "classifier alone could reach 20.0 images/s. The in-process ceiling computes 251 "
+        "GFLOP/s (110% of it), the best served level computes 286 GFLOP/s (125% of it)"
+    ) in text
 
 
 def fake_counters(monkeypatch, busy, ours, clock) -> list[int]:

@@ -20,9 +20,19 @@ from tritonship.paths import MANIFEST_NAME
 
 
 def result(throughputs: dict[int, float], ceilings: dict[int, float], batch: int, noise=0.1):
+    """One round: binary levels, and ceiling trials by batch (batch 4 on two workers)."""
     levels = [level("binary", c, t) for c, t in throughputs.items()]
-    meta = {"server_batch": {"batch": batch, "source": "test"}, "foreign_cores": noise}
-    found = [Ceiling(b, t, 1000 * b / t, 3) for b, t in ceilings.items()]
+    meta = {
+        "server_batch": {"batch": batch, "source": "test"},
+        "foreign_cores": noise,
+        "foreign_cores_ceiling": noise,
+        "foreign_cores_levels": noise,
+        "compute": {"gflops": 224.0, "kernel": "tf.function conv", "kernels": {}},
+    }
+    found = [
+        Ceiling(b, t, 1000 * b / t, 3, workers=2 if b > 1 else 1, threads=1 if b > 1 else 2)
+        for b, t in ceilings.items()
+    ]
     return BenchResult(meta, levels, found, [])
 
 
@@ -49,17 +59,21 @@ def test_the_schedule_alternates_so_drift_falls_on_both():
 def test_each_side_is_measured_against_its_own_ceiling(sides: list[Side]):
     tf, onnx = sides
     assert tf.served(1) == 9.0 and tf.best() == (4, 12.0)
-    assert tf.ceiling(4) == 16.0 and tf.ratio() == pytest.approx(0.75)
+    assert tf.ceiling() == 16.0 and tf.ratio() == pytest.approx(0.75)
+    assert tf.winner() == "batch 4, 2 workers x 1 thread (tf)"
     assert onnx.best() == (4, 14.0) and onnx.ratio() == pytest.approx(0.7)
     assert tf.noise() == 0.3
 
 
 def test_markdown_gives_both_side_by_side_and_their_ratio(sides: list[Side]):
     text = markdown(sides, BenchConfig(concurrency=[1, 4], duration=5, warmup=1), 2)
-    assert "| TensorFlow | 9.0 | 12.0 | 4 | 14.0 / 16.0 (b4) | 0.75 | 0 | 0.30 |" in text
-    assert "| ONNX | 11.0 | 14.0 | 4 | 18.0 / 20.0 (b4) | 0.70 | 0 | 0.10 |" in text
+    trial = "batch 4, 2 workers x 1 thread (tf)"
+    assert f"| TensorFlow | 9.0 | 12.0 | 4 | 16.0 ({trial}) | 0.75 | 0 | 0.30 |" in text
+    assert f"| ONNX | 11.0 | 14.0 | 4 | 20.0 ({trial}) | 0.70 | 0 | 0.10 |" in text
     assert "ONNX / TensorFlow served throughput: **1.17** at the best level" in text
-    assert "x1 1.22, x4 1.17" in text and "in-process at batch 1: 1.29" in text
+    assert "x1 1.22, x4 1.17" in text and "in-process ceilings: 1.25" in text
+    assert "- TensorFlow: Served / ceiling: 0.75 <= 1" in text
+    assert "- ONNX: served 14.0 images/s = 160 GFLOP/s (71% of the machine's 224 GFLOP/s" in text
 
 
 def test_write_puts_a_stamped_copy_in_the_results(sides: list[Side], tmp_path: Path):
@@ -100,4 +114,5 @@ def test_without_ceilings_the_report_says_so(sides: list[Side]):
     text = markdown(sides, BenchConfig(concurrency=[1, 4], ceiling=False), 2)
     assert "no in-process ceiling (--no-ceiling)" in text
     assert "in-process: not measured" in text and "nan" not in text
-    assert "| TensorFlow | 9.0 | 12.0 | 4 | - / - (b4) | - |" in text
+    assert "| TensorFlow | 9.0 | 12.0 | 4 | - (-) | - |" in text
+    assert "Served / ceiling" not in text

@@ -18,6 +18,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonship.bench.ceiling import best as best_ceiling
 from tritonship.bench.noise import foreign_load
 from tritonship.bench.report import write_report
 from tritonship.bench.runner import BenchConfig, BenchResult, run_bench
@@ -207,20 +208,23 @@ def quiet_bench(
 
 
 def table_row(name: str, result: BenchResult) -> str:
-    """One markdown row: images/s (p99 ms) per binary level, server batch, ceiling, ratio."""
+    """One markdown row of the study: a variant's binary levels and its ceiling.
+
+    Images/s (p99 ms) per level, the server batch, the ceiling and its trial, served /
+    ceiling, errors, and the cores other work used.
+    """
     levels = [level for level in result.levels if level.format == "binary"]
     cells = [f"{lv.throughput:.1f} ({lv.latency_ms['p99']:.0f})" for lv in levels]
     best = max(levels, key=lambda lv: lv.throughput)
     reached = best.server_batch.get("inception_graphdef") or best.server_batch.get("inception_onnx")
     batch = "-" if reached is None else reached
-    ceiling = {c.batch: c.throughput for c in result.ceilings}
-    batch_n = result.meta["server_batch"]["batch"]
-    ratio = best.throughput / ceiling[batch_n] if batch_n in ceiling else float("nan")
+    ceiling = best_ceiling(result.ceilings)
+    top = ceiling.throughput if ceiling else float("nan")
+    trial = ceiling.describe() if ceiling else "no ceiling"
     errors = sum(level.errors for level in result.levels)
     return (
-        f"| {name} | " + " | ".join(cells) + f" | {batch} | {ceiling.get(1, 0):.1f} / "
-        f"{ceiling.get(batch_n, 0):.1f} (batch {batch_n}) | {ratio:.2f} | {errors} | "
-        f"{result.meta['foreign_cores']} |"
+        f"| {name} | " + " | ".join(cells) + f" | {batch} | {top:.1f} ({trial}) | "
+        f"{best.throughput / top:.2f} | {errors} | {result.meta['foreign_cores']} |"
     )
 
 
