@@ -191,7 +191,7 @@ class S3ModelData:
         return f"s3://{self.bucket}/{self.prefix}"
 
 
-def model_data(location: str | Path) -> FolderModelData | S3ModelData:
+def model_data(location: str | Path) -> ModelData:
     """The model data prefix ``location`` names: ``s3://bucket/prefix/`` or a folder."""
     text = str(location)
     if text.startswith("s3://"):
