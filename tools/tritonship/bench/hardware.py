@@ -3,9 +3,10 @@
 The rate is what this machine's CPUs reach with the best compiled kernel: a large matmul
 and an Inception-sized convolution, each traced once as a ``tf.function`` (graph mode, the
 kernels a frozen graph runs), best of several short timed runs (other processes slow some
-of them down; the best is the machine's). Eager calls and numpy's matmul
-reach about half of that on the machine these numbers were taken on (dispatch and threading,
-not arithmetic): against them the served path would look faster than the hardware.
+of them down; the best is the machine's). Slower paths understate it: on the 2-core machine
+of docs/benchmarking.md numpy's 2048x2048 matmul reached 131 GFLOP/s against the compiled
+matmul's 414 (eager TensorFlow 363, the convolution 493); against them the served path
+would look faster than the hardware.
 
 Inception V3 costs 5.71 G multiply-adds per 299x299 image (``models/inception_v3.py``),
 2 operations each: 11.42 GFLOP. Images/s x 11.42 is the GFLOP/s the classifier computes;
