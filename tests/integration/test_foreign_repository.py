@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import requests
 
-from tests.support.aws import queue_invoke_answer
+from tests.support.aws import ALL_BLOCKED, BUCKET, queue_invoke_answer
 from tests.support.foreign import NAME, add_sub_inputs, make_add_sub_repository
-from tests.unit.test_promote_moto import ALL_BLOCKED, BUCKET, ROLE, TRUST
+from tests.support.stubs import ROLE, TRUST
 from tritonship import cli
 from tritonship.artifact.manifest import load_package
 from tritonship.cloud.smoke import generic_request

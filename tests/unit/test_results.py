@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_bench import fake_result
+from tests.unit.bench.test_bench import fake_result
 from tritonship import cli, results
 from tritonship.bench import hostile
 from tritonship.bench.report import (

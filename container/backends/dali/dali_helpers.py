@@ -1,7 +1,7 @@
 """The DALI stand-in's pure helpers: no ``triton_python_backend_utils``, so tests import them.
 
 ``model.py`` (loaded by the Python backend stub) imports this sibling module; the unit tests
-load it by file path (tests/unit/test_standins.py). Every behaviour imitated here names the
+load it by file path (tests/unit/assets/test_standins.py). Every behaviour imitated here names the
 real backend's source (dali_backend r24.09); docs/standins.md lists them with their tests.
 """
 
