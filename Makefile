@@ -176,9 +176,10 @@ test-endpoint-local: setup $(REPO)/build-manifest.json  ## test-endpoint against
 audit: setup  ## dependency audit (pip-audit; accepted findings in .ci/audit-ignore.txt)
 	$(BIN)/python .ci/audit.py
 
-lint: setup  ## ruff check, ruff format --check, and the flow's import rule (import-linter)
+lint: setup  ## ruff check, ruff format --check, the type checker (mypy) and the flow's import rule
 	$(BIN)/ruff check tools tests dali container models
 	$(BIN)/ruff format --check tools tests dali container models
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 clean:  ## remove built artifacts and run state (keeps .venv)

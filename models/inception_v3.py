@@ -28,6 +28,11 @@ ONNX_INPUT_NAME = "input"
 ONNX_OUTPUT_NAME = "probabilities"
 #: The symbolic batch dimension of both ONNX tensors (Triton reads it as -1).
 ONNX_BATCH_DIM = "batch"
+#: What one 299x299 image costs the network: 5.71 G multiply-adds (torchvision's model
+#: table for inception_v3, "GFLOPS 5.71", counts multiply-adds; OpenVINO's model zoo gives
+#: the same network as 11.469 GFLOPs, two operations each). The 1001-class head of TF-slim's
+#: export adds 2 M to the 1000-class one: lost in the rounding.
+MULTIPLY_ADDS = 5.71e9
 #: ONNX opset 17: converted fully by tf2onnx 1.17 (which supports up to 18) and run by
 #: ONNX Runtime >= 1.12, older than any SageMaker Triton image from 23.12 on (24.09 ships
 #: ONNX Runtime 1.19). IR version 8 is what opset 17 needs (onnx.helper.VERSION_TABLE).

@@ -10,12 +10,15 @@ import pytest
 from tritonship import cli
 from tritonship.fileio import sha256_file
 from tritonship.paths import DALI_PIPELINE_SOURCE
-from tritonship.repository.build import build_repository, read_manifest
+from tritonship.repository.build import build_repository
+from tritonship.repository.manifest import read_manifest
 
 
 def test_manifest_records_provenance_dali_and_every_file(built_repository: Path):
-    manifest = read_manifest(built_repository)
-    assert manifest is not None
+    built = read_manifest(built_repository)
+    assert built is not None
+    assert built.to_json() == json.loads((built_repository / "build-manifest.json").read_text())
+    manifest = built.to_json()
     assert manifest["weights"]["source"] == "random"
     graph = built_repository / "inception_graphdef/1/model.graphdef"
     assert manifest["weights"]["graph_sha256"] == sha256_file(graph)

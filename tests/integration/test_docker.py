@@ -30,8 +30,8 @@ from botocore.config import Config
 
 from tests.support import docker as support
 from tests.support.load import cpu_ticks, send_in_background, until
-from tests.unit.test_compose import IMAGE as ECR_IMAGE
-from tests.unit.test_compose import stubbed_ecr
+from tests.unit.local.test_compose import IMAGE as ECR_IMAGE
+from tests.unit.local.test_compose import stubbed_ecr
 from tritonship import cli
 from tritonship.local.docker import COMPOSE_FILES_VARIABLE, PROJECT_NAME, SIM_IMAGE, DockerEngine
 from tritonship.local.endpoint import LocalEndpoint

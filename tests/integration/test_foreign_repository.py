@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import requests
 
-from tests.support.aws import queue_invoke_answer
+from tests.support.aws import ALL_BLOCKED, BUCKET, queue_invoke_answer
 from tests.support.foreign import NAME, add_sub_inputs, make_add_sub_repository
-from tests.unit.test_promote_moto import ALL_BLOCKED, BUCKET, ROLE, TRUST
+from tests.support.stubs import ROLE, TRUST
 from tritonship import cli
-from tritonship.artifact.package import load_package
+from tritonship.artifact.manifest import load_package
 from tritonship.cloud.smoke import generic_request
 from tritonship.local.engine import free_port
 
@@ -76,10 +76,11 @@ def test_a_foreign_repository_goes_from_validate_to_teardown(
     assert run("package", "--repo", repo, "--out", archive, "--quiet",
                "--env", f"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME={NAME}") == 0  # fmt: skip
     manifest = load_package(archive)
-    assert manifest["build"] is None and "no build manifest" in manifest["provenance"]
-    assert manifest["environment"]["SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"] == NAME
+    assert manifest.build is None and "no build manifest" in (manifest.provenance or "")
+    assert manifest.environment["SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"] == NAME
 
-    smoke, reason = generic_request(manifest["invocation"])
+    assert manifest.invocation is not None
+    smoke, reason = generic_request(manifest.invocation)
     assert smoke is not None, reason
     real = requests.post(f"{url}/invocations", data=smoke.body,
                          headers={"Content-Type": smoke.content_type}, timeout=30)  # fmt: skip

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from tests.integration.conftest import RUNTIME_ENDPOINT, Endpoint
 from tritonship import cli
 from tritonship.bench.hostile import corrupt_jpeg
+from tritonship.repository.config import load_repository
 from tritonship.repository.labels import load_labels
 from tritonship.sagemaker.client import HttpTransport, SageMakerTransport, classify
 from tritonship.sagemaker.wire import decode_response, encode_request
@@ -104,7 +105,7 @@ def photo(tmp_path: Path) -> Path:
 
 
 def test_cli_table_names_labels_from_the_labels_file(endpoint: Endpoint, photo: Path, capsys):
-    labels = load_labels(endpoint.repository)
+    labels = load_labels(load_repository(endpoint.repository))
     top1 = classify(HttpTransport(endpoint.url), {"c": photo.read_bytes()}, k=1, labels=labels)[
         0
     ].predictions[0]

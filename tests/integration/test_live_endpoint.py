@@ -22,8 +22,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tritonship.bench.hostile import corpus
-from tritonship.repository.build import read_manifest
 from tritonship.repository.labels import inception_labels
+from tritonship.repository.manifest import read_manifest
 from tritonship.sagemaker.wire import (
     FORMATS,
     MAX_PAYLOAD_BYTES,
@@ -154,7 +154,7 @@ def test_answers_match_the_promoted_repository_in_process(live: Live, answers):
 @pytest.mark.parametrize("photo", sorted(EXPECTED))
 def test_official_weights_name_the_photos(live: Live, answers, photo: str):
     manifest = read_manifest(live.repository) if live.repository else None
-    source = ((manifest or {}).get("weights") or {}).get("source")
+    source = manifest.weights.source if manifest else None
     if source in (None, "random"):
         pytest.skip(f"labels are meaningless without official weights (weights: {source})")
     labels = inception_labels()

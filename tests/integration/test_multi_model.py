@@ -1,9 +1,10 @@
 """The multi-model round trip: two ensembles as target models of one native endpoint.
 
-As AWS's notebook serves this DALI + Inception ensemble as a multi-model endpoint
-(REFERENCE §10), the session's TensorFlow build and its ONNX build are packaged, one archive
-each, under one model data prefix (a folder, then a moto S3 prefix), and ``serve
---multi-model`` runs the real tritonserver with the local runtime in SageMaker's part.
+As AWS's notebook serves this DALI + Inception ensemble as a multi-model endpoint (AWS
+guide "Custom containers contract for multi-model endpoints"), the session's TensorFlow
+build and its ONNX build are packaged, one archive each, under one model data prefix (a
+folder, then a moto S3 prefix), and ``serve --multi-model`` runs the real tritonserver
+with the local runtime in SageMaker's part.
 boto3 invokes each archive by ``TargetModel``: the first call loads it (it appears in the
 container's ``GET /models``), later calls hit it, and an unknown archive, a corrupt one and
 one the server refuses answer as SageMaker would, leaving both good models working.

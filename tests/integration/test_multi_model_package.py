@@ -1,7 +1,8 @@
 """The built ensemble and its ONNX build as two target models of one multi-model endpoint.
 
-As AWS's notebook runs this ensemble on SageMaker (REFERENCE §10): ``package --multi-model``
-of each repository into one folder (the ONNX one with a suffix, so both names stay
+As AWS's notebook runs this ensemble on SageMaker (aws/amazon-sagemaker-examples,
+``sagemaker-triton/ensemble/mme_gpu_ensemble``): ``package --multi-model`` of each
+repository into one folder (the ONNX one with a suffix, so both names stay
 distinct), then ``promote --multi-model`` of that folder against a local moto server:
 one model on a prefix, both archives under it, the smoke test aimed at the ONNX one.
 """
@@ -15,8 +16,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.support.aws import queue_invoke_answer, triton_answer
-from tests.unit.test_promote_moto import ALL_BLOCKED, TRUST, with_quotas
+from tests.support.aws import ALL_BLOCKED, queue_invoke_answer, triton_answer, with_quotas
+from tests.support.stubs import TRUST
 from tritonship.artifact.multimodel import package_multi_model
 from tritonship.cloud.aws import make_clients
 from tritonship.cloud.endpoints import Waiting

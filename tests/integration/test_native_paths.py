@@ -3,7 +3,7 @@ and the host-path fallback.
 
 Confined, the server sees the models folder at ``/opt/ml/models`` and loads target models
 from the URLs SageMaker posts; the identity stand-in answers as identity_backend r24.09 does
-(tests/unit/test_identity_standin.py has the details). Where namespaces are refused, the
+(tests/unit/assets/test_identity_standin.py has the details). Where namespaces are refused, the
 server runs on host paths: loads then name host folders, and ``/opt/ml/models`` URLs fail.
 """
 

@@ -21,9 +21,10 @@ from tritonship.artifact.package import package_repository
 from tritonship.local.engine import EngineError, free_port
 from tritonship.local.native import NativeEngine
 from tritonship.repository import onnx as onnx_build
-from tritonship.repository.build import read_manifest
+from tritonship.repository.config import load_repository
 from tritonship.repository.dali import load_pipeline_module, run_pipeline
 from tritonship.repository.inception import GraphSession
+from tritonship.repository.manifest import read_manifest
 from tritonship.repository.validate import validate_repository
 from tritonship.samples import PHOTOS, photo_jpeg
 
@@ -77,7 +78,9 @@ def test_onnx_matches_tensorflow_on_real_photos(tensorflow_rows, onnx_rows):
 
 
 def test_the_manifest_records_the_real_conversion(onnx_repository: Path):
-    record = read_manifest(onnx_repository)["classifier"]
+    built = read_manifest(onnx_repository)
+    assert built is not None and built.classifier is not None
+    record = built.classifier.to_json()
     assert record["format"] == "onnx" and record["opset"] == 17
     assert record["converter"] == onnx_build.converter_versions()["converter"]
     assert record["parity"]["max_abs_diff"] < 1e-8
@@ -85,7 +88,7 @@ def test_the_manifest_records_the_real_conversion(onnx_repository: Path):
 
 
 def test_built_for_26_05_it_validates_and_packages(onnx_repository: Path, tmp_path: Path):
-    assert validate_repository(onnx_repository, image_tag="26.05-py3") == []
+    assert validate_repository(load_repository(onnx_repository), image_tag="26.05-py3") == []
     result = package_repository(
         onnx_repository,
         tmp_path / "model.tar.gz",
@@ -93,8 +96,8 @@ def test_built_for_26_05_it_validates_and_packages(onnx_repository: Path, tmp_pa
         allow_random_weights=True,
         progress=False,
     )
-    assert result.archive.is_file() and result.manifest["image"]["tag"] == "26.05-py3"
-    assert result.manifest["image"]["backends_needed"] == [
+    assert result.archive.is_file() and result.manifest.image.tag == "26.05-py3"
+    assert result.manifest.image.backends_needed == [
         "dali",
         "ensemble",
         "onnxruntime",

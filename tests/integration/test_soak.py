@@ -12,9 +12,8 @@ import pytest
 import requests
 
 from tests.integration.conftest import Endpoint
-from tests.support.load import Tally
+from tests.support.load import Tally, tree_rss_bytes
 from tritonship.bench.hostile import corpus
-from tritonship.local.process import tree_rss_bytes
 from tritonship.sagemaker.wire import decode_response, encode_request
 from tritonship.samples import PHOTOS, photo_jpeg
 

@@ -24,6 +24,7 @@ from tests.support.load import invoke
 from tritonship.local.engine import EngineError, free_port
 from tritonship.local.native import NativeEngine
 from tritonship.repository.build import build_repository
+from tritonship.repository.config import load_repository
 from tritonship.repository.validate import validate_repository
 from tritonship.sagemaker.settings import packaged_env
 from tritonship.samples import PHOTOS, photo_jpeg
@@ -67,7 +68,9 @@ def test_a_broken_warmup_jpeg_fails_the_load_with_a_clear_message(
     data[2000:] = bytes(len(data) - 2000)  # same size: Triton's size check still passes
     sample.unlink()  # a hard link: replace it, never write through to the session's
     sample.write_bytes(bytes(data))
-    assert validate_repository(repo) == [], "only running it shows the file is broken"
+    assert validate_repository(load_repository(repo)) == [], (
+        "only running it shows the file is broken"
+    )
     engine = NativeEngine(repo, port=free_port(), run_dir=tmp_path / "run")
     with pytest.raises(EngineError) as caught, engine:
         pass
@@ -82,7 +85,7 @@ def test_a_missing_warmup_file_is_found_by_validate_and_by_the_server(
 ):
     repo = linked_copy(built_repository, tmp_path / "repo")
     (repo / "guard/warmup/chelsea.jpg").unlink()
-    [finding] = validate_repository(repo)
+    [finding] = validate_repository(load_repository(repo))
     assert "failed to open text file for read" in finding.message
     engine = NativeEngine(repo, port=free_port(), run_dir=tmp_path / "run")
     with pytest.raises(EngineError) as caught, engine:
@@ -114,7 +117,7 @@ def test_the_gpu_build_reuses_the_graph_and_validates_for_24_09(
 ):
     graph = "inception_graphdef/1/model.graphdef"
     assert (gpu_repository / graph).stat().st_ino == (built_repository / graph).stat().st_ino
-    assert validate_repository(gpu_repository, image_tag="24.09-py3") == []
+    assert validate_repository(load_repository(gpu_repository), image_tag="24.09-py3") == []
 
 
 def test_the_gpu_build_serves_on_the_cpu_stand_ins_as_the_shipped_one(

@@ -1,4 +1,8 @@
-"""A local moto server for the promote tests, and Triton answers to feed it."""
+"""A local moto server for the promote tests, what they create in it, and Triton answers.
+
+moto lacks Service Quotas' ListServiceQuotas: :func:`with_quotas` gives the clients a
+client stubbed with botocore's Stubber beside the moto ones.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,24 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
+import boto3
 import numpy as np
+from botocore.stub import Stubber
+
+from tritonship.cloud.aws import AwsClients
+from tritonship.cloud.endpoints import Waiting
 
 _LISTENING = re.compile(r"Running on (http://127\.0\.0\.1:\d+)")
+BUCKET = "tritonship-test-models"
+#: moto's endpoints are InService at once: a short wait is enough.
+MOTO_WAITING = Waiting(delay=0.01, attempts=5)
+#: A bucket's public access block with all four blocks on (promote refuses it otherwise).
+ALL_BLOCKED = dict.fromkeys(
+    ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+)
 
 
 def start_moto(log: Path, timeout: float = 20.0) -> tuple[subprocess.Popen, str]:
@@ -81,3 +98,19 @@ def triton_answer(classes: int = 1001, rows: int = 1) -> str:
         "data": probabilities.astype(np.float32).ravel().tolist(),
     }
     return json.dumps({"model_name": "ensemble_dali_inception", "outputs": [output]})
+
+
+def with_quotas(clients: AwsClients, handed: list[Stubber], value: float = 4.0) -> AwsClients:
+    """``clients`` with a stubbed Service Quotas client answering one ListServiceQuotas."""
+    client = boto3.client("service-quotas", region_name="us-east-1")
+    stubber = Stubber(client)
+    quota = {
+        "ServiceCode": "sagemaker",
+        "QuotaCode": "L-1234ABCD",
+        "QuotaName": "ml.g4dn.xlarge for endpoint usage",
+        "Value": value,
+    }
+    stubber.add_response("list_service_quotas", {"Quotas": [quota]}, {"ServiceCode": "sagemaker"})
+    stubber.activate()
+    handed.append(stubber)
+    return replace(clients, quotas=client)

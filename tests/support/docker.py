@@ -27,6 +27,14 @@ SIM_COMPOSE_FILES = (LOCAL_OVERRIDE, SIM_OVERRIDE)
 LABEL = "io.tritonship.project"
 
 
+def rendered_environment(config: dict[str, Any], service: str) -> dict[str, str]:
+    """A service's environment from ``compose config`` output (list or mapping form)."""
+    env = config["services"][service].get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
 def in_ci() -> bool:
     """Whether this run is CI's, where the Docker-engine tests must run."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -71,3 +71,20 @@ def invoke(url: str, images: list[bytes], binary: bool = True) -> np.ndarray:
     )
     assert response.status_code == 200, response.text
     return decode_response(response.content, response.headers.get("Content-Type"))
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants (tritonserver plus its stubs)."""
+    from tritonship.local.process import children
+
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+        pending += children(current)
+    return total

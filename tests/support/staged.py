@@ -10,7 +10,6 @@ random weights, as a random-weight build does.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -23,6 +22,14 @@ from tritonship.repository.build import (
     INCEPTION_MODEL,
     build_labels,
     repository_files,
+)
+from tritonship.repository.manifest import (
+    BuildManifest,
+    DaliBuild,
+    DaliTarget,
+    Host,
+    Weights,
+    write_manifest,
 )
 
 #: Stands in for the frozen graph: only its presence and digest matter to these tests.
@@ -41,22 +48,25 @@ def stage_repository(dest: Path, source: Path = DEFAULT_REPOSITORY) -> Path:
     (dali.parent / "model.dali").unlink(missing_ok=True)
     labels = build_labels(dest)
     (dest / ENSEMBLE_MODEL / "1").mkdir(parents=True, exist_ok=True)
-    manifest = {
-        "tritonship": "test",
-        "built_at": "2000-01-01T00:00:00Z",
-        "host": {"python": "3", "machine": "test"},
-        "device_target": "cpu",
-        "weights": {"source": "random", "graph_sha256": sha256_file(graph), "staged": True},
-        "dali": {
-            "mode": "autoserialize",
-            "file": f"{DALI_MODEL}/1/dali.py",
-            "sha256": sha256_file(dali),
-            "build_dali_version": "staged",
-            "targets": {"cpu": {"decoder": "cpu", "verified": False}},
-        },
-        "labels": labels,
-        "files": repository_files(dest),
-        "seconds": 0.0,
-    }
-    (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    manifest = BuildManifest(
+        tritonship="test",
+        built_at="2000-01-01T00:00:00Z",
+        host=Host(python="3", machine="test"),
+        device_target="cpu",
+        # "staged" (kept as an extra key) tells a reused graph record from a rebuilt one.
+        weights=Weights(source="random", graph_sha256=sha256_file(graph), extra={"staged": True}),
+        dali=DaliBuild(
+            mode="autoserialize",
+            file=f"{DALI_MODEL}/1/dali.py",
+            sha256=sha256_file(dali),
+            build_dali_version="staged",
+            autoserialized_bytes=0,
+            note="staged: not serialized",
+            targets={"cpu": DaliTarget(decoder="cpu", verified=False)},
+        ),
+        labels=labels,
+        files=repository_files(dest),
+        seconds=0.0,
+    )
+    write_manifest(dest, manifest)
     return dest

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -360,6 +361,26 @@ def deleted(stubs: Stubs, plan: Plan, endpoint_too: bool = False) -> None:
         stubs.sm.add_response("delete_endpoint", {}, {"EndpointName": "demo"})
     stubs.sm.add_response("delete_endpoint_config", {}, {"EndpointConfigName": plan.config_name})
     stubs.sm.add_response("delete_model", {}, {"ModelName": plan.model_name})
+
+
+def up_to_update(
+    stubs: Stubs, plan: Plan, instance_type: str = GPU, bounds: tuple[int, int] | None = None
+) -> None:
+    """Reading an endpoint of two instances, the preflight, the upload check, the new model
+    and config: everything before UpdateEndpoint."""
+    existing_endpoint(stubs, plan, instance_type=instance_type, bounds=bounds, count=2)
+    preflight_ok(stubs, plan.options.instance_type)
+    archive_already_there(stubs, plan)
+    new_resources(stubs, plan)
+
+
+def mme_plan(models_dir: Path, *names: str, **options: Any) -> Plan:
+    """The plan of a multi-model endpoint holding these archives of ``models_dir``."""
+    archives = tuple(models_dir / name for name in names)
+    return build_plan(
+        PromoteOptions("demo", "models", ROLE, multi_model=True, archives=archives, **options),
+        "us-east-1",
+    )
 
 
 def updating(stubs: Stubs, plan: Plan, bounds: tuple[int, int] | None = None, **extra: Any) -> None:

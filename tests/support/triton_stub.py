@@ -1,10 +1,11 @@
 """A loopback stand-in of the ensemble's ``/invocations`` for tests that need no Triton.
 
-It answers as Triton's SageMaker frontend does for our ensemble (REFERENCE section 3:
-binary+json requests get a binary+json answer with ``json-header-size``, JSON requests a
-JSON answer, ``json-header-size=0`` a raw body of one image): ``OUTPUT`` FP32 ``[N, 1001]``,
-one softmax row per image. Each row is a function of the image's bytes, so two stubs
-agree exactly unless one is told to ``shift`` its rows (a "broken build") or to fail.
+It answers as Triton's SageMaker frontend does for our ensemble (server r24.09
+``src/sagemaker_server.cc``: binary+json requests get a binary+json answer with
+``json-header-size``, JSON requests a JSON answer, ``json-header-size=0`` a raw body of one
+image): ``OUTPUT`` FP32 ``[N, 1001]``, one softmax row per image. Each row is a function of
+the image's bytes, so two stubs agree exactly unless one is told to ``shift`` its rows (a
+"broken build") or to fail.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_bench import fake_result
-from tritonship import results
+from tests.unit.bench.test_bench import fake_result
+from tritonship import cli, results
 from tritonship.bench import hostile
 from tritonship.bench.report import (
     default_results_dir,
@@ -141,7 +141,7 @@ def refusing_url() -> Iterator[str]:
 
 
 def test_hardening_run_prints_and_keeps_its_table(refusing_url: str, tmp_path: Path, capsys):
-    hostile.main(["--url", refusing_url, "--results", str(tmp_path)])
+    assert cli.main(["bench", "hostile", "--url", refusing_url, "--results", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     [kept] = tmp_path.glob("hardening-*.md")
     assert printed.rstrip().endswith(f"wrote {kept}")
@@ -155,6 +155,7 @@ def test_hardening_run_prints_and_keeps_its_table(refusing_url: str, tmp_path: P
 
 
 def test_hardening_run_without_results_writes_nothing(refusing_url: str, tmp_path: Path, capsys):
-    hostile.main(["--url", refusing_url, "--results", str(tmp_path), "--no-results"])
+    argv = ["--url", refusing_url, "--results", str(tmp_path), "--no-results"]
+    assert cli.main(["bench", "hostile", *argv]) == 0
     assert "wrote" not in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,7 @@ a device check gets), in at most three minutes:
 
 What it measures. ``dali/pipeline.py`` decodes on "mixed" (nvJPEG) on a GPU server and on
 the CPU (libjpeg-turbo) everywhere else; our preprocessing parity (6e-5 against
-TensorFlow, tolerance 1e-3: tests/unit/test_preprocessing.py) was measured on the CPU
+TensorFlow, tolerance 1e-3: tests/unit/assets/test_preprocessing.py) was measured on the CPU
 only. Here each JPEG is decoded
 
 - on the GPU by ``torchvision.io.decode_jpeg(..., device="cuda")``, which calls nvJPEG,
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WARMUP_JPEG = ROOT / "model_repository" / "dali" / "warmup" / "chelsea.jpg"
 IMAGE_SIZE = 299
 CROP_DIVISOR = 16
-#: The preprocessing parity bound of tests/unit/test_preprocessing.py (an eighth of a level).
+#: The preprocessing parity bound of tests/unit/assets/test_preprocessing.py (an eighth of a level).
 TOLERANCE = 1e-3
 #: Stop starting new work after this many seconds (the check must end within 3 minutes).
 DEADLINE_S = 150.0

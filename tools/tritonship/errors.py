@@ -1,20 +1,68 @@
-"""The toolkit's one exception hierarchy: every error says what to do next."""
+"""The toolkit's one exception hierarchy: every error says what, where, and what to do next.
+
+A :class:`TritonshipError` carries its parts as fields: ``what`` went wrong (one line),
+``where`` (a file, and its line when known), the ``hint`` that fixes it, and ``details``
+shown below (validation findings, a server's last log lines). :func:`render` is the one
+place they become text, for ``str(err)``, the command line and the logs alike.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Where:
+    """A place in a file: ``path:line`` (which editors open), or the path alone."""
+
+    path: Path | str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else str(self.path)
+
 
 class TritonshipError(Exception):
-    """An error the user can act on: ``str(err)`` is one line, ``hint`` says how to fix it."""
+    """An error the user can act on: ``what`` is one line, ``hint`` says how to fix it."""
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        what: str,
+        hint: str | None = None,
+        *,
+        where: Where | None = None,
+        details: str = "",
+    ) -> None:
+        super().__init__(what)
+        self.what = what
         self.hint = hint
+        self.where = where
+        self.details = details
 
     def __str__(self) -> str:
-        base = super().__str__()
-        return f"{base} ({self.hint})" if self.hint else base
+        return render(self)
+
+
+def render(err: BaseException, unexpected_hint: str | None = None) -> str:
+    """What the user reads about ``err``: ``where: what (hint)``, then the details below.
+
+    Any other exception (a bug, or a library's error that was not translated) reads as its
+    type and message, with ``unexpected_hint`` (e.g. how to see the traceback).
+    """
+    if isinstance(err, TritonshipError):
+        what, hint, details = err.what, err.hint, err.details
+        where = f"{err.where}: " if err.where else ""
+    else:
+        text = str(err).strip()
+        what = f"{type(err).__name__}: {text}" if text else type(err).__name__
+        hint, details, where = unexpected_hint, "", ""
+    first, _, rest = what.partition("\n")  # a message that spans lines keeps its hint up top
+    below = "\n".join(part for part in (rest, details) if part)
+    head = f"{where}{first} ({hint})" if hint else f"{where}{first}"
+    return f"{head}\n{below}" if below else head
 
 
 class UsageError(TritonshipError):

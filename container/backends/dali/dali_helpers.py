@@ -1,7 +1,7 @@
 """The DALI stand-in's pure helpers: no ``triton_python_backend_utils``, so tests import them.
 
 ``model.py`` (loaded by the Python backend stub) imports this sibling module; the unit tests
-load it by file path (tests/unit/test_standins.py). Every behaviour imitated here names the
+load it by file path (tests/unit/assets/test_standins.py). Every behaviour imitated here names the
 real backend's source (dali_backend r24.09); docs/standins.md lists them with their tests.
 """
 
@@ -68,7 +68,8 @@ def backend_error_text(error: BaseException) -> str:
     plain ``std::runtime_error`` whatever was thrown, so ``ErrorHandler`` takes its
     ``std::runtime_error`` branch, "Runtime error: " (L45-47), never "DALI error: "
     (L42-44, a ``DALIException`` that reaches it unsliced). A dali_backend user's log of a
-    corrupt JPEG shows that branch (issue #287: ``dali_model_instance.cc:46`` at r23.07,
+    corrupt JPEG shows that branch (triton-inference-server/dali_backend issue #287:
+    ``dali_model_instance.cc:46`` at r23.07,
     the same branch). DALI's Python API raises those errors as ``RuntimeError``; other
     exception types (DALI's ``DaliError`` family, not ``std::runtime_error``) fall to the
     ``std::exception`` branch, "Exception: " (L48-50).

@@ -1,7 +1,7 @@
 """The identity stand-in's pure helpers: no ``triton_python_backend_utils``, so tests load them.
 
 ``model.py`` (loaded by the Python backend stub) imports this sibling module; the unit tests
-load it by file path (tests/unit/test_identity_standin.py). Source of every rule:
+load it by file path (tests/unit/assets/test_identity_standin.py). Source of every rule:
 github.com/triton-inference-server/identity_backend, branch r24.09, ``src/identity.cc``
 (line numbers of that file); shapes are printed as ``ShapeToString`` in backend r24.09
 ``src/backend_common.cc`` prints them (``[-1,16]``).

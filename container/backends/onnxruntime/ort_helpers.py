@@ -1,7 +1,7 @@
 """The ONNX Runtime stand-in's pure helpers: no ``triton_python_backend_utils``, so tests load them.
 
 ``model.py`` (loaded by the Python backend stub) imports this sibling module; the unit tests
-load it by file path (tests/unit/test_ort_standin.py). Each helper does what the real
+load it by file path (tests/unit/assets/test_ort_standin.py). Each helper does what the real
 backend does, in its words. Sources: onnxruntime_backend r24.10 ``src/onnxruntime.cc``
 (the backend of tritonserver 2.51, the native engine's server) and
 ``src/onnxruntime_utils.{h,cc}``, and backend r24.10 ``src/backend_common.cc``, cited per

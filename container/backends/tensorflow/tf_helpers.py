@@ -1,7 +1,7 @@
 """The TensorFlow stand-in's pure helpers: no ``triton_python_backend_utils``, so tests import them.
 
 ``model.py`` (loaded by the Python backend stub) imports this sibling module; the unit tests
-load it by file path (tests/unit/test_standins.py). Sources are tensorflow_backend r24.09
+load it by file path (tests/unit/assets/test_standins.py). Sources are tensorflow_backend r24.09
 unless said otherwise; docs/standins.md lists each imitated behaviour with its test.
 """
 

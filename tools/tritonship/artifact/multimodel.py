@@ -4,7 +4,8 @@ On a multi-model endpoint every ``*.tar.gz`` under the model's S3 prefix is a ta
 model, and each is a whole Triton repository: SageMaker unpacks it to
 ``/opt/ml/models/<hash>/model`` and the container's frontend loads the one ensemble it
 finds there with its composing models (server r24.09 ``src/sagemaker_server.cc``,
-``SageMakerMMELoadModel``; REFERENCE §10). So the repository is split by what a request
+``SageMakerMMELoadModel``; AWS guide "Custom containers contract for multi-model
+endpoints"). So the repository is split by what a request
 can reach:
 
 - each top-level ensemble (one no other ensemble uses as a step) gets an archive holding
@@ -31,8 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tritonship.artifact.manifest import PackageError
 from tritonship.artifact.package import (
-    PackageError,
     PackageResult,
     Selection,
     check_outside,
@@ -42,7 +43,7 @@ from tritonship.artifact.package import (
 )
 from tritonship.errors import UsageError
 from tritonship.paths import DEFAULT_MODEL_DATA_DIR
-from tritonship.repository.validate import CONFIG_NAME, Repository
+from tritonship.repository.config import CONFIG_NAME, Repository
 from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR
 from tritonship.sagemaker.settings import (
     MULTI_MODEL_VAR,
@@ -143,6 +144,7 @@ def _multi_model(env: SageMakerEnv) -> SageMakerEnv:
     return SageMakerEnv(
         {**env.values, MULTI_MODEL_VAR: "true"},
         {**env.origins, MULTI_MODEL_VAR: "package --multi-model"},
+        env.places,
     )
 
 

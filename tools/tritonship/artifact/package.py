@@ -18,23 +18,33 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import os
 import re
 import tarfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonship import __version__
-from tritonship.errors import ChecksumError, TritonshipError, UsageError
-from tritonship.fileio import atomic_writer, sha256_file, write_text_atomic
+from tritonship.artifact.manifest import (
+    ArchiveRecord,
+    BuildReference,
+    DaliSummary,
+    ImageChoice,
+    InputSpec,
+    Invocation,
+    PackageError,
+    PackageManifest,
+    write_package_manifest,
+)
+from tritonship.errors import UsageError
+from tritonship.fileio import atomic_writer, sha256_file
 from tritonship.paths import DEFAULT_ARCHIVE, MANIFEST_NAME
-from tritonship.repository.build import read_manifest
-from tritonship.repository.validate import Model, Repository, load_repository
+from tritonship.repository.config import Model, Repository, load_repository
+from tritonship.repository.manifest import BuildManifest, read_manifest
 from tritonship.sagemaker.images import (
     DEFAULT_TAG,
     SERVER_VERSIONS,
@@ -72,10 +82,6 @@ _SECRET = re.compile(
 _SCAN_LIMIT = 1 << 20
 
 
-class PackageError(TritonshipError):
-    """The repository cannot be packaged as it is."""
-
-
 @dataclass(frozen=True)
 class Selection:
     """What goes into the archive (relative POSIX paths, sorted) and what was left out."""
@@ -93,14 +99,8 @@ class PackageResult:
     sha256: str
     size: int
     manifest_path: Path
-    manifest: dict[str, Any]
+    manifest: PackageManifest
     skipped: list[str]
-
-
-def manifest_path_for(archive: Path) -> Path:
-    """``dist/model.tar.gz`` -> ``dist/model.manifest.json``."""
-    stem = archive.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz")
-    return archive.with_name(f"{stem}.manifest.json")
 
 
 def excluded(name: str) -> bool:
@@ -115,7 +115,9 @@ def excluded(name: str) -> bool:
 
 def select(repo: Path) -> Selection:
     """Walk ``repo``: keep folders and regular files, skip excluded names, refuse symlinks."""
-    directories, files, skipped = [], [], []
+    directories: list[str] = []
+    files: list[str] = []
+    skipped: list[str] = []
     for top, dirs, names in os.walk(repo):
         for name in sorted([*dirs, *names]):
             path = Path(top) / name
@@ -147,8 +149,8 @@ def _scan_secrets(repo: Path, files: list[str]) -> None:
 
 
 def _check_build(
-    build: dict[str, Any] | None, digests: dict[str, str], allow_random: bool, repo: Path
-) -> dict[str, Any] | None:
+    build: BuildManifest | None, digests: dict[str, str], allow_random: bool, repo: Path
+) -> BuildManifest | None:
     """The build manifest, when it describes these files and the weights are allowed.
 
     A repository tritonship did not build has none: its archive then records the file
@@ -156,13 +158,13 @@ def _check_build(
     """
     if build is None:
         return None
-    stale = [rel for rel, sha in digests.items() if build["files"].get(rel, sha) != sha]
+    stale = [rel for rel, sha in digests.items() if build.files.get(rel, sha) != sha]
     if stale:
         raise PackageError(
             f"{len(stale)} file(s) changed since the build: {', '.join(stale[:3])}",
             hint="rebuild (tritonship build) so the provenance stays true",
         )
-    if build["weights"]["source"] == "random" and not allow_random:
+    if build.weights.source == "random" and not allow_random:
         raise PackageError(
             f"{repo} holds RANDOM Inception weights: its predictions are meaningless",
             hint="rebuild with --weights official, or pass "
@@ -171,31 +173,28 @@ def _check_build(
     return build
 
 
-def backends_needed(repo: Path) -> list[str]:
+def backends_needed(repository: Repository) -> list[str]:
     """The backends the repository's models run on (the image must carry each)."""
-    return sorted({m.backend for m in load_repository(repo).models.values() if m.backend})
+    return sorted({m.backend for m in repository.models.values() if m.backend})
 
 
-def choose_tag(repo: Path, image_tag: str | None) -> TagChoice:
-    """``image_tag`` as given, else the newest SageMaker tag that can serve ``repo``."""
+def choose_tag(repository: Repository, image_tag: str | None) -> TagChoice:
+    """``image_tag`` as given, else the newest SageMaker tag that can serve the repository."""
     if image_tag:
         return TagChoice(parse_tag(image_tag).text, "given with --image-tag")
     try:
-        return newest_tag(backends_needed(repo))
+        return newest_tag(backends_needed(repository))
     except UsageError:  # no image has them all: validation against the default says which
         return TagChoice(DEFAULT_TAG, "the default (no SageMaker Triton image has every backend)")
 
 
-def _validate(repo: Path, image_tag: str, env: SageMakerEnv) -> None:
+def _validate(repository: Repository, image_tag: str, env: SageMakerEnv) -> None:
     """Refuse on any validation finding."""
-    from tritonship.repository.validate import format_findings, validate_repository
+    from tritonship.repository.validate import refuse_findings, validate_repository
 
-    findings = validate_repository(repo, image_tag=image_tag, env=env)
-    if findings:
-        raise PackageError(
-            f"{repo} has {len(findings)} problem(s):\n{format_findings(findings)}",
-            hint="fix them (tritonship validate) before packaging",
-        )
+    findings = validate_repository(repository, image_tag=image_tag, env=env)
+    hint = "fix them (tritonship validate) before packaging"
+    refuse_findings(repository, findings, hint, PackageError)
 
 
 class _HashingWriter:
@@ -248,7 +247,7 @@ def write_archive(repo: Path, selection: Selection, dest: Path, progress: bool) 
                 filename="",
                 mode="wb",
                 fileobj=sink,
-                mtime=0,  # type: ignore[arg-type]
+                mtime=0,
                 compresslevel=COMPRESS_LEVEL,
             ) as zipped,
             tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
@@ -279,7 +278,7 @@ class Content:
     default_model: str | None
     target_model: str | None
     backends: list[str]
-    invocation: dict[str, Any] | None
+    invocation: Invocation | None
 
 
 def frontend_target(repository: Repository, models: Iterable[str]) -> str | None:
@@ -296,16 +295,16 @@ def frontend_target(repository: Repository, models: Iterable[str]) -> str | None
     return names[0] if len(names) == 1 and not ensembles else None
 
 
-def signature(model: Model) -> dict[str, Any]:
+def signature(model: Model) -> Invocation:
     """A model's inputs (name, KServe datatype, shape with -1 for free dimensions) and outputs."""
-    return {
-        "model": model.name,
-        "inputs": [
-            {"name": t.name, "datatype": _datatype(t.data_type), "shape": list(model.shape(t))}
+    return Invocation(
+        model=model.name,
+        inputs=[
+            InputSpec(name=t.name, datatype=_datatype(t.data_type), shape=list(model.shape(t)))
             for t in model.config.input
         ],
-        "outputs": [t.name for t in model.config.output],
-    }
+        outputs=[t.name for t in model.config.output],
+    )
 
 
 def _datatype(data_type: int) -> str:
@@ -336,58 +335,60 @@ def content_of(
     )
 
 
-def _build_record(build: dict[str, Any] | None, repo: Path) -> dict[str, Any]:
-    """The manifest's provenance fields: from the build manifest, or saying there is none."""
+def _with_provenance(
+    manifest: PackageManifest, build: BuildManifest | None, repo: Path
+) -> PackageManifest:
+    """The provenance fields: from the build manifest, or saying there is none."""
     if build is None:
-        return {
-            "build": None,
-            "provenance": f"no build manifest: {repo.name} has no {MANIFEST_NAME} (not built "
+        return replace(
+            manifest,
+            provenance=f"no build manifest: {repo.name} has no {MANIFEST_NAME} (not built "
             "by tritonship build); the file hashes and the values inferred from the configs "
             "and the environment are all that is known, the weights' origin is not",
-            "weights": None,
-            "classifier": None,
-            "dali": None,
-            "labels": None,
-            "built_at": None,
-        }
-    return {
-        "build": {"manifest": MANIFEST_NAME, "tritonship": build.get("tritonship")},
-        "provenance": f"{MANIFEST_NAME}, written by tritonship build",
-        "weights": build["weights"],
-        "classifier": build.get("classifier"),
-        "dali": {
-            "version": build["dali"].get("build_dali_version"),
-            "mode": build["dali"].get("mode"),
-            "targets": build["dali"].get("targets"),
-        },
-        "labels": build.get("labels"),
-        "built_at": build.get("built_at"),
-    }
+        )
+    return replace(
+        manifest,
+        build=BuildReference(manifest=MANIFEST_NAME, tritonship=build.tritonship),
+        provenance=f"{MANIFEST_NAME}, written by tritonship build",
+        weights=build.weights,
+        classifier=build.classifier,
+        dali=DaliSummary(
+            version=build.dali.build_dali_version,
+            mode=build.dali.mode,
+            targets=build.dali.targets,
+        ),
+        labels=build.labels,
+        built_at=build.built_at,
+    )
 
 
 def _manifest(
-    provenance: dict[str, Any], content: Content, image: TagChoice, env: SageMakerEnv
-) -> dict[str, Any]:
+    build: BuildManifest | None,
+    repo: Path,
+    content: Content,
+    image: TagChoice,
+    env: SageMakerEnv,
+) -> PackageManifest:
     """Everything promote and a reader need to know about the archive's content."""
     tag = parse_tag(image.tag)
-    return {
-        "tritonship": __version__,
-        "image": {
-            "tag": tag.text,
-            "chosen": image.reason,
-            "triton_server": SERVER_VERSIONS.get(tag.version),
-            "backends_needed": content.backends,
-        },
-        "default_model": content.default_model,
-        "target_model": content.target_model,
-        "models": list(content.models),
-        "invocation": content.invocation,
-        "environment": env.values,
-        "environment_origins": {key: env.origin(key) for key in env.values},
-        **provenance,
-        "directories": content.selection.directories,
-        "files": content.digests,
-    }
+    manifest = PackageManifest(
+        tritonship=__version__,
+        image=ImageChoice(
+            tag=tag.text,
+            chosen=image.reason,
+            triton_server=SERVER_VERSIONS.get(tag.version),
+            backends_needed=content.backends,
+        ),
+        default_model=content.default_model,
+        target_model=content.target_model,
+        models=list(content.models),
+        invocation=content.invocation,
+        environment=env.values,
+        environment_origins={key: env.origin(key) for key in env.values},
+        directories=content.selection.directories,
+        files=content.digests,
+    )
+    return _with_provenance(manifest, build, repo)
 
 
 def write_package(
@@ -396,15 +397,14 @@ def write_package(
     content: Content,
     image: TagChoice,
     env: SageMakerEnv,
-    build: dict[str, Any] | None,
+    build: BuildManifest | None,
     progress: bool = True,
 ) -> PackageResult:
     """Write ``out`` and its manifest beside it; return what was written."""
-    manifest = _manifest(_build_record(build, repo), content, image, env)
+    manifest = _manifest(build, repo, content, image, env)
     sha, size = write_archive(repo, content.selection, out, progress)
-    manifest["archive"] = {"name": out.name, "sha256": sha, "bytes": size}
-    manifest_path = manifest_path_for(out)
-    write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    manifest = replace(manifest, archive=ArchiveRecord(name=out.name, sha256=sha, size=size))
+    manifest_path = write_package_manifest(out, manifest)
     return PackageResult(out, sha, size, manifest_path, manifest, content.selection.skipped)
 
 
@@ -425,20 +425,24 @@ class Prepared:
     image: TagChoice
     selection: Selection
     digests: dict[str, str]
-    build: dict[str, Any] | None
+    build: BuildManifest | None
 
 
 def prepare(
     repo: Path, image_tag: str | None, env: SageMakerEnv, allow_random_weights: bool
 ) -> Prepared:
-    """Validate, select the files, refuse secrets, hash them and check the build manifest."""
-    image = choose_tag(repo, image_tag)
-    _validate(repo, image.tag, env)
+    """Validate, select the files, refuse secrets, hash them and check the build manifest.
+
+    The repository is parsed once here; what is packed and recorded comes from that parse.
+    """
+    repository = load_repository(repo)
+    image = choose_tag(repository, image_tag)
+    _validate(repository, image.tag, env)
     selection = select(repo)
     _scan_secrets(repo, selection.files)
     digests = {rel: sha256_file(repo / rel) for rel in selection.files}
     build = _check_build(read_manifest(repo), digests, allow_random_weights, repo)
-    return Prepared(load_repository(repo), image, selection, digests, build)
+    return Prepared(repository, image, selection, digests, build)
 
 
 def _default_model(env: SageMakerEnv, repo: Path) -> str | None:
@@ -471,34 +475,3 @@ def package_repository(
         ready.repository, ready.selection, ready.digests, models, _default_model(env, repo)
     )
     return write_package(repo, out, content, ready.image, env, ready.build, progress)
-
-
-def weights_source(manifest: dict[str, Any]) -> str | None:
-    """``official`` or ``random`` from a package manifest; None without a build manifest."""
-    return (manifest.get("weights") or {}).get("source")
-
-
-def target_model(manifest: dict[str, Any]) -> str | None:
-    """The model a multi-model endpoint loads from the archive.
-
-    Manifests written before ``target_model`` existed hold the whole built repository,
-    whose only ensemble is also its default model.
-    """
-    return manifest.get("target_model", manifest.get("default_model"))
-
-
-def load_package(archive: Path) -> dict[str, Any]:
-    """The manifest of a packaged archive, after checking the archive still matches it."""
-    manifest_path = manifest_path_for(archive)
-    if not archive.is_file() or not manifest_path.is_file():
-        raise PackageError(
-            f"{archive} or its manifest {manifest_path.name} is missing",
-            hint="package first: tritonship package",
-        )
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if sha256_file(archive) != manifest["archive"]["sha256"]:
-        raise ChecksumError(
-            f"{archive} does not match {manifest_path.name}",
-            hint="package again: tritonship package",
-        )
-    return manifest

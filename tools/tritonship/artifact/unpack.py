@@ -97,8 +97,3 @@ def unpack_timed(archive: Path, run_dir: Path) -> Unpacked:
     started = time.monotonic()
     safe_extract(archive, dest)
     return Unpacked(dest, sha, time.monotonic() - started)
-
-
-def unpack_for_serving(archive: Path, run_dir: Path) -> Path:
-    """Extract ``archive`` once per content hash under ``run_dir``; return the repository."""
-    return unpack_timed(archive, run_dir).repository

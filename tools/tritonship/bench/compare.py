@@ -3,24 +3,32 @@
 Typically the TensorFlow repository and its ONNX build (``tritonship build --format onnx``).
 Each round serves every repository in turn with the native engine (the order reversed
 every other round: A B, B A, ...), benches its levels, measures its in-process ceiling
-and stops it, so a drift in the machine's speed falls on both. Per repository the
-report gives the served throughput per level and the served / in-process ratio (each
-format against its own ceiling); between them, the served and in-process throughput
-ratios (e.g. ONNX / TensorFlow). Numbers from one run only: compare ratios, not runs.
+(the best of its trials: batch sizes, workers and threads; :mod:`.ceiling`) and stops it,
+so a drift in the machine's speed falls on both. Per repository the report gives the
+served throughput per level, the ceiling and which trial reached it, the served / ceiling
+ratio (each format against its own ceiling; <= 1, or why not) and both as a share of the
+machine's compute rate (:mod:`.hardware`); between them, the served and in-process
+throughput ratios (e.g. ONNX / TensorFlow). Numbers from one run only: compare ratios,
+not runs.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tritonship.bench.ceiling import Ceiling
+from tritonship.bench.ceiling import best as best_ceiling
+from tritonship.bench.hardware import INCEPTION_GFLOP, ComputeRate, hardware_share, served_gflops
 from tritonship.bench.runner import BenchConfig, BenchResult
+from tritonship.bench.targets import ceiling_statement
 from tritonship.bench.tuning import bench_repository
 from tritonship.errors import UsageError
 from tritonship.paths import MANIFEST_NAME
 from tritonship.reporting import Reporter, quiet
+from tritonship.repository.manifest import read_manifest
 
 FORMAT_NAMES = {"tf": "TensorFlow", "onnx": "ONNX"}
 
@@ -51,15 +59,32 @@ class Side:
         """The classifier's batch at the best level (from the first round's metrics)."""
         return int(self.results[0].meta["server_batch"]["batch"])
 
-    def ceiling(self, batch: int) -> float | None:
-        """Mean in-process throughput at ``batch`` over the rounds."""
-        found = [c.throughput for r in self.results for c in r.ceilings if c.batch == batch]
+    def ceilings(self) -> list[Ceiling]:
+        """Each round's ceiling: the best of its in-process trials."""
+        return [c for r in self.results if (c := best_ceiling(r.ceilings)) is not None]
+
+    def ceiling(self) -> float | None:
+        """The in-process ceiling: the mean over the rounds of each round's best trial."""
+        found = [c.throughput for c in self.ceilings()]
         return statistics.fmean(found) if found else None
 
+    def winner(self) -> str:
+        """Which trial reached the ceiling (in the round with the highest one)."""
+        found = best_ceiling(self.ceilings())
+        return found.describe() if found else "-"
+
     def ratio(self) -> float | None:
-        """Best served throughput over the in-process ceiling at the server's batch."""
-        ceiling = self.ceiling(self.server_batch())
+        """Best served throughput over the in-process ceiling."""
+        ceiling = self.ceiling()
         return self.best()[1] / ceiling if ceiling else None
+
+    def compute(self) -> ComputeRate | None:
+        """The machine's compute rate: the best any round measured."""
+        rates = [r.meta["compute"] for r in self.results if r.meta.get("compute")]
+        if not rates:
+            return None
+        top = max(rates, key=lambda rate: rate["gflops"])
+        return ComputeRate(top["gflops"], top["kernel"], top.get("kernels", {}))
 
     def errors(self) -> int:
         """Failed requests over every round."""
@@ -69,14 +94,19 @@ class Side:
         """The most cores other processes kept busy during any of its rounds."""
         return max(float(r.meta.get("foreign_cores", 0.0)) for r in self.results)
 
+    def noise_during(self, phase: str) -> float | None:
+        """The most cores other processes kept busy during a ``ceiling`` or ``levels`` phase."""
+        key = f"foreign_cores_{phase}"
+        found = [float(r.meta[key]) for r in self.results if key in r.meta]
+        return max(found) if found else None
+
 
 def label(repository: Path) -> str:
     """``TensorFlow`` or ``ONNX`` from the build manifest, else the folder name."""
-    try:
-        manifest = json.loads((repository / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    manifest = read_manifest(repository)
+    if manifest is None:
         return repository.name
-    fmt = (manifest.get("classifier") or {}).get("format", "tf")
+    fmt = manifest.classifier.format if manifest.classifier else "tf"
     return FORMAT_NAMES.get(fmt, fmt)
 
 
@@ -131,21 +161,43 @@ def markdown(sides: list[Side], base: BenchConfig, rounds: int) -> str:
             else "no in-process ceiling (--no-ceiling)."
         ),
         "",
-        f"| format | {head} | server batch | in-process b1 / bN img/s | served / in-process "
-        "| errors | noise (cores) |",
+        f"| format | {head} | server batch | in-process ceiling img/s (best trial) | "
+        "served / ceiling | errors | noise (cores) |",
         "|---|" + "---:|" * len(levels) + "---:|---:|---:|---:|---:|",
     ]
     for side in sides:
-        batch = side.server_batch()
         cells = " | ".join(f"{side.served(c):.1f}" for c in levels)
-        ratio = side.ratio()
         lines.append(
-            f"| {side.label} | {cells} | {batch} | {_num(side.ceiling(1))} / "
-            f"{_num(side.ceiling(batch))} (b{batch}) | {_num(ratio, 2)} | {side.errors()} | "
+            f"| {side.label} | {cells} | {side.server_batch()} | {_num(side.ceiling())} "
+            f"({side.winner()}) | {_num(side.ratio(), 2)} | {side.errors()} | "
             f"{side.noise():.2f} |"
         )
-    lines += ["", *ratio_lines(sides, levels)]
+    lines += ["", *ratio_lines(sides, levels), *statement_lines(sides)]
     return "\n".join(lines) + "\n"
+
+
+def statement_lines(sides: list[Side]) -> list[str]:
+    """Per side: served / ceiling <= 1 or why not, and how close to the hardware each runs."""
+    lines = []
+    for side in sides:
+        served, found = side.best()[1], best_ceiling(side.ceilings())
+        if found is None:
+            continue
+        ceiling = replace(found, throughput=side.ceiling() or 0.0)
+        statement = ceiling_statement(
+            served, ceiling, side.noise_during("ceiling"), side.noise_during("levels")
+        )
+        lines.append(f"- {side.label}: {statement}")
+        rate = side.compute()
+        if rate is not None:
+            lines.append(
+                f"- {side.label}: served {served:.1f} images/s = "
+                f"{served_gflops(served):.0f} GFLOP/s ({hardware_share(served, rate):.0%} of "
+                f"the machine's {rate.gflops:.0f} GFLOP/s, {rate.kernel}); the ceiling "
+                f"{hardware_share(ceiling.throughput, rate):.0%}; Inception V3: "
+                f"{INCEPTION_GFLOP:.2f} GFLOP an image."
+            )
+    return lines
 
 
 def ratio_lines(sides: list[Side], levels: list[int]) -> list[str]:
@@ -154,9 +206,9 @@ def ratio_lines(sides: list[Side], levels: list[int]) -> list[str]:
     for other in sides[1:]:
         best = other.best()[1] / first.best()[1]
         per_level = ", ".join(f"x{c} {other.served(c) / first.served(c):.2f}" for c in levels)
-        ceilings = other.ceiling(1), first.ceiling(1)
+        ceilings = other.ceiling(), first.ceiling()
         in_process = (
-            f"in-process at batch 1: {ceilings[0] / ceilings[1]:.2f}"
+            f"in-process ceilings: {ceilings[0] / ceilings[1]:.2f}"
             if ceilings[0] and ceilings[1]
             else "in-process: not measured"
         )
@@ -199,7 +251,9 @@ def write(
             "repository": str(side.repository),
             "served": {c: side.served(c) for c in base.concurrency},
             "server_batch": side.server_batch(),
-            "ceiling": {b: side.ceiling(b) for b in sorted({1, side.server_batch()})},
+            "ceiling": side.ceiling(),
+            "ceiling_trial": side.winner(),
+            "compute_gflops": rate.gflops if (rate := side.compute()) else None,
             "served_over_in_process": side.ratio(),
             "errors": side.errors(),
             "noise_cores": side.noise(),

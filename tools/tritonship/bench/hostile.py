@@ -1,13 +1,12 @@
 """A corpus of hostile requests, and a runner that checks the endpoint survives each one.
 
-``python -m tritonship.bench.hostile --url URL [--runtime URL] [--results DIR]`` prints the
-results as a markdown table (the docs' table comes from it) and keeps it, stamped with the
-machine and the date, in ``--results`` (default ``docs/results/`` in a checkout).
+``tritonship bench hostile --url URL [--runtime URL] [--results DIR]`` prints the results
+as a markdown table (the docs' table comes from it) and keeps it, stamped with the machine
+and the date, in ``--results`` (default ``docs/results/`` in a checkout).
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 from collections.abc import Callable, Sequence
@@ -18,7 +17,6 @@ import numpy as np
 import requests
 
 from tritonship.bench.report import (
-    default_results_dir,
     machine_stamp,
     server_version,
     write_results,
@@ -187,23 +185,12 @@ def markdown_table(rows: Sequence[tuple[str, Result, Result | None]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the corpus against an endpoint, print the table and keep it stamped in ``--results``."""
-    parser = argparse.ArgumentParser(prog="python -m tritonship.bench.hostile")
-    parser.add_argument("--url", required=True, help="container API base URL")
-    parser.add_argument("--runtime", help="local runtime base URL")
-    parser.add_argument(
-        "--results",
-        type=Path,
-        default=default_results_dir(),
-        help="folder for the stamped table (default: docs/results in a checkout)",
-    )
-    parser.add_argument("--no-results", action="store_true", help="only print the table")
-    args = parser.parse_args(argv)
-    direct = http_sender(f"{args.url.rstrip('/')}/invocations")
+def run_corpus(url: str, runtime: str | None = None) -> str:
+    """Send every case to the container at ``url`` (and the local runtime): the table."""
+    direct = http_sender(f"{url.rstrip('/')}/invocations")
     via = (
-        http_sender(f"{args.runtime.rstrip('/')}/endpoints/{DEFAULT_ENDPOINT_NAME}/invocations")
-        if args.runtime
+        http_sender(f"{runtime.rstrip('/')}/endpoints/{DEFAULT_ENDPOINT_NAME}/invocations")
+        if runtime
         else None
     )
     rows = [
@@ -214,10 +201,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         for case in corpus()
     ]
-    table = markdown_table(rows)
-    print(table)
-    if args.results is not None and not args.no_results:
-        print(f"wrote {write_hostile_results(args.results, args.url, table)}")
+    return markdown_table(rows)
 
 
 def write_hostile_results(results_dir: Path, url: str, table: str) -> Path:
@@ -225,7 +209,3 @@ def write_hostile_results(results_dir: Path, url: str, table: str) -> Path:
     title = f"# tritonship hardening: hostile requests against {url}"
     stamp = machine_stamp(server=server_version(url))
     return write_results(results_dir, "hardening", f"{title}\n\n{table}", stamp)
-
-
-if __name__ == "__main__":
-    main()

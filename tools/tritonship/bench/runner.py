@@ -1,7 +1,8 @@
 """One bench run: the served levels (format x concurrency), then the in-process ceiling.
 
 The ceiling runs after the load, never during it: on a 2-core machine the two would
-share the cores and both numbers would be wrong.
+share the cores and both numbers would be wrong. With it, the machine's compute rate
+(:mod:`.hardware`): the report gives each throughput as GFLOP/s and as a share of it.
 
 By default every request carries a photo for our ensemble. With ``body`` it carries a
 user's prepared request body instead, for any model: the levels then count requests, and
@@ -23,7 +24,9 @@ from typing import Any
 from tritonship import __version__
 from tritonship.bench import metrics
 from tritonship.bench.ceiling import Ceiling, ceilings
+from tritonship.bench.ceiling import best as best_ceiling
 from tritonship.bench.display import Display
+from tritonship.bench.hardware import INCEPTION_GFLOP, measure_compute_rate
 from tritonship.bench.load import (
     HttpSender,
     LevelRun,
@@ -33,6 +36,7 @@ from tritonship.bench.load import (
     Tick,
     closed_loop,
 )
+from tritonship.bench.noise import foreign_load
 from tritonship.bench.stats import LevelStats, summarise
 from tritonship.bench.targets import (
     Check,
@@ -45,6 +49,7 @@ from tritonship.bench.targets import (
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.paths import DEFAULT_REPOSITORY
 from tritonship.reporting import Reporter, quiet
+from tritonship.repository.config import Repository
 from tritonship.sagemaker.tensors import check_payload, decode_answer, read_body
 from tritonship.sagemaker.wire import EncodedRequest, decode_response, encode_as
 
@@ -115,7 +120,7 @@ def bench_photo() -> bytes:
     from tritonship.samples import photo_array
 
     buffer = io.BytesIO()
-    photo = Image.fromarray(photo_array("rocket")).resize(PHOTO_SIZE, Image.BILINEAR)
+    photo = Image.fromarray(photo_array("rocket")).resize(PHOTO_SIZE, Image.Resampling.BILINEAR)
     photo.save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
 
@@ -234,14 +239,21 @@ def run_level(
     return stats
 
 
-def dynamic_batching(repository: Path) -> bool:
-    """Whether the classifier batches requests together (a ``dynamic_batching`` block)."""
-    from tritonship.repository.validate import classifier, load_repository
+def served_repository(path: Path) -> Repository | None:
+    """The repository benched, parsed once (None: none here, e.g. a remote endpoint's)."""
+    from tritonship.repository.config import load_repository
 
     try:
-        model = classifier(load_repository(repository))
+        return load_repository(path)
     except TritonshipError:
-        return False
+        return None
+
+
+def dynamic_batching(repository: Repository | None) -> bool:
+    """Whether the classifier batches requests together (a ``dynamic_batching`` block)."""
+    from tritonship.repository.config import classifier
+
+    model = classifier(repository) if repository is not None else None
     return model is not None and model.config.HasField("dynamic_batching")
 
 
@@ -299,31 +311,67 @@ def _meta(config: BenchConfig, carried: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _levels(config: BenchConfig, payload: Payload, meta: dict[str, Any]) -> list[LevelStats]:
+    """Every (format, concurrency) level, with the cores other processes used meanwhile."""
+    display = Display(config.progress, payload.meta["unit"])
+    with display.running(), foreign_load() as noise:
+        levels = [
+            run_level(config, fmt, request, concurrency, display)
+            for fmt, request in payload.requests.items()
+            for concurrency in config.concurrency
+        ]
+    meta["foreign_cores_levels"] = noise["cores"]
+    meta["load_average_after_load"] = os.getloadavg()
+    return levels
+
+
+def _ceiling(
+    config: BenchConfig,
+    repository: Repository | None,
+    image: bytes,
+    batch: int,
+    meta: dict[str, Any],
+    say: Reporter,
+) -> list[Ceiling]:
+    """The in-process trials and the machine's compute rate (into ``meta``)."""
+    if repository is None:
+        raise UsageError(
+            f"{config.repository}: no repository to measure the in-process ceiling with",
+            hint="pass --repo DIR (the repository served), or --no-ceiling",
+        )
+    batches = sorted({1, batch})
+    cores = os.cpu_count() or 1
+    say(f"in-process ceiling: batch {batches}, 1 worker x {cores} threads and {cores} x 1")
+    seconds = max(config.duration / 4, 1.0)
+    with foreign_load() as noise:
+        found = ceilings(repository, image, batches, seconds)
+    meta["foreign_cores_ceiling"] = noise["cores"]
+    say("compute rate: the best compiled kernel (tf.function matmul and convolution)")
+    rate = measure_compute_rate()
+    meta["compute"] = {"gflops": rate.gflops, "kernel": rate.kernel, "kernels": rate.kernels}
+    meta["gflop_per_image"] = INCEPTION_GFLOP
+    return found
+
+
 def run_bench(config: BenchConfig, say: Reporter = quiet) -> BenchResult:
     """Run every level, then the in-process ceiling; check the targets."""
     payload = _payload(config)
     meta = _meta(config, payload.meta)
     first = asyncio.run(_first_request(config, next(iter(payload.requests.values()))))
     meta["first_request_ms"] = round(first * 1000, 1)
-    display = Display(config.progress, payload.meta["unit"])
-    with display.running():
-        levels = [
-            run_level(config, fmt, request, concurrency, display)
-            for fmt, request in payload.requests.items()
-            for concurrency in config.concurrency
-        ]
-    meta["load_average_after_load"] = os.getloadavg()
+    levels = _levels(config, payload, meta)
     best = best_level(levels)
+    repository = served_repository(config.repository) if payload.image is not None else None
     batch, source = 1, "-"
     if best and payload.image is not None:
-        batch, source = server_batch(best, dynamic_batching(config.repository))
+        batch, source = server_batch(best, dynamic_batching(repository))
     meta["server_batch"] = {"batch": batch, "source": source}
-    found = []
+    found: list[Ceiling] = []
     if config.ceiling and payload.image is None:
         say("no in-process ceiling for a request body: it measures our ensemble's pipeline")
-    elif config.ceiling:
-        say(f"in-process ceiling at batch {sorted({1, batch})} (server batch from {source})")
-        seconds = max(config.duration / 2, 1.0)
-        found = ceilings(config.repository, payload.image, [1, batch], seconds)
-    checks = [throughput_check(best, found, batch), *format_checks(levels), error_check(levels)]
+    elif config.ceiling and payload.image is not None:
+        found = _ceiling(config, repository, payload.image, batch, meta, say)
+    top = best_ceiling(found)
+    meta["ceiling"] = top.describe() if top else None
+    checks = [throughput_check(best, top), *format_checks(levels), error_check(levels)]
     return BenchResult(meta, levels, found, checks)

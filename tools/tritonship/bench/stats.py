@@ -9,6 +9,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 #: Latency percentiles every level reports.
 PERCENTILES = (50, 90, 99)
 #: How many distinct error messages a level keeps.
@@ -67,22 +69,17 @@ class LevelStats:
     server_batch: dict[str, float] = field(default_factory=dict)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) with linear interpolation, as numpy's default."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
-    """Percentiles, mean and max of round-trip times, in milliseconds."""
-    millis = [s * 1000.0 for s in seconds]
-    summary = {f"p{q}": percentile(millis, q) for q in PERCENTILES}
-    summary["mean"] = sum(millis) / len(millis) if millis else math.nan
-    summary["max"] = max(millis, default=math.nan)
+    """Percentiles (numpy's linear interpolation), mean and max of round trips, in ms.
+
+    NaN for each when there is no sample (the report writes it as null).
+    """
+    if not seconds:
+        return dict.fromkeys([*(f"p{q}" for q in PERCENTILES), "mean", "max"], math.nan)
+    millis = np.asarray(seconds, dtype=float) * 1000.0
+    summary = {f"p{q}": float(np.percentile(millis, q)) for q in PERCENTILES}
+    summary["mean"] = float(millis.mean())
+    summary["max"] = float(millis.max())
     return summary
 
 

@@ -1,31 +1,30 @@
 """The tuning study: the same bench on variants of the repository's configs (native engine).
 
-``python -m tritonship.bench.tuning [--variants a,b] [--concurrency 1,4,8,16] [--duration 8]``
-copies the repository once per variant (artifacts hard-linked), edits its configs, serves
-it with the native engine and Triton metrics on free ports, benches it (``--format``,
-binary by default, then the in-process ceiling), stops it, and prints one table row per
-variant; a run that other processes disturbed is repeated. The README's tables come from
-this.
+``tritonship bench tune [--variants a,b] [--concurrency 1,4,8,16] [--duration 8]`` copies
+the repository once per variant (artifacts hard-linked), edits its configs, serves it
+with the native engine and Triton metrics on free ports, benches it (``--format``, binary
+by default, then the in-process ceiling), stops it, and prints one table row per variant;
+a run that other processes disturbed is repeated. The README's tables come from this.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonship.bench.ceiling import best as best_ceiling
 from tritonship.bench.noise import foreign_load
 from tritonship.bench.report import write_report
-from tritonship.bench.runner import FORMATS, BenchConfig, BenchResult, parse_levels, run_bench
-from tritonship.paths import DEFAULT_REPOSITORY
-from tritonship.sagemaker.settings import packaged_env, run_dir
+from tritonship.bench.runner import BenchConfig, BenchResult, run_bench
+from tritonship.errors import UsageError
+from tritonship.reporting import Reporter, quiet
+from tritonship.sagemaker.settings import packaged_env
 
 Edit = Callable[[dict[str, mc.ModelConfig]], None]
 #: The key under which edits find the repository's classifier (TensorFlow or ONNX).
@@ -74,7 +73,7 @@ def _ort_threads(intra: int, inter: int = 0) -> Edit:
 
 
 def _unguarded() -> Edit:
-    """The ensemble without its guard step, images straight to ``dali`` (before issue 13)."""
+    """The ensemble without its guard step, images straight to ``dali`` (the cost of the guard)."""
 
     def edit(configs: dict[str, mc.ModelConfig]) -> None:
         for config in configs.values():
@@ -120,7 +119,7 @@ VARIANTS: dict[str, list[Edit] | None] = {
     "batching-tf1-dali2": [_batching(), _instances("inception_graphdef", 1), _instances("dali", 2)],
     "batching-tf1-threads1": [_batching(), _instances("inception_graphdef", 1), _dali_threads(1)],
     "current": None,  # the repository's configs, unchanged
-    # The configs before issue 13: no guard step, a batcher on dali (its cost: hardening.md).
+    # The configs before the guard step existed: a batcher on dali (its cost: hardening.md).
     "unguarded": [_batching(), _instances(CLASSIFIER, 1), _unguarded()],
     # The classifier's threads and instances on top of the committed configs (ONNX build).
     "onnx-1x-threads2": [AS_COMMITTED, _instances(CLASSIFIER, 1), _ort_threads(2)],
@@ -191,63 +190,53 @@ def bench_repository(name: str, base: BenchConfig, repository: Path, work: Path)
 
 
 def quiet_bench(
-    name: str, base: BenchConfig, source: Path, work: Path, tries: int, max_noise: float
+    name: str,
+    base: BenchConfig,
+    source: Path,
+    work: Path,
+    tries: int,
+    max_noise: float,
+    say: Reporter = quiet,
 ) -> BenchResult:
     """Bench a variant again (up to ``tries`` times) while other work disturbed the run."""
-    for _ in range(tries):
+    for _ in range(max(tries, 1)):
         result = bench_variant(name, base, source, work)
         if result.meta["foreign_cores"] <= max_noise:
             break
-        print(
-            f"{name}: other processes kept {result.meta['foreign_cores']} cores busy; again",
-            file=sys.stderr,
-        )
+        say(f"{name}: other processes kept {result.meta['foreign_cores']} cores busy; again")
     return result
 
 
 def table_row(name: str, result: BenchResult) -> str:
-    """One markdown row: images/s (p99 ms) per binary level, server batch, ceiling, ratio."""
+    """One markdown row of the study: a variant's binary levels and its ceiling.
+
+    Images/s (p99 ms) per level, the server batch, the ceiling and its trial, served /
+    ceiling, errors, and the cores other work used.
+    """
     levels = [level for level in result.levels if level.format == "binary"]
     cells = [f"{lv.throughput:.1f} ({lv.latency_ms['p99']:.0f})" for lv in levels]
     best = max(levels, key=lambda lv: lv.throughput)
-    batch = best.server_batch.get("inception_graphdef") or best.server_batch.get(
-        "inception_onnx", "-"
-    )
-    ceiling = {c.batch: c.throughput for c in result.ceilings}
-    batch_n = result.meta["server_batch"]["batch"]
-    ratio = best.throughput / ceiling[batch_n] if batch_n in ceiling else float("nan")
+    reached = best.server_batch.get("inception_graphdef") or best.server_batch.get("inception_onnx")
+    batch = "-" if reached is None else reached
+    ceiling = best_ceiling(result.ceilings)
+    top = ceiling.throughput if ceiling else float("nan")
+    trial = ceiling.describe() if ceiling else "no ceiling"
     errors = sum(level.errors for level in result.levels)
     return (
-        f"| {name} | " + " | ".join(cells) + f" | {batch} | {ceiling.get(1, 0):.1f} / "
-        f"{ceiling.get(batch_n, 0):.1f} (batch {batch_n}) | {ratio:.2f} | {errors} | "
-        f"{result.meta['foreign_cores']} |"
+        f"| {name} | " + " | ".join(cells) + f" | {batch} | {top:.1f} ({trial}) | "
+        f"{best.throughput / top:.2f} | {errors} | {result.meta['foreign_cores']} |"
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Bench each variant in turn and print the table."""
-    parser = argparse.ArgumentParser(prog="python -m tritonship.bench.tuning")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--concurrency", default="1,4,8,16")
-    parser.add_argument("--duration", type=float, default=8.0)
-    parser.add_argument("--repo", type=Path, default=DEFAULT_REPOSITORY)
-    parser.add_argument("--out", type=Path, default=run_dir() / "tuning")
-    parser.add_argument("--format", choices=sorted(FORMATS), default="binary")
-    parser.add_argument("--tries", type=int, default=3, help="runs per variant while noisy")
-    parser.add_argument(
-        "--max-noise", type=float, default=0.1, help="cores other processes may use during a run"
-    )
-    args = parser.parse_args(argv)
-    base = BenchConfig(
-        concurrency=parse_levels(args.concurrency),
-        duration=args.duration,
-        formats=FORMATS[args.format],
-        progress=False,
-    )
-    for name in args.variants.split(","):
-        result = quiet_bench(name, base, args.repo.resolve(), args.out, args.tries, args.max_noise)
-        print(table_row(name, result), flush=True)
-
-
-if __name__ == "__main__":
-    main()
+def variant_names(text: str | None) -> list[str]:
+    """``a,b`` -> the variants to bench, each one known (None: every variant)."""
+    if text is None:
+        return list(VARIANTS)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown or not names:
+        raise UsageError(
+            f"--variants {text!r}: unknown variant(s) {', '.join(unknown) or '(none given)'}",
+            hint=f"choose from {', '.join(VARIANTS)}",
+        )
+    return names

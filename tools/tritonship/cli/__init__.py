@@ -3,8 +3,9 @@
 Each group (:mod:`.doctor`, :mod:`.repository`, :mod:`.local`, :mod:`.invoke`, :mod:`.cloud`,
 :mod:`.observe`, :mod:`.bench`, :mod:`.traffic_loop`) adds its commands to the parser; a
 command parses its arguments into the library's options, calls the library and prints.
-:func:`main` is the only place an exception reaches the user: as one ``tritonship: error:
-<message> (<hint>)`` line and an exit code, the traceback only with ``--debug``.
+:func:`main` is the only place an exception reaches the user: as ``tritonship: error:`` and
+the error rendered by :func:`tritonship.errors.render` (one line with its hint, details
+below), and an exit code; the traceback only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from tritonship import __version__
 from tritonship.cli import bench, cloud, doctor, invoke, local, observe, repository, traffic_loop
 from tritonship.cli.common import Command
-from tritonship.errors import TritonshipError
+from tritonship.errors import TritonshipError, render
 from tritonship.sagemaker import settings
 
 GROUPS = (doctor, repository, local, invoke, cloud, observe, bench, traffic_loop)
@@ -39,27 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
     for group in GROUPS:
         group.register(sub)
     return parser
-
-
-def _with_hint(message: str, hint: str | None) -> str:
-    """``message`` with the hint at the end of its first line; later lines stay below."""
-    first, newline, below = message.partition("\n")
-    return f"{first} ({hint}){newline}{below}" if hint else message
-
-
-def describe_error(err: BaseException) -> str:
-    """What the user reads after ``tritonship: error:`` (the first line is the summary)."""
-    if not isinstance(err, TritonshipError):
-        text = str(err).strip()
-        return _with_hint(
-            f"{type(err).__name__}: {text}" if text else type(err).__name__, DEBUG_HINT
-        )
-    message = str(err.args[0]) if err.args else type(err).__name__
-    plain = f"{message} ({err.hint})" if err.hint else message  # TritonshipError.__str__
-    full = str(err)
-    if not full.startswith(plain):  # a subclass that words itself differently
-        return full
-    return _with_hint(message, err.hint) + full[len(plain) :]  # e.g. a server's log tail
 
 
 def exit_code(err: BaseException) -> int:
@@ -90,5 +70,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if args.debug:
             raise
-        print(f"tritonship: error: {describe_error(err)}", file=sys.stderr)
+        print(f"tritonship: error: {render(err, DEBUG_HINT)}", file=sys.stderr)
         return exit_code(err)

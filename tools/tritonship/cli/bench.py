@@ -1,4 +1,8 @@
-"""``tritonship bench``: closed-loop load, the in-process ceiling and a report."""
+"""``tritonship bench``: closed-loop load, the in-process ceiling and a report.
+
+``bench hostile`` sends the hardening corpus and ``bench tune`` runs the tuning study
+(each option after the subcommand's name).
+"""
 
 from __future__ import annotations
 
@@ -165,6 +169,7 @@ def add_bench(sub: Subparsers) -> None:
     )
     _add_outputs(bench)
     add_repo(bench)
+    add_studies(bench)
 
 
 def _add_outputs(bench: argparse.ArgumentParser) -> None:
@@ -195,6 +200,80 @@ def _add_outputs(bench: argparse.ArgumentParser) -> None:
     add_quiet(bench, "no live progress display")
 
 
+def cmd_hostile(args: argparse.Namespace) -> int:
+    """Send the hostile corpus; print the table, keep it stamped in ``--results``."""
+    from tritonship.bench.hostile import run_corpus, write_hostile_results
+    from tritonship.bench.report import default_results_dir
+
+    table = run_corpus(args.url, args.runtime)
+    print(table)
+    results = None if args.no_results else (args.results or default_results_dir())
+    if results is not None:
+        print(f"wrote {write_hostile_results(results, args.url, table)}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Bench each variant of the repository's configs in turn; one table row each."""
+    from tritonship.bench import FORMATS, BenchConfig, parse_levels
+    from tritonship.bench.tuning import quiet_bench, table_row, variant_names
+
+    names = variant_names(args.variants)
+    base = BenchConfig(
+        concurrency=parse_levels(args.concurrency),
+        duration=args.duration,
+        formats=FORMATS[args.format],
+        progress=False,
+    )
+    source = args.repo.resolve()
+    for name in names:
+        result = quiet_bench(name, base, source, args.out, args.tries, args.max_noise, say)
+        print(table_row(name, result), flush=True)
+    return 0
+
+
+def add_studies(bench: argparse.ArgumentParser) -> None:
+    """``bench hostile`` and ``bench tune``: the hardening corpus and the tuning study."""
+    studies = bench.add_subparsers(
+        dest="study", metavar="{hostile,tune}", help="default: the closed-loop load of the endpoint"
+    )
+    hostile = add_command(
+        studies, "hostile", cmd_hostile, "send the hostile-request corpus, print the table"
+    )
+    hostile.add_argument("--url", required=True, help="container API base URL")
+    hostile.add_argument("--runtime", metavar="URL", help="local runtime base URL")
+    hostile.add_argument(
+        "--results",
+        type=Path,
+        help="folder for the stamped table (default: docs/results in a checkout)",
+    )
+    hostile.add_argument("--no-results", action="store_true", help="only print the table")
+    tune = add_command(
+        studies, "tune", cmd_tune, "bench variants of the configs, served natively in turn"
+    )
+    tune.add_argument(
+        "--variants",
+        metavar="A,B",
+        help="comma-separated (default: every one; an unknown name lists them)",
+    )
+    tune.add_argument("--concurrency", default="1,4,8,16", help="(default: %(default)s)")
+    tune.add_argument("--duration", type=float, default=8.0, help="measured seconds per level")
+    tune.add_argument(
+        "--out", type=Path, default=run_dir() / "tuning", help="work folder (default: %(default)s)"
+    )
+    tune.add_argument(
+        "--format", choices=["binary", "json", "raw", "both", "all"], default="binary"
+    )
+    tune.add_argument("--tries", type=int, default=3, help="runs per variant while noisy")
+    tune.add_argument(
+        "--max-noise",
+        type=float,
+        default=0.1,
+        help="cores other processes may use during a run (default: %(default)s)",
+    )
+    add_repo(tune)
+
+
 def register(sub: Subparsers) -> None:
-    """The benchmark command."""
+    """The benchmark command, with its studies."""
     add_bench(sub)

@@ -64,22 +64,20 @@ def _package_multi_model(args: argparse.Namespace, options: dict) -> list:
 
 def _report_packages(results: list) -> None:
     """One line per archive, then what the manifests say about provenance."""
-    from tritonship.artifact.package import weights_source
-
     first = results[0]
     if first.skipped:
         say(f"left out {len(first.skipped)}: {', '.join(first.skipped)}")
-    image = first.manifest["image"]
-    say(f"image {image['tag']}: {image['chosen']}")
+    image = first.manifest.image
+    say(f"image {image.tag}: {image.chosen}")
     for result in results:
-        target = result.manifest["target_model"]
+        target = result.manifest.target_model
         serves = f", target model {target}" if len(results) > 1 else ""
         mib = result.size / (1 << 20)
         print(f"{result.archive}: {mib:.1f} MiB, sha256 {result.sha256}{serves}")
         print(f"manifest: {result.manifest_path}")
-    if first.manifest["build"] is None:
-        say(f"NOTICE: {first.manifest['provenance']}")
-    elif weights_source(first.manifest) == "random":
+    if first.manifest.build is None:
+        say(f"NOTICE: {first.manifest.provenance}")
+    elif first.manifest.weights_source == "random":
         say("NOTICE: random weights - a test deployment only; its predictions are meaningless")
 
 
@@ -163,12 +161,12 @@ def _check_single_model(args: argparse.Namespace, given: list[Path]) -> None:
 
 def _archive_tag(archives: tuple[Path, ...]) -> str:
     """The newest SageMaker tag that can serve every archive's backends; says which and why."""
-    from tritonship.artifact.package import load_package
+    from tritonship.artifact.manifest import load_package
     from tritonship.sagemaker.images import newest_tag
 
     manifests = [load_package(archive) for archive in archives]
-    choice = newest_tag({b for m in manifests for b in m["image"]["backends_needed"]})
-    packaged = sorted({m["image"]["tag"] for m in manifests})
+    choice = newest_tag({b for m in manifests for b in m.image.backends_needed})
+    packaged = sorted({m.image.tag for m in manifests})
     also = "" if packaged == [choice.tag] else f"; validated for {', '.join(packaged)}"
     say(f"image {choice.tag}: {choice.reason}{also} (choose with --image-tag)")
     return choice.tag
@@ -350,7 +348,7 @@ def add_promote(sub: Subparsers) -> None:
 
 def _add_budgets(promote: argparse.ArgumentParser) -> None:
     """The new fleet's startup and download budgets."""
-    from tritonship.cloud.deployment import DEFAULT_DOWNLOAD_SECONDS, DEFAULT_STARTUP_SECONDS
+    from tritonship.cloud.guardrails import DEFAULT_DOWNLOAD_SECONDS, DEFAULT_STARTUP_SECONDS
 
     promote.add_argument(
         "--startup-timeout",
@@ -398,7 +396,7 @@ def _add_async(promote: argparse.ArgumentParser) -> None:
 
 def _add_guardrails(promote: argparse.ArgumentParser) -> None:
     """Deployment guardrails and variants of ``promote``."""
-    from tritonship.cloud.deployment import ALL_AT_ONCE
+    from tritonship.cloud.guardrails import ALL_AT_ONCE
 
     promote.add_argument(
         "--traffic",

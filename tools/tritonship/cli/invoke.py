@@ -182,7 +182,7 @@ def _invoke_request(
     except InvocationError as err:
         if err.hint is not None or err.status is None:
             raise
-        raise InvocationError(str(err), err.status, hint=REFUSED_HINTS[source]) from err
+        raise InvocationError(err.what, err.status, hint=REFUSED_HINTS[source]) from err
     decoded = decode_answer(answer.body, answer.content_type)
     if isinstance(decoded, InferenceAnswer):
         _show_tensors(args, transport.target, decoded, answer.seconds)
@@ -260,13 +260,15 @@ def _invoke_images(
     """Classify images through the container API (--url) or InvokeEndpoint (--endpoint)."""
     import json
 
+    from tritonship.repository.config import load_repository
     from tritonship.repository.labels import load_labels
     from tritonship.repository.limits import request_batch_limit
     from tritonship.sagemaker.client import classify
 
     images = [(str(path), _read_image(path)) for path in args.images]
-    labels = load_labels(args.repo)
-    max_batch, _ = request_batch_limit(args.repo)
+    repository = load_repository(args.repo)
+    labels = load_labels(repository)
+    max_batch, _ = request_batch_limit(repository)
     results = classify(
         transport,
         images,
@@ -286,10 +288,10 @@ def _invoke_images(
 
 def _warn_random_weights(repo: Path) -> None:
     """Say loudly when the local repository was built with random weights."""
-    from tritonship.repository.build import read_manifest
+    from tritonship.repository.manifest import read_manifest
 
-    weights = (read_manifest(repo) or {}).get("weights") or {}
-    if weights.get("source") == "random":
+    build = read_manifest(repo)
+    if build is not None and build.weights.source == "random":
         say(f"NOTICE: {repo} holds RANDOM weights: the labels below are meaningless")
 
 

@@ -19,6 +19,8 @@ from tritonship.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from tritonship.repository.config import Repository
+    from tritonship.repository.manifest import BuildManifest, Classifier
     from tritonship.sagemaker.settings import SageMakerEnv
 
 SKIPPED_CUDA_CHECK = (
@@ -53,50 +55,51 @@ def cmd_build(args: argparse.Namespace) -> int:
         instance_type=args.instance_type,
         cuda_check=not args.skip_cuda_check,
     )
-    weights = manifest["weights"]
+    weights = manifest.weights
     print(
-        f"built {repo}: {_classifier_line(manifest['classifier'])}, {weights['source']} weights "
-        f"(sha256 {weights['graph_sha256'][:12]}), "
-        f"DALI {manifest['dali']['build_dali_version']} {manifest['dali']['mode']}, "
-        f"target {_target_line(manifest)}, {len(manifest['files'])} files, "
-        f"{manifest['seconds']} s"
+        f"built {repo}: {_classifier_line(manifest.classifier)}, {weights.source} weights "
+        f"(sha256 {weights.graph_sha256[:12]}), "
+        f"DALI {manifest.dali.build_dali_version} {manifest.dali.mode}, "
+        f"target {_target_line(manifest)}, {len(manifest.files)} files, "
+        f"{manifest.seconds} s"
     )
-    if weights["source"] == "random":
+    if weights.source == "random":
         say(RANDOM_WEIGHTS_NOTICE)
     return _check_image(repo, args.image_tag) if args.image_tag else 0
 
 
-def _target_line(manifest: dict) -> str:
+def _target_line(manifest: BuildManifest) -> str:
     """``cpu``, or ``gpu (ml.g4dn.xlarge: NVIDIA T4, num_threads 4; GPU pipeline not run)``."""
-    gpu = manifest.get("gpu")
-    if not gpu:
-        return str(manifest["device_target"])
-    verified = (manifest["dali"].get("targets") or {}).get("gpu", {}).get("verified")
+    gpu = manifest.gpu
+    if gpu is None:
+        return manifest.device_target
+    target = manifest.dali.targets.get("gpu")
+    verified = target is not None and target.verified
     ran = "GPU pipeline verified" if verified else "GPU pipeline built as a graph, not run"
     return (
-        f"gpu ({gpu['instance_type']}: {gpu['gpu']}, num_threads {gpu['num_threads']}, "
-        f"DALI budget {gpu['dali_memory_budget_bytes'] / (1 << 30):.1f} GiB; {ran})"
+        f"gpu ({gpu.instance_type}: {gpu.gpu}, num_threads {gpu.num_threads}, "
+        f"DALI budget {gpu.dali_memory_budget_bytes / (1 << 30):.1f} GiB; {ran})"
     )
 
 
-def _classifier_line(record: dict) -> str:
+def _classifier_line(record: Classifier | None) -> str:
     """``onnx classifier inception_onnx (opset 17, tf2onnx 1.17.0, ...)``, in a few words."""
-    if record.get("format") != "onnx":
-        return f"TensorFlow classifier {record.get('model')}"
-    details = [f"opset {record.get('opset')}", str(record.get("converter"))]
-    parity = (record.get("parity") or {}).get("max_abs_diff")
-    if parity is not None:
-        details.append(f"max diff to TensorFlow {parity:.1e}")
-    if record.get("accelerator"):
-        details.append(f"GPU accelerator {record['accelerator']}")
-    return f"ONNX classifier {record.get('model')} ({', '.join(details)})"
+    if record is None or record.conversion is None:
+        return f"TensorFlow classifier {record.model if record else None}"
+    conversion = record.conversion
+    details = [f"opset {conversion.opset}", conversion.converter]
+    details.append(f"max diff to TensorFlow {conversion.parity.max_abs_diff:.1e}")
+    if record.accelerator:
+        details.append(f"GPU accelerator {record.accelerator}")
+    return f"ONNX classifier {record.model} ({', '.join(details)})"
 
 
 def _check_image(repo: Path, tag: str) -> int:
     """Validate the built repository for the image it targets; 1 on findings."""
-    from tritonship.repository.validate import format_findings, validate_repository
+    from tritonship.repository.config import format_findings, load_repository
+    from tritonship.repository.validate import validate_repository
 
-    findings = validate_repository(repo, image_tag=tag)
+    findings = validate_repository(load_repository(repo), image_tag=tag)
     if findings:
         print(format_findings(findings))
         return 1
@@ -106,30 +109,27 @@ def _check_image(repo: Path, tag: str) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate the repository; exit 1 with one line per finding."""
-    from tritonship.repository.validate import (
-        format_findings,
-        load_repository,
-        summary,
-        validate_repository,
-    )
+    from tritonship.repository.config import format_findings, load_repository
+    from tritonship.repository.validate import summary, validate_repository
     from tritonship.sagemaker.settings import sagemaker_env
 
     env = sagemaker_env(env_sources(args), args.repo)
-    findings = validate_repository(args.repo, image_tag=args.image_tag, env=env)
-    _note_native_gaps(args.repo, env)
+    repository = load_repository(args.repo)
+    findings = validate_repository(repository, image_tag=args.image_tag, env=env)
+    _note_native_gaps(repository, env)
     if findings:
         print(format_findings(findings))
         print(f"{len(findings)} finding(s) in {args.repo}", file=sys.stderr)
         return 1
-    print(summary(load_repository(args.repo)))
+    print(summary(repository))
     return 0
 
 
-def _note_native_gaps(repo: Path, env: SageMakerEnv) -> None:
+def _note_native_gaps(repository: Repository, env: SageMakerEnv) -> None:
     """Say which models the native engine cannot run: a note, not a finding (SageMaker can)."""
     from tritonship.local.native import DOCKER_HINT, native_gaps
 
-    for gap in native_gaps(repo, env):
+    for gap in native_gaps(repository, env):
         say(f"note: the native engine cannot serve {gap}; {DOCKER_HINT}")
 
 

@@ -121,14 +121,14 @@ def promote_traffic(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_shadow_promote(args: argparse.Namespace) -> int:
     """``promote --shadow-promote``: print the plan (--dry-run) or make the shadow live."""
     from tritonship.cloud.aws import make_clients, resolve_region
-    from tritonship.cloud.deployment import (
+    from tritonship.cloud.endpoints import Waiting
+    from tritonship.cloud.guardrails import (
         DEFAULT_DOWNLOAD_SECONDS,
         DEFAULT_STARTUP_SECONDS,
         budget_of,
         deployment_config,
         provisioning_seconds,
     )
-    from tritonship.cloud.endpoints import Waiting
     from tritonship.cloud.shadow_promote import (
         apply_promotion,
         describe_promotion,

@@ -14,7 +14,8 @@ from tritonship.cloud import autoscaling
 from tritonship.cloud.aws import is_missing
 from tritonship.cloud.endpoints import find_own_endpoint
 
-#: The container fields whose change needs a new model (REFERENCE §9: immutable).
+#: The container fields whose change needs a new model: SageMaker has no UpdateModel, a
+#: model's container definition is fixed once CreateModel made it.
 CONTAINER_FIELDS = ("Image", "ModelDataUrl")
 SINGLE_MODEL_MODE = "SingleModel"
 

@@ -104,7 +104,8 @@ class _StatusTracker:
     def __init__(self, name: str, progress: bool, say: Reporter) -> None:
         from tqdm import tqdm
 
-        self.name, self.say, self.status, self.last = name, say, "", {}
+        self.name, self.say, self.status = name, say, ""
+        self.last: dict[str, Any] = {}
         self.bar = tqdm(
             bar_format="{desc} [{elapsed}]",
             desc=f"waiting for endpoint {name}",
@@ -177,11 +178,15 @@ def wait_in_service(
     return tracker.last
 
 
+#: botocore's ``WaiterError`` reason when the waiter ran out of attempts (waiter.py).
+MAX_ATTEMPTS = "Max attempts exceeded"
+
+
 def _waiter_failure(name: str, err: Any, seconds: float) -> DeployError:
     """The waiter's failure as EndpointTimeout or EndpointFailed with SageMaker's reason."""
     last = err.last_response or {}
     status = last.get("EndpointStatus")
-    if "Max attempts exceeded" in str(err):
+    if err.kwargs.get("reason") == MAX_ATTEMPTS:
         timeout = EndpointTimeout(
             f"endpoint {name} still {status or 'not ready'} after {seconds:.0f} s",
             hint="raise --timeout, or check its logs",

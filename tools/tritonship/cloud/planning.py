@@ -20,17 +20,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tritonship.artifact.package import (
+from tritonship.artifact.manifest import (
+    ArchiveRecord,
+    Invocation,
+    PackageError,
+    PackageManifest,
     load_package,
     manifest_path_for,
-    target_model,
-    weights_source,
+    read_package_manifest,
 )
 from tritonship.cloud import autoscaling, traffic_loop
 from tritonship.cloud.asynchronous import scaling_lines, smoke_input
 from tritonship.cloud.aws import AwsClients, aws_errors, toolkit_tags
 from tritonship.cloud.deployed import Deployed, container_changes, read_deployed, variant_changes
-from tritonship.cloud.deployment import (
+from tritonship.cloud.endpoints import Waiting
+from tritonship.cloud.guardrails import (
     Budget,
     budget_of,
     check_variant_timeouts,
@@ -38,7 +42,6 @@ from tritonship.cloud.deployment import (
     is_guarded,
     provisioning_seconds,
 )
-from tritonship.cloud.endpoints import Waiting
 from tritonship.cloud.preflight import describe_checks
 from tritonship.cloud.shadow import resolve_shadow
 from tritonship.cloud.smoke import (
@@ -114,9 +117,9 @@ def _check_async(options: PromoteOptions) -> None:
         )
 
 
-def _check_backends(manifests: list[dict[str, Any]], tag: str) -> None:
+def _check_backends(manifests: list[PackageManifest], tag: str) -> None:
     """Refuse an image without a backend some archive needs."""
-    needed = {b for manifest in manifests for b in manifest["image"]["backends_needed"]}
+    needed = {b for manifest in manifests for b in manifest.image.backends_needed}
     missing = needed - backends_for_tag(tag)
     if missing:
         what = "the archive needs" if len(manifests) == 1 else "the archives need"
@@ -134,13 +137,13 @@ def _tag_for(backends: set[str]) -> str:
         return DEFAULT_TAG
 
 
-def served_model(manifest: dict[str, Any], env: dict[str, str]) -> str | None:
+def served_model(manifest: PackageManifest, env: dict[str, str]) -> str | None:
     """The model ``/invocations`` serves: the env's default, else the archive's only model."""
-    models = manifest.get("models") or []
+    models = manifest.models
     return env.get(DEFAULT_MODEL_VAR) or (models[0] if len(models) == 1 else None)
 
 
-def _check_package(manifest: dict[str, Any], env: dict[str, str], tag: str) -> None:
+def _check_package(manifest: PackageManifest, env: dict[str, str], tag: str) -> None:
     """Refuse an image without a backend the archive needs, or an env its serve refuses."""
     _check_backends([manifest], tag)
     if env.get(MULTI_MODEL_VAR) == "true":
@@ -150,7 +153,7 @@ def _check_package(manifest: dict[str, Any], env: dict[str, str], tag: str) -> N
             hint="promote --multi-model (ModelDataUrl then names an S3 prefix)",
         )
     default = served_model(manifest, env)
-    if default not in manifest["directories"]:
+    if default not in manifest.directories:
         raise UsageError(
             f"{DEFAULT_MODEL_VAR}={default} names no model folder of the archive",
             hint=f"set --env {DEFAULT_MODEL_VAR}=<model folder> (or package again)",
@@ -158,10 +161,10 @@ def _check_package(manifest: dict[str, Any], env: dict[str, str], tag: str) -> N
     check_inference_type(env, tag)
 
 
-def promoted_env(manifest: dict[str, Any], options: PromoteOptions) -> SageMakerEnv:
+def promoted_env(manifest: PackageManifest, options: PromoteOptions) -> SageMakerEnv:
     """What ``package`` recorded, with the shell, ``--env-file`` and ``--env`` on top."""
-    values = manifest.get("environment") or {}
-    recorded = manifest.get("environment_origins") or {}
+    values = manifest.environment
+    recorded = manifest.environment_origins
     origins = {
         key: f"package manifest, {recorded[key]}" if key in recorded else "package manifest"
         for key in values
@@ -195,33 +198,47 @@ def multi_model_env(options: PromoteOptions) -> SageMakerEnv:
 def _upload_spec(
     options: PromoteOptions,
     path: Path,
-    archive: dict[str, Any],
+    manifest: PackageManifest,
     key: str,
     manifest_name: str = MANIFEST_OBJECT,
 ) -> UploadSpec:
     """The upload of one archive to ``key``, tagged for teardown with its SHA-256."""
-    sha = archive["sha256"]
-    tags = toolkit_tags(options.endpoint, sha)
+    archive = _archive(manifest, path)
+    tags = toolkit_tags(options.endpoint, archive.sha256)
     return UploadSpec(
-        path, options.bucket, key, sha, archive["bytes"], options.kms_key, tags, manifest_name
+        path,
+        options.bucket,
+        key,
+        archive.sha256,
+        archive.size,
+        options.kms_key,
+        tags,
+        manifest_name,
     )
 
 
+def _archive(manifest: PackageManifest, path: Path) -> ArchiveRecord:
+    """The archive record of a loaded manifest (load_package refuses one without it)."""
+    if manifest.archive is None:
+        raise PackageError(f"{manifest_path_for(path).name} records no archive")
+    return manifest.archive
+
+
 def _smoke_request(
-    options: PromoteOptions, manifest: dict[str, Any], model: str | None, target: str | None
+    options: PromoteOptions, manifest: PackageManifest, model: str | None, target: str | None
 ) -> tuple[SmokeRequest | None, tuple[str, ...]]:
     """The smoke test for ``model`` (the photo for our ensemble), or None and why."""
     if not options.smoke_test:
         return None, ()
-    if model == CLASSIFIER_ENSEMBLE and weights_source(manifest) is not None:
+    if model == CLASSIFIER_ENSEMBLE and manifest.weights_source is not None:
         return photo_request(options.photo, target), ()
     if options.photo is not None:
         raise UsageError(
             f"--photo is for the Inception ensemble, and the smoke test reaches {model}",
             hint="leave --photo out: the smoke test sends zeros for the model's inputs",
         )
-    invocation = manifest.get("invocation")
-    if not invocation or invocation.get("model") != model:
+    invocation: Invocation | None = manifest.invocation
+    if invocation is None or invocation.model != model:
         return None, (f"smoke test skipped: the package manifest records no inputs of {model}",)
     request, reason = generic_request(invocation, target)
     return request, (() if request else (f"smoke test skipped: {reason}",))
@@ -246,9 +263,9 @@ def build_plan(options: PromoteOptions, region: str) -> Plan:
     manifest = load_package(options.archive)
     env = promoted_env(manifest, options)
     _check_package(manifest, env.values, options.image_tag)
-    sha = manifest["archive"]["sha256"]
+    sha = _archive(manifest, options.archive).sha256
     key = f"{options.prefix.strip('/')}/{options.endpoint}/{sha[:16]}/{options.archive.name}"
-    upload = _upload_spec(options, options.archive, manifest["archive"], key)
+    upload = _upload_spec(options, options.archive, manifest, key)
     smoke, notes = _smoke_request(options, manifest, served_model(manifest, env.values), None)
     return Plan(
         options,
@@ -273,7 +290,7 @@ def models_prefix(options: PromoteOptions) -> str:
     return f"{options.prefix.strip('/')}/{options.endpoint}/{MODELS_FOLDER}/"
 
 
-def _check_archives(options: PromoteOptions, manifests: list[dict[str, Any]]) -> str:
+def _check_archives(options: PromoteOptions, manifests: list[PackageManifest]) -> str:
     """Refuse archives a multi-model endpoint cannot serve; return the smoke target's name."""
     names = [path.name for path in options.all_archives()]
     twice = sorted({name for name in names if names.count(name) > 1})
@@ -283,9 +300,9 @@ def _check_archives(options: PromoteOptions, manifests: list[dict[str, Any]]) ->
             hint="package them with different --suffix values",
         )
     for path, manifest in zip(options.all_archives(), manifests, strict=True):
-        if "target_model" in manifest and manifest["target_model"] is None:
+        if manifest.target_model is None:
             raise UsageError(
-                f"{path} holds {len(manifest.get('models') or [])} models and no single "
+                f"{path} holds {len(manifest.models)} models and no single "
                 "ensemble: SageMaker's multi-model frontend cannot tell which one to load",
                 hint="tritonship package --multi-model (one archive per ensemble)",
             )
@@ -299,12 +316,14 @@ def _check_archives(options: PromoteOptions, manifests: list[dict[str, Any]]) ->
     return target
 
 
-def _env_notes(manifests: list[dict[str, Any]], archives: tuple[Path, ...], env: dict) -> list[str]:
+def _env_notes(
+    manifests: list[PackageManifest], archives: tuple[Path, ...], env: dict[str, str]
+) -> list[str]:
     """Where an archive was packaged with a variable the endpoint's environment does not set."""
     ignored = {DEFAULT_MODEL_VAR, MULTI_MODEL_VAR}
     notes = []
     for path, manifest in zip(archives, manifests, strict=True):
-        for key, value in sorted((manifest.get("environment") or {}).items()):
+        for key, value in sorted(manifest.environment.items()):
             if key not in ignored and env.get(key) != value:
                 notes.append(
                     f"{path.name} was packaged with {key}={value}; the endpoint's one "
@@ -322,11 +341,11 @@ def _multi_model_plan(options: PromoteOptions, region: str, deployment: dict[str
     check_inference_type(env.values, options.image_tag)
     prefix = models_prefix(options)
     uploads = tuple(
-        _upload_spec(options, p, m["archive"], prefix + p.name, manifest_path_for(p).name)
+        _upload_spec(options, p, m, prefix + p.name, manifest_path_for(p).name)
         for p, m in zip(archives, manifests, strict=True)
     )
     chosen = manifests[[p.name for p in archives].index(target)]
-    model = target_model(chosen)
+    model = chosen.target_model
     smoke, notes = _smoke_request(options, chosen, model, target)
     return Plan(
         options,
@@ -465,7 +484,7 @@ def _variant_lines(plan: Plan, deployed: Deployed) -> list[str]:
 
 
 def _capacity_lines(plan: Plan, deployed: Deployed) -> list[str]:
-    """Item 1 of issue 11: what happens to the instance count at cutover."""
+    """What happens to the instance count at cutover (autoscaling would otherwise be undone)."""
     if not deployed.autoscaled:
         return ["not autoscaled: the new fleet starts at the config's instance counts"]
     scaled = ", ".join(
@@ -643,10 +662,10 @@ def _smoke_lines(plan: Plan) -> list[str]:
 def _startup_notes(plan: Plan) -> list[str]:
     """What delays InService after each start (TensorRT builds), from the package manifest."""
     try:
-        manifest = json.loads(manifest_path_for(plan.options.archive).read_text("utf-8"))
-    except (OSError, ValueError):
+        manifest = read_package_manifest(plan.options.archive)
+    except PackageError:
         return []
-    return startup_notes(manifest)
+    return startup_notes(manifest.classifier)
 
 
 def _deploy_line(plan: Plan, deployed: Deployed | None, known: bool) -> str:

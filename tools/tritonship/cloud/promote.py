@@ -28,12 +28,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tritonship.artifact.package import manifest_path_for
+from tritonship.artifact.manifest import manifest_path_for
 from tritonship.cloud import autoscaling
 from tritonship.cloud.asynchronous import smoke_input, smoke_test_async
 from tritonship.cloud.aws import AwsClients, aws_errors, tag_list
 from tritonship.cloud.deployed import Deployed, read_deployed
-from tritonship.cloud.deployment import deployment_config
 from tritonship.cloud.endpoints import (
     DEFAULT_WAITING,
     KIND_NAMES,
@@ -42,6 +41,7 @@ from tritonship.cloud.endpoints import (
     Waiting,
     exists,
 )
+from tritonship.cloud.guardrails import deployment_config
 from tritonship.cloud.logs import log_group
 from tritonship.cloud.planning import (
     build_plan,
@@ -57,7 +57,7 @@ from tritonship.cloud.smoke import SmokeResult, smoke_test
 from tritonship.cloud.state import Plan, Run
 from tritonship.cloud.status import Pending, record_pending
 from tritonship.cloud.upload import check_bucket_private, delete_object, ensure_uploaded
-from tritonship.errors import DeployError, TritonshipError
+from tritonship.errors import DeployError, TritonshipError, render
 from tritonship.reporting import Reporter, quiet
 
 __all__ = ["BLUE_GREEN", "PromoteInterrupted", "apply", "build_plan", "describe_plan"]
@@ -182,7 +182,7 @@ def _unuploaded(run: Run, uploaded: tuple[str, ...], err: Exception) -> DeployEr
         for key in (spec.key, spec.manifest_key):
             if delete_object(run.clients.s3, spec.bucket, key):
                 removed.append(f"s3://{spec.bucket}/{key}")
-    reason = str(err) if isinstance(err, TritonshipError) else f"{type(err).__name__}: {err}"
+    reason = render(err)
     undone = f"deleted {', '.join(removed)}" if removed else "nothing was uploaded"
     return DeployError(
         f"promote of {run.plan.endpoint} failed: {reason}; {undone}",
@@ -211,7 +211,7 @@ def _write(run: Run, uploaded: tuple[str, ...]) -> PromoteResult:
 def _rolled_back(run: Run, err: Exception) -> DeployError:
     """Roll back; the DeployError that says what failed and what was undone."""
     name = run.plan.endpoint
-    reason = str(err) if isinstance(err, TritonshipError) else f"{type(err).__name__}: {err}"
+    reason = render(err)
     return DeployError(
         f"promote of {name} failed: {reason}; {rollback(run)}",
         hint=f"tritonship logs --endpoint {name} (CloudWatch log group {log_group(name)})",

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from tritonship.cloud.deployment import is_guarded
+from tritonship.cloud.guardrails import is_guarded
 from tritonship.errors import UsageError
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def check_options(options: PromoteOptions) -> None:
             "--autoscale applies to live variants, not to a shadow",
             hint="autoscale it after --shadow-promote makes it live",
         )
-    from tritonship.cloud.deployment import deployment_config
+    from tritonship.cloud.guardrails import deployment_config
 
     guarded = deployment_config(options.traffic, options.alarms, options.bake_minutes)
     if is_guarded(guarded):

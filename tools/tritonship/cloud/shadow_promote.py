@@ -28,7 +28,7 @@ from tritonship.cloud.endpoints import (
     wait_in_service,
 )
 from tritonship.cloud.shadow import SHADOWS_KEY, deployed_shadows
-from tritonship.errors import DeployError, TritonshipError, UsageError
+from tritonship.errors import DeployError, UsageError, render
 from tritonship.reporting import Reporter, quiet
 
 #: What a variant takes over from the shadow: its container and its instances.
@@ -172,7 +172,7 @@ def _failed(
                 undone = f"; deleted {KIND_NAMES['config']} {promotion.config_name}"
         except Exception as cleanup:  # noqa: BLE001 - the first failure is the one to report
             undone = f"; {promotion.config_name} left in place ({describe(cleanup)})"
-    reason = str(err) if isinstance(err, TritonshipError) else f"{type(err).__name__}: {err}"
+    reason = render(err)
     return DeployError(
         f"promoting the shadow of {promotion.endpoint} failed: {reason}{undone}",
         hint=f"tritonship logs --endpoint {promotion.endpoint}",

@@ -10,7 +10,8 @@ the plan says so.
 
 The request names the promoted production variant (``TargetVariant``): otherwise the
 variants' weights decide which one answers, and a new variant at weight 0.1 would rarely
-be the one tested (REFERENCE §9). On a multi-model endpoint it also names its target model
+be the one tested (InvokeEndpoint's ``TargetVariant`` overrides the weights: API reference
+"InvokeEndpoint"). On a multi-model endpoint it also names its target model
 (``TargetModel``, the archive's name under the prefix); the first call loads it.
 
 The request is KServe v2 JSON, which every client speaks (and the only kind moto's
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from tritonship.artifact.manifest import InputSpec, Invocation
 from tritonship.cloud.aws import describe
 from tritonship.errors import TritonshipError, UsageError
 from tritonship.sagemaker import local_aws
@@ -97,19 +99,19 @@ def photo_request(path: Path | None, target_model: str | None = None) -> SmokeRe
 
 
 def generic_request(
-    invocation: dict[str, Any], target_model: str | None = None
+    invocation: Invocation, target_model: str | None = None
 ) -> tuple[SmokeRequest | None, str]:
     """A made-up request for the recorded inputs, or None and the reason there is none."""
     import tritonclient.http as triton_http
 
-    model = invocation["model"]
-    unusable = [i for i in invocation["inputs"] if _dtype(i["datatype"]) is None]
+    model = invocation.model
+    unusable = [i for i in invocation.inputs if _dtype(i.datatype) is None]
     if unusable:
         spec = unusable[0]
-        kind = f"{spec['datatype']} input {spec['name']}"
+        kind = f"{spec.datatype} input {spec.name}"
         return None, f"{model} takes {kind}: no request of zeros would be valid for it"
-    tensors = [_zeros(spec) for spec in invocation["inputs"]]
-    names = tuple(invocation["outputs"])
+    tensors = [_zeros(spec) for spec in invocation.inputs]
+    names = tuple(invocation.outputs)
     outputs = [triton_http.InferRequestedOutput(name, binary_data=False) for name in names]
     body, _ = triton_http.InferenceServerClient.generate_request_body(tensors, outputs=outputs)
     shapes = ", ".join(f"{t.name()} {t.datatype()} {t.shape()}" for t in tensors)
@@ -124,13 +126,13 @@ def _dtype(datatype: str) -> Any:
     return None if datatype == "BYTES" else triton_to_np_dtype(datatype)
 
 
-def _zeros(spec: dict[str, Any]) -> Any:
+def _zeros(spec: InputSpec) -> Any:
     """One input of zeros, its free dimensions (-1) set to 1, as JSON data."""
     import tritonclient.http as triton_http
 
-    shape = [1 if dim < 0 else dim for dim in spec["shape"]]
-    tensor = triton_http.InferInput(spec["name"], shape, spec["datatype"])
-    tensor.set_data_from_numpy(np.zeros(shape, dtype=_dtype(spec["datatype"])), binary_data=False)
+    shape = [1 if dim < 0 else dim for dim in spec.shape]
+    tensor = triton_http.InferInput(spec.name, shape, spec.datatype)
+    tensor.set_data_from_numpy(np.zeros(shape, dtype=_dtype(spec.datatype)), binary_data=False)
     return tensor
 
 

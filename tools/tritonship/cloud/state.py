@@ -25,14 +25,14 @@ from tritonship.cloud import autoscaling
 from tritonship.cloud.asynchronous import AsyncOptions, enable_scaling
 from tritonship.cloud.aws import AwsClients, describe, tag_list
 from tritonship.cloud.capture import CaptureSpec
-from tritonship.cloud.deployment import (
+from tritonship.cloud.endpoints import DEFAULT_WAITING, EndpointFailed, Waiting, wait_in_service
+from tritonship.cloud.guardrails import (
     ALL_AT_ONCE,
     DEFAULT_DOWNLOAD_SECONDS,
     DEFAULT_STARTUP_SECONDS,
     provisioning_seconds,
     variant_timeouts,
 )
-from tritonship.cloud.endpoints import DEFAULT_WAITING, EndpointFailed, Waiting, wait_in_service
 from tritonship.cloud.shadow import SHADOW_VARIANT
 from tritonship.cloud.smoke import SmokeRequest
 from tritonship.cloud.traffic_loop import config_extras

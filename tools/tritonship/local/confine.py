@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import fcntl
 import functools
 import os
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tritonship.local import mounts
+from tritonship.local.process import die_with_parent
 from tritonship.sagemaker import settings
 
 T = TypeVar("T")
@@ -56,7 +56,6 @@ WRAPPER = "tritonship.local.confine"
 #: Seconds the probe (a Python start in the namespaces) may take.
 PROBE_TIMEOUT = 30
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
-_PR_SET_PDEATHSIG = 1
 _CHUNK = 1 << 16
 #: The wrapper's exit status when a confinement step fails (the server never started).
 CONFINE_FAILED = 125
@@ -158,11 +157,6 @@ def bring_loopback_up() -> None:
         request = struct.pack("16sH22x", b"lo", 0)
         (flags,) = struct.unpack_from("16xH", fcntl.ioctl(probe, _SIOCGIFFLAGS, request))
         fcntl.ioctl(probe, _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | _IFF_UP))
-
-
-def _die_with_parent(sig: int) -> None:
-    """Ask the kernel for ``sig`` when the parent dies."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
 
 
 def _pump(source: socket.socket, target: socket.socket) -> None:
@@ -270,13 +264,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     _step("bringing loopback up", bring_loopback_up)
     mounts.apply_or_exit(mounts.PathPlan.from_args(args.bind_ro, args.mkdir))
     if os.fork() == 0:  # the forwarder: a child of the server once it execs
-        _die_with_parent(signal.SIGKILL)
+        die_with_parent(signal.SIGKILL)
         forward_forever(listeners)
         os._exit(0)
     for listener in listeners.values():
         listener.close()
     if args.die_with_parent:  # entering the user namespace reset the engine's request
-        _die_with_parent(signal.SIGTERM)
+        die_with_parent(signal.SIGTERM)
     _step(f"starting {command[0]}", lambda: os.execv(command[0], command))
 
 

@@ -439,11 +439,3 @@ def _pull_error(image: str, what: str, err: Exception) -> EngineError:
         hint="is the registry reachable from here? Offline, run the local stand-in: "
         f"{SIM_ALTERNATIVE}",
     )
-
-
-def rendered_environment(config: Mapping[str, Any], service: str) -> dict[str, str]:
-    """A service's environment from ``compose config`` output (list or mapping form)."""
-    env = config["services"][service].get("environment") or {}
-    if isinstance(env, list):
-        env = dict(item.split("=", 1) for item in env)
-    return {str(k): "" if v is None else str(v) for k, v in env.items()}

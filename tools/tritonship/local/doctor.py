@@ -23,11 +23,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from tritonship import __version__, paths
 from tritonship.sagemaker import settings
+
+if TYPE_CHECKING:
+    from tritonship.repository.manifest import BuildManifest
 
 OK, WARN, MISSING, INFO = "ok", "warn", "missing", "info"
 PYTHONS = ((3, 10), (3, 12))  # pyproject.toml: requires-python = ">=3.10,<3.13"
@@ -460,7 +463,7 @@ def repository_check(repository: Path) -> Check:
             f"{repository} is not built (no build manifest)",
             fix="make artifacts (offline: make artifacts WEIGHTS=random)",
         )
-    changed = list(_changed_files(repository, manifest.get("files", {})))
+    changed = list(_changed_files(repository, manifest.files))
     if changed:
         return Check(
             "repository",
@@ -473,9 +476,9 @@ def repository_check(repository: Path) -> Check:
     return _weights_check(repository, manifest)
 
 
-def _weights_check(repository: Path, manifest: dict[str, Any]) -> Check:
-    weights = manifest.get("weights", {}).get("source", "unknown")
-    classifier = manifest.get("classifier", {}).get("format", "tf")
+def _weights_check(repository: Path, manifest: BuildManifest) -> Check:
+    weights = manifest.weights.source
+    classifier = manifest.classifier.format if manifest.classifier else "tf"
     detail = f"{repository}: {weights} weights, {classifier} classifier"
     if weights == "random":
         return Check(

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tritonship.artifact.unpack import Unpacked
-from tritonship.errors import TritonshipError, UsageError
+from tritonship.errors import UsageError
 from tritonship.local.async_inference import AsyncConfig
 from tritonship.local.engine import Engine
 from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME, check_endpoint_name
@@ -32,6 +33,9 @@ from tritonship.sagemaker.settings import (
     run_dir,
     sagemaker_env,
 )
+
+if TYPE_CHECKING:
+    from tritonship.repository.config import Repository
 
 Status = Callable[[str], AbstractContextManager[object]]
 ENGINES = ("native", "docker")
@@ -75,11 +79,15 @@ def _no_status(_: str) -> AbstractContextManager[object]:
     return nullcontext()
 
 
-EngineFactory = Callable[[ServeOptions, Path], Engine]
+EngineFactory = Callable[[ServeOptions, Path, "Repository | None"], Engine]
 
 
-def make_engine(options: ServeOptions, repository: Path) -> Engine:
-    """The engine ``options`` ask for, serving ``repository``; nothing starts yet."""
+def make_engine(options: ServeOptions, repository: Path, loaded: Repository | None) -> Engine:
+    """The engine ``options`` ask for, serving ``repository``; nothing starts yet.
+
+    ``loaded``: the repository's configs as the command parsed them (None: not parsed,
+    as for a multi-model server's folder).
+    """
     if options.engine == "docker":
         from tritonship.local.docker import DockerEngine
 
@@ -106,13 +114,9 @@ def make_engine(options: ServeOptions, repository: Path) -> Engine:
             sagemaker_env=options.sagemaker_env(repository),
             models_dir=options.models_dir,
             bind_all=options.bind_all,
+            loaded=loaded,
         )
     raise UsageError(f"unknown engine {options.engine!r}", hint=f"use {' or '.join(ENGINES)}")
-
-
-def serving_repository(options: ServeOptions, say: Reporter = quiet) -> Path:
-    """``options.repo``, or ``options.archive`` unpacked safely into the run folder."""
-    return _unpacked(options, say)[0]
 
 
 def _unpacked(options: ServeOptions, say: Reporter) -> tuple[Path, Unpacked | None]:
@@ -219,16 +223,15 @@ def server_models_dir(engine: Engine, host: Path) -> str:
     return str(getattr(engine, "container_models_dir", None) or host)
 
 
-def refuse_findings(repository: Path, env: SageMakerEnv | None = None) -> None:
-    """Raise with every validation finding, so no server starts on a broken repository."""
-    from tritonship.repository.validate import format_findings, validate_repository
+def validated(repository: Path, env: SageMakerEnv | None = None) -> Repository:
+    """The repository, parsed once; refused with every finding, so no server starts on it."""
+    from tritonship.repository.config import load_repository
+    from tritonship.repository.validate import refuse_findings, validate_repository
 
-    findings = validate_repository(repository, env=env)
-    if findings:
-        raise TritonshipError(
-            f"{repository} has {len(findings)} problem(s):\n{format_findings(findings)}",
-            hint="fix them (tritonship validate) or rebuild (tritonship build)",
-        )
+    loaded = load_repository(repository)
+    hint = "fix them (tritonship validate) or rebuild (tritonship build)"
+    refuse_findings(loaded, validate_repository(loaded, env=env), hint)
+    return loaded
 
 
 class LocalEndpoint:
@@ -290,11 +293,12 @@ class LocalEndpoint:
         repository, unpacked = _unpacked(options, say)
         env = options.sagemaker_env(repository)
         asynchronous = async_config(options, env)
+        loaded = None
         if env.multi_model:
             repository = _unused_model_dir(repository)
         else:
-            refuse_findings(repository, env)
-        engine = engines(options, repository)
+            loaded = validated(repository, env)
+        engine = engines(options, repository, loaded)
         endpoint = cls(
             engine,
             options.runtime_port or None,
@@ -370,11 +374,10 @@ class LocalEndpoint:
         """Restart an unhealthy engine; return what died, once the engine or runtime has."""
         while True:
             time.sleep(interval)
-            problem = self.engine.health_problem()
-            if problem and self.engine.is_alive():
-                self._restart()
+            problem = self.heal()
+            if problem:
                 say(f"{problem}: restarted the server (as SageMaker replaces an instance)")
-            elif problem:
+            elif not self.engine.is_alive():
                 return f"the server exited:\n{self.engine.logs(DEATH_LOG_LINES)}"
             elif self.runtime is not None and not self.runtime.is_alive():
                 return f"the local SageMaker runtime exited (its log: {self.runtime.log_path})"

@@ -15,27 +15,27 @@ from tritonship.errors import TritonshipError, TritonshipTimeout
 PING_INTERVAL_SECONDS = 0.25
 
 
-class _WithLogTail(TritonshipError):
-    """An error that shows the server's last log lines below its one-line message."""
+#: The title of the server's last log lines below an engine error.
+LOG_TAIL_TITLE = "--- last server log lines ---"
+
+
+class EngineError(TritonshipError):
+    """A server could not be started, exited early or could not be stopped.
+
+    ``log_tail``: the server's last log lines, shown below the message.
+    """
 
     def __init__(self, message: str, hint: str | None = None, log_tail: str = "") -> None:
-        super().__init__(message, hint)
+        details = f"{LOG_TAIL_TITLE}\n{log_tail}" if log_tail else ""
+        super().__init__(message, hint, details=details)
         self.log_tail = log_tail
-
-    def __str__(self) -> str:
-        base = super().__str__()
-        return f"{base}\n--- last server log lines ---\n{self.log_tail}" if self.log_tail else base
-
-
-class EngineError(_WithLogTail):
-    """A server could not be started, exited early or could not be stopped."""
 
 
 class PortInUseError(EngineError):
     """The port the server should listen on is already taken."""
 
 
-class EngineTimeout(_WithLogTail, TritonshipTimeout):
+class EngineTimeout(EngineError, TritonshipTimeout):
     """The server did not answer ``GET /ping`` with 200 before the deadline."""
 
 

@@ -161,15 +161,6 @@ class Mirror:
         with self.settings.log.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry, separators=(",", ":")) + "\n")
 
-    def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every queued copy is compared (tests, shutdown); False on timeout."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
-
     def close(self) -> None:
         """Stop the thread after the copies already queued."""
         self._queue.put(None)
@@ -187,14 +178,3 @@ def summary_line(entry: dict[str, Any], agreement: Agreement | None) -> str:
         f"{entry['eventId']}: {verdict} ({agreement.detail}); live {live_ms:.0f} ms, "
         f"mirror {mirror['seconds'] * 1000:.0f} ms"
     )
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """The entries of a mirror log (a line being written is skipped)."""
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            continue
-    return entries

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tritonship.local import confine
 from tritonship.local.engine import EngineError, PortInUseError, ensure_port_free, wait_for_ping
@@ -65,6 +65,9 @@ from tritonship.sagemaker.serve import (
 )
 from tritonship.sagemaker.settings import SageMakerEnv, packaged_env, server_environ
 
+if TYPE_CHECKING:
+    from tritonship.repository.config import Repository
+
 #: The CPU stand-ins of container/backends, one Python-based backend each.
 STANDIN_BACKENDS = ("dali", "tensorflow", "onnxruntime", "identity")
 #: Every backend the native engine runs: the stand-ins, the wheel's own Python backend and
@@ -81,7 +84,6 @@ LOG_FILE = "server.log"
 DEFAULT_READY_TIMEOUT = 180.0
 #: Triton waits up to 30 s (--exit-timeout-secs) for in-flight requests after SIGINT.
 DEFAULT_STOP_TIMEOUT = 40.0
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ class NativeGap:
 
 
 def native_gaps(
-    repository: Path, env: SageMakerEnv | Mapping[str, str] | None = None
+    repository: Repository, env: SageMakerEnv | Mapping[str, str] | None = None
 ) -> list[NativeGap]:
     """The models of ``repository`` the native server would load but cannot run.
 
@@ -205,10 +207,8 @@ def native_gaps(
     (``--load-model``). Otherwise every model of the repository counts. Configs that cannot
     be read are left to ``validate``.
     """
-    from tritonship.repository.validate import load_repository
-
     values = env.values if isinstance(env, SageMakerEnv) else dict(env or {})
-    models = load_repository(Path(repository)).models
+    models = repository.models
     default = values.get("SAGEMAKER_TRITON_DEFAULT_MODEL_NAME")
     names = list(models)
     if default and default in models and not is_multi_model(values):
@@ -245,7 +245,7 @@ DOCKER_HINT = (
 )
 
 
-def refuse_gaps(repository: Path, env: SageMakerEnv | Mapping[str, str] | None) -> None:
+def refuse_gaps(repository: Repository, env: SageMakerEnv | Mapping[str, str] | None) -> None:
     """Raise :class:`EngineError` naming each model :func:`native_gaps` finds."""
     gaps = native_gaps(repository, env)
     if gaps:
@@ -282,6 +282,7 @@ class NativeEngine:
         confined: bool | None = None,
         models_dir: Path | None = None,
         bind_all: bool = False,
+        loaded: Repository | None = None,
     ) -> None:
         """Describe a server; nothing starts before :meth:`start`.
 
@@ -296,8 +297,10 @@ class NativeEngine:
         ``TRITONSHIP_NATIVE_CONFINE=0``) is the explicit opt-out: no namespaces, every
         interface. In multi-model mode (``SAGEMAKER_MULTI_MODEL=true``) ``models_dir`` (default:
         ``models/`` in the run folder) is what the server sees as ``/opt/ml/models``.
+        ``loaded``: the repository's configs, when the caller has parsed them already.
         """
         self.repository = Path(repository).resolve()
+        self._loaded = loaded
         self.port = port
         self.run_dir = Path(run_dir or native_run_dir()).resolve()
         self.detach = detach
@@ -384,6 +387,14 @@ class NativeEngine:
         env["LD_LIBRARY_PATH"] = ":".join(filter(None, [libs, env.get("LD_LIBRARY_PATH")]))
         return env
 
+    def _configs(self) -> Repository:
+        """The repository's parsed configs (read once, unless the caller gave them)."""
+        if self._loaded is None:
+            from tritonship.repository.config import load_repository
+
+            self._loaded = load_repository(self.repository)
+        return self._loaded
+
     def start(self) -> None:
         """Start tritonserver in the background; its output goes to ``server.log``."""
         if self.is_alive():
@@ -391,7 +402,7 @@ class NativeEngine:
         self._refuse_unconfined()
         self._refuse_running()
         if not self.multi_model:
-            refuse_gaps(self.repository, self.sagemaker_env)
+            refuse_gaps(self._configs(), self.sagemaker_env)
         ensure_port_free(self.port)
         command, env = self.command(), self.environment()
         self.run_dir.mkdir(parents=True, exist_ok=True)

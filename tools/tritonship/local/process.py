@@ -13,17 +13,17 @@ from pathlib import Path
 
 from tritonship.local.engine import EngineError
 
+#: prctl(2)'s option that asks the kernel for a signal when the parent dies.
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the parent dies.
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In the child before exec: get ``sig`` (SIGTERM by default) when the parent dies.
 
     The kernel sends it when the *thread* that forked exits, so start attached processes
     from a thread that lives as long as they should.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
 
 
 def runs(pid: int, marker: bytes) -> bool:
@@ -81,18 +81,3 @@ def children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
-
-
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants (tritonserver plus its stubs)."""
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-        pending += children(current)
-    return total

@@ -31,7 +31,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -118,7 +118,7 @@ class Reply:
     body: bytes
 
 
-def error_reply(status: int, error_type: str | None, payload: dict[str, object]) -> Reply:
+def error_reply(status: int, error_type: str | None, payload: Mapping[str, object]) -> Reply:
     """A rest-json error as AWS sends it (botocore reads ``x-amzn-ErrorType``)."""
     headers = {"Content-Type": "application/json"}
     if error_type:
@@ -132,6 +132,7 @@ def model_error(config: RuntimeConfig, status: int | None, message: str) -> Repl
     Status 0 is SageMaker's code for "no answer in time" (a server error).
     """
     group = f"/aws/sagemaker/Endpoints/{config.endpoint_name}"
+    payload: dict[str, object]
     if status is None:
         summary, payload = message, {"Message": message}
     else:
@@ -388,11 +389,11 @@ class MultiModelForwarder:
             if isinstance(answer, Reply):
                 return answer
             if answer.status != 404 or retry:
-                break
+                return self.forwarder.translate(answer)
             # 404: the server does not have the model (sagemaker_server.cc, INVOKE MODEL), so
             # it was restarted since the load; SageMaker loads a model that is not there.
             self.models.forget(target_model, load)
-        return self.forwarder.translate(answer)
+        raise AssertionError("the second try always returns")
 
 
 class RuntimeHandler(BaseHTTPRequestHandler):

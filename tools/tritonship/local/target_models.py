@@ -5,8 +5,9 @@ On SageMaker, ``InvokeEndpoint(TargetModel=T)`` of a multi-model endpoint names 
 platform downloads it, unpacks it into ``/opt/ml/models/<hash>/model`` and asks the
 container to load it (``POST /models``); every call then goes to ``POST
 /models/<hash>/invoke`` (AWS guide "Custom containers contract for multi-model endpoints";
-REFERENCE §10). :class:`TargetModels` plays that part for the local runtime, against a local
-folder or an S3 prefix (moto works through ``AWS_ENDPOINT_URL``):
+server r24.09 ``src/sagemaker_server.cc``). :class:`TargetModels` plays that part for the
+local runtime, against a local folder or an S3 prefix (moto works through
+``AWS_ENDPOINT_URL``):
 
 - each target model is loaded once, however many first calls arrive together;
 - a load that fails (no archive, an archive that cannot be unpacked safely, a model the
@@ -190,7 +191,7 @@ class S3ModelData:
         return f"s3://{self.bucket}/{self.prefix}"
 
 
-def model_data(location: str | Path) -> FolderModelData | S3ModelData:
+def model_data(location: str | Path) -> ModelData:
     """The model data prefix ``location`` names: ``s3://bucket/prefix/`` or a folder."""
     text = str(location)
     if text.startswith("s3://"):

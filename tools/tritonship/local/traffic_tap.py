@@ -94,9 +94,17 @@ def check_runtime(options: TrafficOptions | None, runtime_port: int) -> None:
 class Answered(Protocol):
     """The runtime's reply to one call (:class:`tritonship.local.runtime.Reply`)."""
 
-    status: int
-    headers: dict[str, str]
-    body: bytes
+    @property
+    def status(self) -> int:
+        """The HTTP status."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The reply's headers."""
+
+    @property
+    def body(self) -> bytes:
+        """The reply's body."""
 
 
 class Tap:

@@ -34,11 +34,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeAlias
 
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonship.errors import UsageError
+from tritonship.repository.manifest import Classifier
 
 TENSORRT = "tensorrt"
 GPU_IO = "gpu_io"
@@ -136,7 +137,7 @@ TF_TRT_PARAMETERS: Mapping[str, str] = {
 TF_PRECISIONS = ("FP32", "FP16")
 #: The three sizes of a TensorRT shape profile.
 PROFILE = ("min", "opt", "max")
-Accelerator = mc.ModelOptimizationPolicy.ExecutionAccelerators.Accelerator
+Accelerator: TypeAlias = mc.ModelOptimizationPolicy.ExecutionAccelerators.Accelerator
 #: ``ParseBoolValue`` (backend r24.10 ``src/backend_common.cc`` L972-991), case-insensitive.
 _BOOLEANS = frozenset({"true", "on", "1", "false", "off", "0"})
 
@@ -219,14 +220,13 @@ def add_gpu_io(config: mc.ModelConfig) -> None:
 ENGINE_BUILD_COST = "35-108 s per build for other models (onnxruntime PR #14767)"
 
 
-def startup_notes(manifest: dict[str, Any]) -> list[str]:
+def startup_notes(classifier: Classifier | None) -> list[str]:
     """What delays /ping after each start of a packaged repository (for promote's dry run)."""
-    record = manifest.get("classifier") or {}
-    accelerator = record.get("accelerator") or ""
-    if TENSORRT not in accelerator:
+    accelerator = (classifier.accelerator if classifier else None) or ""
+    if classifier is None or TENSORRT not in accelerator:
         return []
     return [
-        f"{record.get('model')}: each GPU instance builds its TensorRT engine "
+        f"{classifier.model}: each GPU instance builds its TensorRT engine "
         f"({accelerator}) during its warmup, before /ping turns ready, on every new "
         f"endpoint instance: not measured for Inception V3 ({ENGINE_BUILD_COST}); the "
         f"engine cache ({ENGINE_CACHE_PATH}) serves later loads in the same container only"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
-from typing import Any
 
 from tritonship import __version__
 from tritonship.errors import NetworkError, UsageError
@@ -19,10 +17,19 @@ from tritonship.paths import (
 )
 from tritonship.reporting import Reporter, quiet
 from tritonship.repository import inception, labels
+from tritonship.repository.config import CONFIG_NAME
 from tritonship.repository.dali import build_dali, resolve_device
 from tritonship.repository.gpu import GPU_REPOSITORY, GpuTarget, copy_source
 from tritonship.repository.gpu import configure as configure_gpu
-from tritonship.repository.validate import CONFIG_NAME
+from tritonship.repository.manifest import (
+    BuildManifest,
+    Classifier,
+    Host,
+    Labels,
+    Weights,
+    read_manifest,
+    write_manifest,
+)
 from tritonship.sagemaker import settings
 from tritonship.sagemaker.instances import DEFAULT_INSTANCE_TYPE
 from tritonship.sagemaker.instances import instance_type as lookup_instance
@@ -62,28 +69,20 @@ def default_repository(fmt: str, device: str = "auto") -> Path:
     return GPU_REPOSITORY if device == "gpu" else DEFAULT_REPOSITORY
 
 
-def read_manifest(repo: Path) -> dict[str, Any] | None:
-    """The repository's build manifest, or None when it was never built."""
-    path = repo / MANIFEST_NAME
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _reusable_graph(
-    repo: Path, weights: str, manifest: dict[str, Any] | None = None
-) -> dict[str, Any] | None:
+    repo: Path, weights: str, manifest: BuildManifest | None = None
+) -> Weights | None:
     """The previous build's graph record when that graph is intact and of the same weights.
 
     ``manifest``: the build that made the graph (default: ``repo``'s own; a GPU build's
     copy vouches with its source's).
     """
-    previous = (manifest or read_manifest(repo) or {}).get("weights") or {}
+    built = manifest or read_manifest(repo)
+    previous = built.weights if built else None
     graph = repo / INCEPTION_MODEL / "1" / GRAPH_FILE
-    if previous.get("source") != weights or not graph.exists():
+    if previous is None or previous.source != weights or not graph.exists():
         return None
-    return previous if sha256_file(graph) == previous.get("graph_sha256") else None
+    return previous if sha256_file(graph) == previous.graph_sha256 else None
 
 
 def build_graph(
@@ -91,8 +90,8 @@ def build_graph(
     weights: str,
     progress: bool,
     say: Reporter,
-    manifest: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    manifest: BuildManifest | None = None,
+) -> Weights:
     """Build (or reuse) ``inception_graphdef/1/model.graphdef``.
 
     ``auto`` means the official graph where the network allows, else random weights.
@@ -112,21 +111,20 @@ def build_graph(
     how = "downloading the official" if weights == "official" else "exporting a random-weight"
     say(f"inception: {how} graph")
     dest = repo / INCEPTION_MODEL / "1" / GRAPH_FILE
-    record = inception.build_graph(dest, weights, models_cache(), progress=progress)
-    return {"source": record.source, "graph_sha256": record.graph_sha256, **record.details}
+    return inception.build_graph(dest, weights, models_cache(), progress=progress)
 
 
-def build_labels(repo: Path, model: str = INCEPTION_MODEL) -> dict[str, Any]:
+def build_labels(repo: Path, model: str = INCEPTION_MODEL) -> Labels:
     """Write the 1001-line labels file beside the classifier's config."""
     dest = repo / model / LABELS_FILE
     names = labels.inception_labels()
     write_text_atomic(dest, "\n".join(names) + "\n")
-    return {
-        "file": f"{model}/{LABELS_FILE}",
-        "lines": len(names),
-        "source": labels.labels_source(),
-        "sha256": sha256_file(dest),
-    }
+    return Labels(
+        file=f"{model}/{LABELS_FILE}",
+        lines=len(names),
+        source=labels.labels_source(),
+        sha256=sha256_file(dest),
+    )
 
 
 def repository_files(repo: Path) -> dict[str, str]:
@@ -139,24 +137,24 @@ def repository_files(repo: Path) -> dict[str, str]:
     return {p.relative_to(repo).as_posix(): sha256_file(p) for p in files}
 
 
-def tensorflow_classifier(repo: Path) -> dict[str, Any]:
+def tensorflow_classifier(repo: Path) -> Classifier:
     """The manifest's classifier record of a TensorFlow build."""
     if not (repo / INCEPTION_MODEL / CONFIG_NAME).is_file():
         raise UsageError(
             f"{repo} has no {INCEPTION_MODEL}/{CONFIG_NAME} to build the TensorFlow graph for",
             hint="build --format tf in a repository with it (e.g. model_repository)",
         )
-    return {
-        "format": "tf",
-        "platform": "tensorflow_graphdef",
-        "model": INCEPTION_MODEL,
-        "file": f"{INCEPTION_MODEL}/1/{GRAPH_FILE}",
-    }
+    return Classifier(
+        format="tf",
+        platform="tensorflow_graphdef",
+        model=INCEPTION_MODEL,
+        file=f"{INCEPTION_MODEL}/1/{GRAPH_FILE}",
+    )
 
 
 def build_onnx(
     repo: Path, source: Path, weights: str, accelerator: str | None, progress: bool, say: Reporter
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[Weights, Classifier]:
     """The ONNX classifier built into ``repo`` from ``source``: (weights, classifier) records.
 
     ``auto`` weights: those of the source's own build (so both formats are the same
@@ -164,7 +162,8 @@ def build_onnx(
     """
     from tritonship.repository import onnx
 
-    built = ((read_manifest(source) or {}).get("weights") or {}).get("source")
+    source_build = read_manifest(source)
+    built = source_build.weights.source if source_build else None
     if weights == "auto" and built in ("official", "random"):
         return build_onnx(repo, source, built, accelerator, progress, say)
     if weights == "auto":
@@ -189,7 +188,7 @@ def gpu_target(device: str, instance_type: str | None) -> GpuTarget | None:
 
 def build_tensorflow(
     repo: Path, weights: str, gpu: GpuTarget | None, source: Path, progress: bool, say: Reporter
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[Weights, Classifier]:
     """The TensorFlow classifier: in place, or (GPU) into a copy of ``source``."""
     manifest = None
     if gpu is not None:
@@ -211,7 +210,7 @@ def build_repository(
     accelerator: str | None = None,
     instance_type: str | None = None,
     cuda_check: bool = True,
-) -> dict[str, Any]:
+) -> BuildManifest:
     """Build the DALI pipeline, the Inception classifier and the labels into ``repo``.
 
     ``fmt`` ``tf`` builds the frozen graph in place; ``onnx`` makes ``repo`` a copy of
@@ -238,24 +237,24 @@ def build_repository(
     say(f"dali: installing dali.py and checking the {target} pipeline")
     dali_record = build_dali(DALI_PIPELINE_SOURCE, repo / DALI_MODEL / "1", target)
     say("labels: writing the 1001-line labels file")
-    labels_record = build_labels(repo, classifier["model"])
+    labels_record = build_labels(repo, classifier.model)
     (repo / ENSEMBLE_MODEL / "1").mkdir(parents=True, exist_ok=True)
     gpu_record = None
     if gpu is not None:
         say(f"gpu: sizing the configs for {gpu.instance.name} ({gpu.instance.gpu})")
         gpu_record = configure_gpu(repo, gpu, source.name)
-    manifest = {
-        "tritonship": __version__,
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "host": {"python": platform.python_version(), "machine": platform.machine()},
-        "device_target": target,
-        "gpu": gpu_record,
-        "weights": weights_record,
-        "classifier": classifier,
-        "dali": dali_record,
-        "labels": labels_record,
-        "files": repository_files(repo),
-        "seconds": round(time.monotonic() - started, 1),
-    }
-    write_text_atomic(repo / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    manifest = BuildManifest(
+        tritonship=__version__,
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        host=Host(python=platform.python_version(), machine=platform.machine()),
+        device_target=target,
+        gpu=gpu_record,
+        weights=weights_record,
+        classifier=classifier,
+        dali=dali_record,
+        labels=labels_record,
+        files=repository_files(repo),
+        seconds=round(time.monotonic() - started, 1),
+    )
+    write_manifest(repo, manifest)
     return manifest

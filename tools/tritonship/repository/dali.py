@@ -7,12 +7,12 @@ import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 
-from tritonship.errors import TritonshipError
+from tritonship.errors import TritonshipError, Where
 from tritonship.fileio import sha256_file
+from tritonship.repository.manifest import DaliBuild, DaliTarget
 
 #: How Triton's DALI backend finds the pipeline: it serializes ``dali.py`` at load time.
 AUTOSERIALIZE_FILE = "dali.py"
@@ -22,7 +22,7 @@ def load_pipeline_module(path: Path) -> ModuleType:
     """Import a DALI pipeline definition file as a module."""
     spec = importlib.util.spec_from_file_location(f"dali_pipeline_{abs(hash(path))}", path)
     if spec is None or spec.loader is None:
-        raise TritonshipError(f"{path}: cannot be imported as a DALI pipeline definition")
+        raise TritonshipError("cannot be imported as a DALI pipeline definition", where=Where(path))
     module = importlib.util.module_from_spec(spec)
     saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in repos
     try:
@@ -37,7 +37,7 @@ def cuda_device_count() -> int:
     import nvidia.dali.backend as backend
 
     try:
-        return int(backend.GetCUDADeviceCount())
+        return int(backend.GetCUDADeviceCount())  # type: ignore[attr-defined] # no stubs
     except RuntimeError:
         return 0
 
@@ -81,7 +81,7 @@ def run_pipeline(module: ModuleType, images: list[np.ndarray], device_id: int | 
     return [np.array(out[i]) for i in range(len(images))]
 
 
-def verify_target(module: ModuleType, device_id: int | None) -> dict[str, Any]:
+def verify_target(module: ModuleType, device_id: int | None, decoder: str) -> DaliTarget:
     """Build the pipeline for one target, run it on a sample, and check the contract."""
     (image,) = run_pipeline(module, [sample_jpeg()], device_id)
     size = module.IMAGE_SIZE
@@ -89,10 +89,10 @@ def verify_target(module: ModuleType, device_id: int | None) -> dict[str, Any]:
         raise TritonshipError(f"DALI pipeline gave {image.shape} {image.dtype}, not HWC float32")
     if image.min() < -1.0001 or image.max() > 1.0001:
         raise TritonshipError(f"DALI pipeline output spans [{image.min()}, {image.max()}]")
-    return {"verified": True, "output_shape": list(image.shape)}
+    return DaliTarget(decoder=decoder, verified=True, output_shape=list(image.shape))
 
 
-def gpu_graph(module: ModuleType) -> dict[str, Any]:
+def gpu_graph(module: ModuleType) -> DaliTarget:
     """Build the GPU (device 0) pipeline as a graph, without a GPU; describe its operators.
 
     DALI builds the operator graph of a GPU pipeline on a CPU-only machine
@@ -109,7 +109,7 @@ def gpu_graph(module: ModuleType) -> dict[str, Any]:
             (line.split(": ", 1)[1] for line in spec if line.strip().startswith("device:")), "?"
         )
         operators.append(f"{schema} ({device})")
-    return {"graph_built": True, "operators": operators}
+    return DaliTarget(decoder="mixed", verified=False, graph_built=True, operators=operators)
 
 
 def autoserialize_size(module: ModuleType) -> int:
@@ -117,7 +117,7 @@ def autoserialize_size(module: ModuleType) -> int:
     return len(module.pipeline().serialize())
 
 
-def build_dali(source: Path, version_dir: Path, device: str) -> dict[str, Any]:
+def build_dali(source: Path, version_dir: Path, device: str) -> DaliBuild:
     """Copy the pipeline definition to ``version_dir/dali.py`` and verify each target."""
     import nvidia.dali as dali
 
@@ -126,20 +126,18 @@ def build_dali(source: Path, version_dir: Path, device: str) -> dict[str, Any]:
     shutil.copyfile(source, dest)
     (version_dir / "model.dali").unlink(missing_ok=True)  # would shadow dali.py
     module = load_pipeline_module(dest)
-    targets: dict[str, Any] = {
-        "cpu": {"decoder": "cpu", **verify_target(module, None)},
-        "gpu": {"decoder": "mixed", "verified": False},
-    }
+    cpu = verify_target(module, None, "cpu")
+    gpu = DaliTarget(decoder="mixed", verified=False)
     if device == "gpu" and cuda_device_count():
-        targets["gpu"].update(verify_target(module, 0))
+        gpu = verify_target(module, 0, "mixed")
     elif device == "gpu":  # --skip-cuda-check: the graph only
-        targets["gpu"].update(gpu_graph(module))
-    return {
-        "mode": "autoserialize",
-        "file": f"{version_dir.parent.name}/{version_dir.name}/{AUTOSERIALIZE_FILE}",
-        "sha256": sha256_file(dest),
-        "build_dali_version": dali.__version__,
-        "autoserialized_bytes": autoserialize_size(module),
-        "note": "the server serializes dali.py with its own DALI at load time",
-        "targets": targets,
-    }
+        gpu = gpu_graph(module)
+    return DaliBuild(
+        mode="autoserialize",
+        file=f"{version_dir.parent.name}/{version_dir.name}/{AUTOSERIALIZE_FILE}",
+        sha256=sha256_file(dest),
+        build_dali_version=dali.__version__,
+        autoserialized_bytes=autoserialize_size(module),
+        note="the server serializes dali.py with its own DALI at load time",
+        targets={"cpu": cpu, "gpu": gpu},
+    )

@@ -25,7 +25,6 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
@@ -34,7 +33,8 @@ from tritonship.errors import UsageError
 from tritonship.fileio import write_text_atomic
 from tritonship.paths import DEFAULT_REPOSITORY, MANIFEST_NAME
 from tritonship.repository import accelerators, memory
-from tritonship.repository.validate import Model, load_repository
+from tritonship.repository.config import Model, load_repository
+from tritonship.repository.manifest import GpuBuild
 from tritonship.sagemaker.instances import InstanceType
 
 #: Where ``build --device gpu`` writes a TensorFlow build without ``--repo``.
@@ -130,7 +130,7 @@ def _configured(model: Model, target: GpuTarget) -> tuple[mc.ModelConfig, list[s
     return config, changed
 
 
-def configure(repo: Path, target: GpuTarget, source: str = "the source") -> dict[str, Any]:
+def configure(repo: Path, target: GpuTarget, source: str = "the source") -> GpuBuild:
     """Rewrite the configs of ``repo`` for ``target``; return the manifest's ``gpu`` record."""
     changes = {}
     for model in load_repository(repo).models.values():
@@ -139,14 +139,14 @@ def configure(repo: Path, target: GpuTarget, source: str = "the source") -> dict
             _write(model, config, target, source)
             changes[model.name] = changed
     instance = target.instance
-    return {
-        "instance_type": instance.name,
-        "gpu": instance.gpu,
-        "gpus": instance.gpus,
-        "gpu_memory_gib": instance.gpu_memory_gib,
-        "vcpus": instance.vcpus,
-        "num_threads": target.num_threads,
-        "dali_memory_budget_bytes": target.dali_budget_bytes,
-        "dali_memory_share": memory.DALI_SHARE,
-        "configs": changes,
-    }
+    return GpuBuild(
+        instance_type=instance.name,
+        gpu=instance.gpu,
+        gpus=instance.gpus,
+        gpu_memory_gib=instance.gpu_memory_gib,
+        vcpus=instance.vcpus,
+        num_threads=target.num_threads,
+        dali_memory_budget_bytes=target.dali_budget_bytes,
+        dali_memory_share=memory.DALI_SHARE,
+        configs=changes,
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +31,12 @@ from tritonship.assets.models.inception_v3 import (
 )
 from tritonship.errors import ChecksumError, ContractError, NetworkError, UsageError
 from tritonship.fileio import atomic_writer, sha256_file, write_bytes_atomic
+from tritonship.repository.manifest import Weights
 from tritonship.sagemaker import settings
 
 # Before TensorFlow loads (the build, the bench's ceiling, the tuning study): no cuInit
 # noise where no CUDA driver exists.
 settings.quiet_tensorflow()
-
-
-@dataclass
-class Provenance:
-    """Where a graph came from, for the build manifest."""
-
-    source: str
-    graph_sha256: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 #: What to do without a network, in the CLI's and the Makefile's words.
@@ -85,7 +77,8 @@ def _reason(err: requests.RequestException) -> str:
     if isinstance(err, requests.Timeout):
         return "the connection timed out"
     if isinstance(err, requests.ConnectionError):
-        host = requests.utils.urlparse(err.request.url).hostname if err.request else "the host"
+        url = str(err.request.url) if err.request else ""
+        host = requests.utils.urlparse(url).hostname or "the host"
         return f"cannot reach {host} (no network or DNS)"
     return type(err).__name__
 
@@ -189,16 +182,14 @@ def _check_forward(graph_def: Any) -> None:
         raise ContractError(f"output {OUTPUT_NAME!r} gave shape {out.shape}, not rows of a softmax")
 
 
-def install_graph(graph_bytes: bytes, dest: Path, provenance: Provenance) -> Provenance:
-    """Check the contract, then write ``dest`` atomically and record its digest."""
+def install_graph(graph_bytes: bytes, dest: Path, weights: Weights) -> Weights:
+    """Check the contract, then write ``dest`` atomically; ``weights`` with its digest."""
     check_contract(graph_bytes)
     write_bytes_atomic(dest, graph_bytes)
-    provenance.graph_sha256 = sha256_file(dest)
-    provenance.details["bytes"] = dest.stat().st_size
-    return provenance
+    return replace(weights, graph_sha256=sha256_file(dest), size=dest.stat().st_size)
 
 
-def graph_bytes(weights: str, cache_dir: Path, progress: bool = True) -> tuple[bytes, Provenance]:
+def graph_bytes(weights: str, cache_dir: Path, progress: bool = True) -> tuple[bytes, Weights]:
     """The frozen graph of the official or random weights (not yet checked or written).
 
     The TensorFlow build writes these bytes with :func:`install_graph`; the ONNX build
@@ -207,19 +198,20 @@ def graph_bytes(weights: str, cache_dir: Path, progress: bool = True) -> tuple[b
     """
     if weights == "official":
         archive = download_official(cache_dir, progress=progress)
-        details = {"url": OFFICIAL_URL, "archive_sha256": OFFICIAL_SHA256}
-        data, provenance = official_graph_bytes(archive), Provenance("official", "", details)
+        data = official_graph_bytes(archive)
+        record = Weights(
+            source="official", graph_sha256="", url=OFFICIAL_URL, archive_sha256=OFFICIAL_SHA256
+        )
     elif weights == "random":
-        details = {"seed": 0, "note": "random weights: predictions are meaningless"}
-        data, provenance = random_graph_bytes(seed=0), Provenance("random", "", details)
+        data = random_graph_bytes(seed=0)
+        note = "random weights: predictions are meaningless"
+        record = Weights(source="random", graph_sha256="", seed=0, note=note)
     else:
         raise UsageError(f"unknown weights {weights!r}", hint="use official or random")
-    provenance.graph_sha256 = hashlib.sha256(data).hexdigest()
-    provenance.details["bytes"] = len(data)
-    return data, provenance
+    return data, replace(record, graph_sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
 
-def build_graph(dest: Path, weights: str, cache_dir: Path, progress: bool = True) -> Provenance:
+def build_graph(dest: Path, weights: str, cache_dir: Path, progress: bool = True) -> Weights:
     """Produce ``dest`` from the official graph or a random-weight export."""
-    data, provenance = graph_bytes(weights, cache_dir, progress)
-    return install_graph(data, dest, provenance)
+    data, record = graph_bytes(weights, cache_dir, progress)
+    return install_graph(data, dest, record)

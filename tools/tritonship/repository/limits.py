@@ -11,10 +11,8 @@ ensemble's value applies: 256 (model_repository/ensemble_dali_inception/config.p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tritonship.repository.build import ENSEMBLE_MODEL
-from tritonship.repository.validate import load_repository
+from tritonship.repository.config import Repository
 from tritonship.sagemaker.settings import SageMakerEnv, sagemaker_env
 
 #: The shipped ensemble's max_batch_size, used when no repository can be read.
@@ -22,12 +20,17 @@ DEFAULT_MAX_BATCH = 256
 DEFAULT_SOURCE = "the shipped ensemble's default"
 
 
-def request_batch_limit(repo: Path, env: SageMakerEnv | None = None) -> tuple[int, str]:
-    """(images per request, where the number came from) for the model ``repo`` serves."""
-    if not repo.is_dir():
+def request_batch_limit(
+    repository: Repository | None, env: SageMakerEnv | None = None
+) -> tuple[int, str]:
+    """(images per request, where the number came from) for the model ``repository`` serves.
+
+    None: no repository to read (the shipped ensemble's value).
+    """
+    if repository is None:
         return DEFAULT_MAX_BATCH, DEFAULT_SOURCE
-    name = (env or sagemaker_env(repository=repo)).default_model or ENSEMBLE_MODEL
-    model = load_repository(repo).models.get(name)
+    name = (env or sagemaker_env(repository=repository.root)).default_model or ENSEMBLE_MODEL
+    model = repository.models.get(name)
     if model is None:
         return DEFAULT_MAX_BATCH, DEFAULT_SOURCE
-    return max(model.config.max_batch_size, 1), str(repo / name)
+    return max(model.config.max_batch_size, 1), str(repository.root / name)

@@ -42,7 +42,16 @@ from tritonship.errors import ContractError, UsageError
 from tritonship.fileio import sha256_file, write_bytes_atomic, write_text_atomic
 from tritonship.reporting import Reporter, quiet
 from tritonship.repository import accelerators
-from tritonship.repository.validate import CONFIG_NAME, Model, load_repository
+from tritonship.repository.config import CONFIG_NAME, Model, Repository, load_repository
+from tritonship.repository.manifest import (
+    BuildManifest,
+    Classifier,
+    Conversion,
+    OnnxModel,
+    Parity,
+    TensorNames,
+    Weights,
+)
 
 ONNX_MODEL = "inception_onnx"
 ONNX_FILE = "model.onnx"
@@ -69,7 +78,7 @@ _log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Classifier:
+class ClassifierNames:
     """One classifier model of a repository: its folder name and tensor names."""
 
     name: str
@@ -121,8 +130,11 @@ def session(model: bytes | Path, threads: int = 0) -> Any:
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
-def check_contract(model_bytes: bytes) -> dict[str, Any]:
-    """Raise ContractError unless the model has the declared tensors; return its facts."""
+def check_contract(model_bytes: bytes) -> tuple[int | None, int, dict[str, int]]:
+    """Raise ContractError unless the model has the declared tensors.
+
+    Returns its facts: the default domain's opset, the IR version and every domain's opset.
+    """
     import onnx
 
     try:
@@ -138,7 +150,7 @@ def check_contract(model_bytes: bytes) -> dict[str, Any]:
     if found != expected:
         raise ContractError(f"the ONNX model's tensors are {found}, expected {expected}")
     opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
-    return {"opset": opsets.get("ai.onnx"), "ir_version": model.ir_version, "opsets": opsets}
+    return opsets.get("ai.onnx"), model.ir_version, opsets
 
 
 def _dims(tensor: Any) -> list[int | str]:
@@ -159,10 +171,11 @@ def parity(graph_bytes: bytes, model_bytes: bytes, batch: np.ndarray) -> float:
     return float(np.abs(got - expected).max())
 
 
-def convert_checked(graph_bytes: bytes) -> tuple[bytes, dict[str, Any]]:
+def convert_checked(graph_bytes: bytes) -> tuple[bytes, Conversion]:
     """Convert, check the contract and the parity with TensorFlow; return model and record."""
+    started = time.monotonic()
     model_bytes = convert(graph_bytes)
-    facts = check_contract(model_bytes)
+    opset, ir_version, opsets = check_contract(model_bytes)
     rng = np.random.default_rng(0)
     batch = rng.uniform(-1, 1, (2, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
     difference = parity(graph_bytes, model_bytes, batch)
@@ -171,12 +184,17 @@ def convert_checked(graph_bytes: bytes) -> tuple[bytes, dict[str, Any]]:
             f"the ONNX model differs from TensorFlow by {difference:.3g} "
             f"(more than {PARITY_ATOL:g}) on the same batch"
         )
-    record = {
-        **facts,
-        **converter_versions(),
-        "parity": {"max_abs_diff": difference, "atol": PARITY_ATOL, "batch": len(batch)},
-    }
-    return model_bytes, record
+    versions = converter_versions()
+    return model_bytes, Conversion(
+        opset=opset,
+        ir_version=ir_version,
+        opsets=opsets,
+        converter=versions["converter"],
+        onnx=versions["onnx"],
+        tensorflow=versions["tensorflow"],
+        parity=Parity(max_abs_diff=difference, atol=PARITY_ATOL, batch=len(batch)),
+        seconds=round(time.monotonic() - started, 1),
+    )
 
 
 # --- the repository: copy, classifier config, ensemble rewiring ----------------------------
@@ -187,37 +205,38 @@ def tensorflow_classifier(models: dict[str, Model]) -> Model | None:
     return next((m for m in models.values() if m.config.platform == TF_PLATFORM), None)
 
 
-def find_base(source: Path, repo: Path) -> mc.ModelConfig:
+def find_base(source: Repository, repo: Path) -> mc.ModelConfig:
     """The config the ONNX classifier's is generated from.
 
     The source's TensorFlow classifier config; or, when the source has none (it was
     built for ONNX already), the ``inception_onnx`` config of the source or the target.
     """
-    tf_model = tensorflow_classifier(load_repository(source).models)
+    tf_model = tensorflow_classifier(source.models)
     if tf_model is not None:
         return tf_model.config
-    for folder in (source, repo):
+    for folder in (source.root, repo):
         path = folder / ONNX_MODEL / CONFIG_NAME
         if path.is_file():
             return text_format.Parse(path.read_text(encoding="utf-8"), mc.ModelConfig())
     raise UsageError(
-        f"{source} has no tensorflow_graphdef classifier to convert",
+        f"{source.root} has no tensorflow_graphdef classifier to convert",
         hint="build ONNX from the TensorFlow repository: --source model_repository",
     )
 
 
-def copy_source(source: Path, repo: Path) -> None:
+def copy_source(configs: Repository, repo: Path) -> None:
     """Make ``repo`` the source's copy without its TensorFlow classifier.
 
     Configs and committed files come from the source; ``inception_onnx/`` (a previous
     build's model.onnx) is kept; model folders the source no longer has are removed.
     """
+    source = configs.root
     if source.resolve() == repo.resolve():
         raise UsageError(
             f"--repo {repo} is the source repository: an ONNX build writes a separate one",
             hint="pass --repo DIR (default model_repository_onnx) and --source SRC",
         )
-    tf_model = tensorflow_classifier(load_repository(source).models)
+    tf_model = tensorflow_classifier(configs.models)
     dropped = {tf_model.name} if tf_model else set()
     keep = {p.name for p in source.iterdir() if p.is_dir() and p.name not in dropped}
     repo.mkdir(parents=True, exist_ok=True)
@@ -300,7 +319,7 @@ def _default_output() -> mc.ModelOutput:
     return mc.ModelOutput(name=ONNX_OUTPUT_NAME, data_type=mc.TYPE_FP32, dims=[NUM_CLASSES])
 
 
-def rewire(ensemble: mc.ModelConfig, old: Classifier, new: Classifier) -> int:
+def rewire(ensemble: mc.ModelConfig, old: ClassifierNames, new: ClassifierNames) -> int:
     """Point the ensemble's steps that run ``old`` at ``new``; return how many changed.
 
     Only those steps' ``model_name`` and the keys of their maps change: the tensors they
@@ -326,7 +345,7 @@ def write_config(path: Path, config: mc.ModelConfig, header: str) -> None:
     write_text_atomic(path, f"# {header}\n" + text_format.MessageToString(config))
 
 
-def rewire_ensembles(repo: Path, old: Classifier, new: Classifier) -> list[str]:
+def rewire_ensembles(repo: Path, old: ClassifierNames, new: ClassifierNames) -> list[str]:
     """Rewire every ensemble of ``repo`` that ran ``old``; return their names."""
     rewired = []
     for model in load_repository(repo).models.values():
@@ -340,38 +359,43 @@ def rewire_ensembles(repo: Path, old: Classifier, new: Classifier) -> list[str]:
     return rewired
 
 
-def tf_names(base: mc.ModelConfig) -> Classifier:
+def tf_names(base: mc.ModelConfig) -> ClassifierNames:
     """The TensorFlow classifier's folder and tensor names (the contract's by default)."""
     labelled = [o.name for o in base.output if o.label_filename] or [OUTPUT_NAME]
     first_input = base.input[0].name if base.input else INPUT_NAME
-    return Classifier(base.name or "inception_graphdef", first_input, labelled[0])
+    return ClassifierNames(base.name or "inception_graphdef", first_input, labelled[0])
 
 
-ONNX_NAMES = Classifier(ONNX_MODEL, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME)
+ONNX_NAMES = ClassifierNames(ONNX_MODEL, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME)
 
 
 def previous_model(
-    repo: Path, weights: str, manifest: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    """The previous ONNX build's records when its model.onnx is intact and still current."""
-    manifest = manifest or {}
-    record, weights_record = manifest.get("classifier") or {}, manifest.get("weights") or {}
+    repo: Path, weights: str, manifest: BuildManifest | None
+) -> tuple[Weights, Conversion] | None:
+    """The previous ONNX build's weights and conversion, when its model.onnx is still current.
+
+    Current: intact (its SHA-256 as recorded), of the same weights, opset and converter.
+    """
+    classifier = manifest.classifier if manifest else None
+    if manifest is None or classifier is None or classifier.format != "onnx":
+        return None
+    conversion, installed = classifier.conversion, classifier.onnx_model
     path = repo / ONNX_MODEL / "1" / ONNX_FILE
     current = (
-        record.get("format") == "onnx"
-        and weights_record.get("source") == weights
-        and record.get("opset") == ONNX_OPSET
-        and record.get("converter") == converter_versions()["converter"]
+        conversion is not None
+        and installed is not None
+        and manifest.weights.source == weights
+        and conversion.opset == ONNX_OPSET
+        and conversion.converter == converter_versions()["converter"]
         and path.is_file()
+        and sha256_file(path) == installed.sha256
     )
-    if current and sha256_file(path) == record.get("sha256"):
-        return {"classifier": record, "weights": weights_record}
-    return None
+    return (manifest.weights, conversion) if current and conversion else None
 
 
 def source_graph(
-    source: Path, weights: str, source_manifest: dict[str, Any] | None, progress: bool
-) -> tuple[bytes, dict[str, Any]]:
+    source: Repository, weights: str, source_manifest: BuildManifest | None, progress: bool
+) -> tuple[bytes, Weights]:
     """The frozen graph to convert: the source's built one when it has these weights.
 
     Otherwise the official download or the random-weight export, as the TensorFlow build
@@ -380,23 +404,20 @@ def source_graph(
     from tritonship.paths import models_cache
     from tritonship.repository import inception
 
-    built = (source_manifest or {}).get("weights") or {}
-    tf_model = tensorflow_classifier(load_repository(source).models)
+    built = source_manifest.weights if source_manifest else None
+    tf_model = tensorflow_classifier(source.models)
     path = tf_model.folder / "1" / "model.graphdef" if tf_model else None
     if (
-        built.get("source") == weights
+        built is not None
+        and built.source == weights
         and path is not None
         and path.is_file()
-        and sha256_file(path) == built.get("graph_sha256")
+        and sha256_file(path) == built.graph_sha256
     ):
-        return path.read_bytes(), dict(built)
-    data, provenance = inception.graph_bytes(weights, models_cache(), progress=progress)
+        return path.read_bytes(), built
+    data, record = inception.graph_bytes(weights, models_cache(), progress=progress)
     inception.check_contract(data)
-    return data, {
-        "source": provenance.source,
-        "graph_sha256": provenance.graph_sha256,
-        **provenance.details,
-    }
+    return data, record
 
 
 def install_model(repo: Path, model_bytes: bytes) -> Path:
@@ -407,13 +428,15 @@ def install_model(repo: Path, model_bytes: bytes) -> Path:
 
 
 def configure(
-    repo: Path, source: Path, accelerator: str | None, record: dict[str, Any]
-) -> dict[str, Any]:
-    """Write the classifier config and rewire the ensembles; complete the record."""
+    repo: Path, source: Repository, accelerator: str | None, conversion: Conversion
+) -> Classifier:
+    """Write the classifier config and rewire the ensembles; the classifier record."""
     base = find_base(source, repo)
     config = classifier_config(base, accelerator)
     header = "Generated by tritonship build --format onnx from " + (
-        f"{source.name}/{base.name}/{CONFIG_NAME}" if base.platform == TF_PLATFORM else ONNX_MODEL
+        f"{source.root.name}/{base.name}/{CONFIG_NAME}"
+        if base.platform == TF_PLATFORM
+        else ONNX_MODEL
     )
     write_config(repo / ONNX_MODEL / CONFIG_NAME, config, header)
     old = tf_names(base) if base.platform == TF_PLATFORM else ONNX_NAMES
@@ -421,20 +444,23 @@ def configure(
     if not rewired:
         _log.warning("no ensemble of %s runs %s", repo, old.name)
     path = repo / ONNX_MODEL / "1" / ONNX_FILE
-    return {
-        **record,
-        "format": "onnx",
-        "platform": PLATFORM,
-        "model": ONNX_MODEL,
-        "file": f"{ONNX_MODEL}/1/{ONNX_FILE}",
-        "sha256": sha256_file(path),
-        "bytes": path.stat().st_size,
-        "tensors": {"input": ONNX_INPUT_NAME, "output": ONNX_OUTPUT_NAME},
-        "renamed_from": {"input": f"{INPUT_NAME}:0", "output": f"{OUTPUT_NAME}:0"},
-        "accelerator": accelerators.describe(config),
-        "ensembles": rewired,
-        "source": str(source),
-    }
+    installed = OnnxModel(
+        sha256=sha256_file(path),
+        size=path.stat().st_size,
+        tensors=TensorNames(input=ONNX_INPUT_NAME, output=ONNX_OUTPUT_NAME),
+        renamed_from=TensorNames(input=f"{INPUT_NAME}:0", output=f"{OUTPUT_NAME}:0"),
+        accelerator=accelerators.describe(config),
+        ensembles=rewired,
+        source=str(source.root),
+    )
+    return Classifier(
+        format="onnx",
+        platform=PLATFORM,
+        model=ONNX_MODEL,
+        file=f"{ONNX_MODEL}/1/{ONNX_FILE}",
+        conversion=conversion,
+        onnx_model=installed,
+    )
 
 
 def build_classifier(
@@ -442,27 +468,27 @@ def build_classifier(
     source: Path,
     weights: str,
     accelerator: str | None = None,
-    manifests: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None),
+    manifests: tuple[BuildManifest | None, BuildManifest | None] = (None, None),
     progress: bool = True,
     say: Reporter = quiet,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[Weights, Classifier]:
     """Copy the source, convert (or reuse) the classifier, configure and rewire.
 
     ``manifests`` are the target's previous build manifest and the source's. Returns the
-    weights record and the classifier record of the build manifest.
+    weights record and the classifier record of the build manifest. The source is parsed
+    once, for the copy, the graph and the classifier config alike.
     """
     if accelerator:
         accelerators.parse_accelerator(accelerator)  # refuse before any work
-    copy_source(source, repo)
+    configs = load_repository(source)
+    copy_source(configs, repo)
     previous, source_manifest = manifests
     reused = previous_model(repo, weights, previous)
     if reused:
         say(f"inception: reusing the {weights}-weight ONNX model already converted")
-        return reused["weights"], configure(repo, source, accelerator, reused["classifier"])
-    data, weights_record = source_graph(source, weights, source_manifest, progress)
+        return reused[0], configure(repo, configs, accelerator, reused[1])
+    data, weights_record = source_graph(configs, weights, source_manifest, progress)
     say(f"inception: converting the {weights}-weight graph to ONNX (tf2onnx, opset {ONNX_OPSET})")
-    started = time.monotonic()
-    model_bytes, record = convert_checked(data)
-    record["seconds"] = round(time.monotonic() - started, 1)
+    model_bytes, conversion = convert_checked(data)
     install_model(repo, model_bytes)
-    return weights_record, configure(repo, source, accelerator, record)
+    return weights_record, configure(repo, configs, accelerator, conversion)

@@ -7,10 +7,11 @@ set of images into requests under SageMaker's payload limit and ranks the answer
 from __future__ import annotations
 
 import functools
+import http.client
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -105,10 +106,42 @@ class HttpTransport:
         return Answer(response.content, response.headers.get("Content-Type"), seconds)
 
 
+def _causes(err: BaseException) -> Iterator[BaseException]:
+    """``err`` and every exception it wraps (arguments, ``reason``, cause and context)."""
+    seen: set[int] = set()
+    pending = [err]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [*current.args, getattr(current, "reason", None)]
+        linked += [current.__cause__, current.__context__]
+        pending += [item for item in linked if isinstance(item, BaseException)]
+
+
+def _lost_mid_request(err: BaseException) -> bool:
+    """Whether the connection broke after the request went out (not a refused connection).
+
+    requests wraps urllib3's ``ProtocolError("Connection aborted.", RemoteDisconnected(...)
+    or ConnectionResetError(...))`` for that; a refused connection is a
+    ``NewConnectionError`` instead.
+    """
+    from urllib3.exceptions import ProtocolError
+
+    lost = (
+        ProtocolError,
+        http.client.RemoteDisconnected,
+        ConnectionResetError,
+        ConnectionAbortedError,
+    )
+    return any(isinstance(cause, lost) for cause in _causes(err))
+
+
 def _connection_error(target: str, err: Exception) -> InvocationError:
     """Tell a refused connection (retried) from one lost mid-request (never retried)."""
-    text = str(err)
-    if "aborted" in text or "RemoteDisconnected" in text or "reset" in text.lower():
+    if _lost_mid_request(err):
         return InvocationError(
             f"the connection to {target} was lost during the request (did the server crash?)",
             hint="not retried automatically, since the server may have started on it; "
@@ -344,8 +377,19 @@ def request_batches(
     return groups
 
 
+class Transport(Protocol):
+    """What :func:`classify` sends through: HTTP, InvokeEndpoint, or InvokeEndpointAsync."""
+
+    @property
+    def target(self) -> str:
+        """Where requests go, for messages."""
+
+    def send(self, request: EncodedRequest) -> Answer:
+        """Send one request; its answer."""
+
+
 def classify(
-    transport: HttpTransport | SageMakerTransport,
+    transport: Transport,
     images: Sequence[tuple[str, bytes]] | Mapping[str, bytes],
     binary: bool = True,
     k: int = 5,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from tritonship.errors import TritonshipError
+from tritonship.errors import TritonshipError, Where
 from tritonship.sagemaker.images import parse_tag
 
 DEFAULT_MODEL_VAR = "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"
@@ -178,8 +178,9 @@ def load_env_file(path: Path) -> dict[str, str]:
         key = key.strip()
         if not sep or not key.isidentifier():
             raise TritonshipError(
-                f"{path}:{number}: expected KEY=VALUE, got {raw!r}",
+                f"expected KEY=VALUE, got {raw!r}",
                 hint="fix or comment out that line",
+                where=Where(path, number),
             )
         values[key] = _unquote(value.strip())
     return values

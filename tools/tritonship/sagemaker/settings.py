@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tritonship import paths
-from tritonship.errors import UsageError
+from tritonship.errors import UsageError, Where
 from tritonship.sagemaker.serve import DEFAULT_MODEL_VAR, load_env_file, model_dirs
 
 MULTI_MODEL_VAR = "SAGEMAKER_MULTI_MODEL"
@@ -78,6 +78,8 @@ class SageMakerEnv:
 
     values: dict[str, str]
     origins: dict[str, str] = field(default_factory=dict)
+    #: The file and line of each value an env file set (the user's; not the defaults').
+    places: dict[str, Where] = field(default_factory=dict)
 
     @property
     def multi_model(self) -> bool:
@@ -107,20 +109,19 @@ def sagemaker_env(
 ) -> SageMakerEnv:
     """Merge the sources (see the module docstring) for ``repository``."""
     environ = os.environ if environ is None else environ
-    values: dict[str, str] = {}
-    origins: dict[str, str] = {}
+    env = SageMakerEnv({}, {})
     if sources.defaults is not None and Path(sources.defaults).is_file():
-        _merge(values, origins, _file_values(Path(sources.defaults)), FROM_DEFAULTS)
-    _drop_foreign_default(values, origins, repository)
+        _merge(env, _file_values(Path(sources.defaults)), FROM_DEFAULTS)
+    _drop_foreign_default(env.values, env.origins, repository)
     shell = {k: v for k, v in environ.items() if k.startswith(SAGEMAKER_PREFIX)}
-    _merge(values, origins, {k: (v, FROM_SHELL) for k, v in shell.items()})
+    _merge(env, {k: (v, FROM_SHELL) for k, v in shell.items()})
     if sources.env_file is not None:
-        _merge(values, origins, _file_values(sources.env_file))
-    _merge(values, origins, {k: (v, FROM_FLAG) for k, v in parse_pairs(sources.pairs).items()})
+        _merge(env, _file_values(sources.env_file))
+    _merge(env, {k: (v, FROM_FLAG) for k, v in parse_pairs(sources.pairs).items()})
     if sources.multi_model:
-        _merge(values, origins, {MULTI_MODEL_VAR: ("true", "--multi-model")})
-    _infer_default_model(values, origins, repository)
-    return SageMakerEnv(values, origins)
+        _merge(env, {MULTI_MODEL_VAR: ("true", "--multi-model")})
+    _infer_default_model(env.values, env.origins, repository)
+    return env
 
 
 def packaged_env(repository: Path | None = None) -> SageMakerEnv:
@@ -128,17 +129,17 @@ def packaged_env(repository: Path | None = None) -> SageMakerEnv:
     return sagemaker_env(EnvSources(), repository, environ={})
 
 
-def env_from_values(values: Mapping[str, str], origin: str) -> SageMakerEnv:
-    """A :class:`SageMakerEnv` recorded elsewhere (e.g. in a package manifest)."""
-    return SageMakerEnv(dict(values), {key: origin for key in values})
-
-
 def overlay(
     base: SageMakerEnv, sources: EnvSources, environ: Mapping[str, str] | None = None
 ) -> SageMakerEnv:
     """``base`` (e.g. what ``package`` recorded) with the shell, file and flags on top."""
     extra = sagemaker_env(replace_defaults(sources), None, environ)
-    return SageMakerEnv({**base.values, **extra.values}, {**base.origins, **extra.origins})
+    places = {k: v for k, v in base.places.items() if k not in extra.values}
+    return SageMakerEnv(
+        {**base.values, **extra.values},
+        {**base.origins, **extra.origins},
+        {**places, **extra.places},
+    )
 
 
 def replace_defaults(sources: EnvSources) -> EnvSources:
@@ -167,8 +168,8 @@ def _checked_key(key: str, where: str) -> str:
     return key
 
 
-def _file_values(path: Path) -> dict[str, tuple[str, str]]:
-    """An env file's values with ``path:line`` origins."""
+def _file_values(path: Path) -> dict[str, tuple[str, Where]]:
+    """An env file's values, each with the line that set it."""
     if not path.is_file():
         raise UsageError(f"env file {path} does not exist", hint="check --env-file")
     values = load_env_file(path)
@@ -177,7 +178,7 @@ def _file_values(path: Path) -> dict[str, tuple[str, str]]:
     for key, value in values.items():
         _checked_key(key, str(path))
         number = next((n for n, raw in enumerate(lines, 1) if _assigns(raw, key)), None)
-        located[key] = (value, f"{path}:{number}" if number else str(path))
+        located[key] = (value, Where(path, number))
     return located
 
 
@@ -188,14 +189,16 @@ def _assigns(raw: str, key: str) -> bool:
 
 
 def _merge(
-    values: dict[str, str],
-    origins: dict[str, str],
-    new: Mapping[str, tuple[str, str]],
-    origin: str | None = None,
+    env: SageMakerEnv, new: Mapping[str, tuple[str, str | Where]], origin: str | None = None
 ) -> None:
+    """Set ``new``'s values over ``env``'s; ``origin`` names them all (else each its own)."""
     for key, (value, where) in new.items():
-        values[key] = value
-        origins[key] = origin or where
+        env.values[key] = value
+        env.origins[key] = origin or str(where)
+        if isinstance(where, Where) and origin is None:
+            env.places[key] = where
+        else:
+            env.places.pop(key, None)
 
 
 def _drop_foreign_default(values: dict, origins: dict, repository: Path | None) -> None:

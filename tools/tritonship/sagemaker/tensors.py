@@ -82,20 +82,34 @@ def parse_input(spec: str) -> tuple[str, Path]:
     return name.strip(), Path(file.strip())
 
 
+def _holds_objects(path: Path) -> bool:
+    """Whether ``path`` is a ``.npy`` file of Python objects (its header says so)."""
+    with path.open("rb") as handle:
+        if handle.read(len(np.lib.format.MAGIC_PREFIX)) != np.lib.format.MAGIC_PREFIX:
+            return False
+        handle.seek(0)
+        npy = np.lib.format
+        try:
+            version = npy.read_magic(handle)
+            read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            _, _, dtype = read(handle)
+        except ValueError:  # a header np.load reads itself, or refuses in its own words
+            return False
+    return bool(dtype.hasobject)
+
+
 def load_array(path: Path) -> np.ndarray:
     """A ``.npy`` file's array (str arrays as UTF-8 bytes); one-line errors."""
     try:
-        array = np.load(path, allow_pickle=False)
-    except OSError as err:
-        raise UsageError(f"cannot read {path}: {err.strerror or err}") from err
-    except ValueError as err:
-        # np.load's words: "Object arrays cannot be loaded..." for a .npy of objects,
-        # "Cannot load file containing pickled data..." for anything that is not .npy/.npz.
-        if "Object arrays" in str(err):
+        if _holds_objects(path):
             raise UsageError(
                 f"{path} holds a pickled object array, which tritonship does not load",
                 hint="save text as bytes or str: np.save(f, np.array(values, dtype=np.bytes_))",
-            ) from err
+            )
+        array = np.load(path, allow_pickle=False)
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror or err}") from err
+    except ValueError as err:  # not .npy/.npz: "Cannot load file containing pickled data"
         raise UsageError(f"{path} is not a .npy file: {err}", hint="write it with np.save") from err
     if not isinstance(array, np.ndarray):  # np.load opens an .npz as an archive
         raise UsageError(f"{path} is an .npz archive", hint="give one .npy file per input")
