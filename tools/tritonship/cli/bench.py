@@ -203,11 +203,11 @@ def _add_outputs(bench: argparse.ArgumentParser) -> None:
 def cmd_hostile(args: argparse.Namespace) -> int:
     """Send the hostile corpus; print the table, keep it stamped in ``--results``."""
     from tritonship.bench.hostile import run_corpus, write_hostile_results
-    from tritonship.bench.report import default_results_dir
 
     table = run_corpus(args.url, args.runtime)
     print(table)
-    results = None if args.no_results else (args.results or default_results_dir())
+    # Never into the checkout unless asked (--results docs/results), as bench's report.
+    results = None if args.no_results else (args.results or run_dir() / "hostile")
     if results is not None:
         print(f"wrote {write_hostile_results(results, args.url, table)}")
     return 0
@@ -245,7 +245,8 @@ def add_studies(bench: argparse.ArgumentParser) -> None:
     hostile.add_argument(
         "--results",
         type=Path,
-        help="folder for the stamped table (default: docs/results in a checkout)",
+        help="folder for the stamped table, e.g. docs/results to keep it with the docs "
+        "(default: hostile/ in the run folder)",
     )
     hostile.add_argument("--no-results", action="store_true", help="only print the table")
     tune = add_command(
