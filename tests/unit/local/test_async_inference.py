@@ -23,6 +23,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.support.servers import serving
 from tritonship.local.async_inference import AsyncConfig, AsyncInvocations, Job
 from tritonship.local.runtime import Forwarder, RuntimeConfig, RuntimeServer
 from tritonship.sagemaker.asynchronous import Submission, wait
@@ -79,19 +80,6 @@ class StubServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), StubHandler)
         self.stub = Stub()
-
-
-@contextmanager
-def serving(server: ThreadingHTTPServer) -> Iterator[str]:
-    """Serve in a thread; yield the base URL; always shut down."""
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture()

@@ -16,7 +16,7 @@ import logging
 import tarfile
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,6 +27,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.support.servers import serving
 from tritonship.errors import UsageError
 from tritonship.local.endpoint import (
     ServeOptions,
@@ -228,19 +229,6 @@ class Mme:
             EndpointName=NAME, Body=b"{}", ContentType="application/json", **extra
         )
         return {**answer, "Body": json.loads(answer["Body"].read())}
-
-
-@contextmanager
-def serving(server: ThreadingHTTPServer) -> Iterator[str]:
-    """Serve in a thread; yield the base URL; always shut down (quickly)."""
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 def runtime_client(session: boto3.session.Session, url: str) -> Any:

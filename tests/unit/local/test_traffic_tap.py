@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.support.servers import serving
 from tests.support.triton_stub import triton_stub
 from tritonship.errors import UsageError
 from tritonship.local.capture import CaptureSettings, CaptureWriter, Sampler
@@ -33,18 +33,6 @@ from tritonship.samples import photo_jpeg
 
 NAME = "capture-demo"
 VARIANT = "Blue"
-
-
-@contextmanager
-def serving(server: Any) -> Iterator[str]:
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 @pytest.fixture()
