@@ -14,7 +14,7 @@ import requests
 from tests.support.load import cpu_ticks, send_in_background, until
 from tritonship.local.endpoint import LocalEndpoint
 from tritonship.local.engine import free_port
-from tritonship.local.native import NativeEngine
+from tritonship.local.native import NativeEngine, stub_processes
 from tritonship.sagemaker.client import InvocationError
 from tritonship.sagemaker.wire import decode_response, encode_request
 from tritonship.samples import photo_jpeg
@@ -81,3 +81,5 @@ def test_server_killed_mid_request_is_a_clear_error_not_a_retry(local):
     [error] = outcome
     assert isinstance(error, InvocationError), error
     assert "lost during the request" in str(error) and "not retried" in str(error)
+    local.stop()
+    assert stub_processes(engine.shm_prefix) == [], "a killed server's stubs are stopped too"

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import importlib.util
 import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -81,6 +83,8 @@ FALLBACK_MULTI_MODEL_REPOSITORY = "sagemaker-dummy-repository"
 STATE_FILE = "server.json"
 STUB_MARKER = b"triton_python_backend_stub"
 LOG_FILE = "server.log"
+#: How long a killed stub may take to be gone (SIGKILL is delivered, the exit takes a moment).
+STUB_EXIT_SECONDS = 10.0
 DEFAULT_READY_TIMEOUT = 180.0
 #: Triton waits up to 30 s (--exit-timeout-secs) for in-flight requests after SIGINT.
 DEFAULT_STOP_TIMEOUT = 40.0
@@ -533,6 +537,11 @@ class NativeEngine:
         return self._process.pid if self.is_alive() and self._process else None
 
     @property
+    def shm_prefix(self) -> str:
+        """The prefix of this server's shared-memory regions (its stubs name it too)."""
+        return self._shm_prefix
+
+    @property
     def log_location(self) -> str:
         """The server log file."""
         return str(self.log_path)
@@ -547,7 +556,7 @@ class NativeEngine:
         if self._process is None:
             return
         terminate(self._process.pid, timeout, self._process.wait, "tritonserver")
-        _remove_shm(self._shm_prefix)
+        clean_up_after(self._shm_prefix)
         state = read_state(self.run_dir, only_alive=False)
         if state is not None and state.get("pid") == self._process.pid:
             (self.run_dir / STATE_FILE).unlink(missing_ok=True)
@@ -646,8 +655,51 @@ def stop_recorded(run_dir: Path | None = None, timeout: float = DEFAULT_STOP_TIM
         wait_gone(pid, seconds, lambda: _is_tritonserver(pid))
 
     terminate(pid, timeout, wait, "tritonserver")
-    _remove_shm(str(state.get("shm_prefix", "")))
+    clean_up_after(str(state.get("shm_prefix", "")))
     return True
+
+
+def stub_processes(shm_prefix: str) -> list[int]:
+    """Python backend stubs of the server whose regions start with ``shm_prefix``.
+
+    A stub names its shared-memory region on its command line, so the prefix (unique per
+    engine) finds them even once their server has died and they were re-parented.
+    """
+    if not shm_prefix:
+        return []
+    marker = shm_prefix.encode()
+    return [
+        int(entry.parent.name)
+        for entry in Path("/proc").glob("[0-9]*/cmdline")
+        if _holds(entry, STUB_MARKER) and _holds(entry, marker)
+    ]
+
+
+def _holds(cmdline: Path, marker: bytes) -> bool:
+    try:
+        return marker in cmdline.read_bytes()
+    except OSError:
+        return False
+
+
+def clean_up_after(shm_prefix: str) -> None:
+    """What a stopped or killed server leaves: its stubs, then their shared memory.
+
+    A server killed hard (SIGKILL, a crash) leaves its stubs running: the Python backend's
+    stub does not always notice its parent is gone (one busy with a batch ran on for
+    minutes, re-parented to init). SageMaker replaces the whole container, stubs included.
+    """
+    for pid in stub_processes(shm_prefix):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a signal is not an exit yet
+            wait_gone(pid, STUB_EXIT_SECONDS, functools.partial(_is_stub, pid, shm_prefix))
+    _remove_shm(shm_prefix)
+
+
+def _is_stub(pid: int, shm_prefix: str) -> bool:
+    """Whether ``pid`` still runs a stub of the server with this prefix."""
+    return pid in stub_processes(shm_prefix)
 
 
 def _remove_shm(prefix: str) -> None:
