@@ -91,15 +91,17 @@ def _docker_endpoint(repo: Path) -> Iterator[Endpoint]:
     metrics_port = free_port()
     files = [*docker_support.SIM_COMPOSE_FILES, METRICS_OVERRIDE]
     engine = docker_support.sim_engine(repo, free_port(), compose_files=files)
+    docker_support.SESSION_PROJECTS.add(engine.project)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TRITONSHIP_TEST_METRICS_PORT", str(metrics_port))
-        engine.start()
         try:
+            engine.start()
             engine.wait_ready(300)
             metrics = f"http://127.0.0.1:{metrics_port}/metrics"
             yield Endpoint(engine.url, repo, metrics, engine)
         finally:
             engine.stop()
+    assert docker_support.leftovers(engine.project) == {"containers": [], "networks": []}
 
 
 def _native_endpoint(repo: Path, run_dir: Path) -> Iterator[Endpoint]:
@@ -112,6 +114,27 @@ def _native_endpoint(repo: Path, run_dir: Path) -> Iterator[Endpoint]:
     engine = NativeEngine(repo, port=free_port(), sagemaker_env=env, run_dir=run_dir)
     with engine:
         yield Endpoint(engine.url, repo, f"http://127.0.0.1:{metrics_port}/metrics", engine)
+
+
+@pytest.fixture(autouse=True)
+def _no_container_left_behind() -> Iterator[None]:
+    """A test that leaves a tritonship container behind fails, naming it, and it is removed.
+
+    ``.ci/run`` checks the same at the end of the run; this says which test it was.
+    """
+    if docker_support.unavailable_reason() is not None:
+        yield
+        return
+    before = set(docker_support.tritonship_containers())
+    yield
+    left = {
+        cid: what
+        for cid, what in docker_support.tritonship_containers().items()
+        if cid not in before
+    }
+    if left:
+        docker_support.remove_containers(list(left))
+        pytest.fail(f"the test left containers behind: {'; '.join(left.values())}")
 
 
 def _is_docker_test(nodeid: str) -> bool:

@@ -363,6 +363,28 @@ def _labels() -> list[dict[str, str]]:
 # --- stop and restart; the container killed mid-request ---------------------------------
 
 
+def test_stop_removes_by_force_what_compose_down_left(
+    built_repository: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Compose gave up half way (a daemon call timed out): the running container still goes."""
+    engine = support.sim_engine(built_repository, free_port())
+    compose = engine.compose
+
+    def down_gives_up(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if args[:1] == ("down",):
+            return subprocess.CompletedProcess(["compose", *args], 1, "", "Read timed out.")
+        return compose(*args, **kwargs)
+
+    engine.start()
+    try:
+        assert engine.is_alive()
+        monkeypatch.setattr(engine, "compose", down_gives_up)
+        engine.stop()
+        assert support.leftovers(engine.project) == {"containers": [], "networks": []}
+    finally:
+        compose("down", "--remove-orphans", check=False)  # only if the test failed
+
+
 def test_stop_and_restart_answer_as_before(
     built_repository: Path, run_dir: Path, capsys: pytest.CaptureFixture[str]
 ):

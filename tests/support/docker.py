@@ -7,6 +7,7 @@ Docker-engine tests need an engine that answers, Compose (v1 or v2) and the stan
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import resource
@@ -106,6 +107,29 @@ def leftovers(project: str | None = None) -> dict[str, list[str]]:
     if project:
         networks = [n for n in networks if n.name.startswith(f"{project}_")]
     return {"containers": [c.name for c in containers], "networks": [n.name for n in networks]}
+
+
+#: Compose projects that live for the whole session (the ``endpoint`` fixture's): no leak.
+SESSION_PROJECTS: set[str] = set()
+
+
+def tritonship_containers() -> dict[str, str]:
+    """Every tritonship container on the engine, running or not: id -> what it is."""
+    found = client().containers.list(all=True, filters={"label": f"{LABEL}=tritonship"})
+    return {
+        c.id: f"{c.name} (project {c.labels.get('com.docker.compose.project')}, {c.status})"
+        for c in found
+        if c.labels.get("com.docker.compose.project") not in SESSION_PROJECTS
+    }
+
+
+def remove_containers(ids: list[str]) -> None:
+    """Force-remove containers a test left, so the next test starts clean."""
+    import docker
+
+    for cid in ids:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client().containers.get(cid).remove(force=True)
 
 
 def memlock_is_capped() -> bool:

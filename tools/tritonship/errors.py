@@ -60,7 +60,8 @@ def render(err: BaseException, unexpected_hint: str | None = None) -> str:
         what = f"{type(err).__name__}: {text}" if text else type(err).__name__
         hint, details, where = unexpected_hint, "", ""
     first, _, rest = what.partition("\n")  # a message that spans lines keeps its hint up top
-    below = "\n".join(part for part in (rest, details) if part)
+    notes = "\n".join(getattr(err, "__notes__", ()))  # e.g. a clean-up that failed after it
+    below = "\n".join(part for part in (rest, details, notes) if part)
     head = f"{where}{first} ({hint})" if hint else f"{where}{first}"
     return f"{head}\n{below}" if below else head
 

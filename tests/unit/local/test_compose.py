@@ -434,7 +434,7 @@ def test_command_lines_keep_to_what_compose_v1_and_v2_both_accept(monkeypatch, p
     engine.compose("up", "-d", "triton-cpu")
     assert engine.is_alive()
     engine.logs(7)
-    engine.stop()
+    engine.stop(client=fake_client(FakeEngineState()))
     assert calls == [
         [*common, "--profile", "cpu", "up", "-d", "triton-cpu"],
         [*common, "--profile", "cpu", "ps", "--services", "--filter", "status=running"],
@@ -450,6 +450,124 @@ def test_command_lines_keep_to_what_compose_v1_and_v2_both_accept(monkeypatch, p
         "cpu",
         "config",
     ]
+
+
+class FakeContainer:
+    """A container as docker-py lists it; ``stuck`` ones refuse removal, as a sick engine does."""
+
+    def __init__(self, state: FakeEngineState, name: str, stuck: bool = False) -> None:
+        self.state, self.name, self.stuck = state, name, stuck
+        self.removals: list[dict[str, bool]] = []
+
+    def remove(self, **kwargs: bool) -> None:
+        import docker
+
+        self.removals.append(kwargs)
+        if self.stuck:
+            raise docker.errors.APIError("removal of container is already in progress")
+        self.state.containers.remove(self)
+
+
+class FakeNetwork:
+    def __init__(self, state: FakeEngineState, name: str) -> None:
+        self.state, self.name = state, name
+
+    def remove(self) -> None:
+        self.state.networks.remove(self)
+
+
+class FakeEngineState:
+    """The containers and networks of one project, as docker-py's collections list them."""
+
+    def __init__(self) -> None:
+        self.containers: list[FakeContainer] = []
+        self.networks: list[FakeNetwork] = []
+        self.filters: list[dict[str, object]] = []
+        outer = self
+
+        class Collection:
+            def __init__(self, items: list) -> None:
+                self.items = items
+
+            def list(self, all: bool = False, filters: dict[str, object] | None = None) -> list:
+                outer.filters.append(dict(filters or {}))
+                return list(self.items)
+
+        self.container_collection = Collection(self.containers)
+        self.network_collection = Collection(self.networks)
+
+
+def fake_client(state: FakeEngineState) -> object:
+    """A docker-py client over ``state``."""
+    return type(
+        "Client",
+        (),
+        {"containers": state.container_collection, "networks": state.network_collection},
+    )()
+
+
+def down_that_fails(monkeypatch: pytest.MonkeyPatch, output: str) -> list[list[str]]:
+    """`compose down` returns 1 with ``output`` and removes nothing (a daemon call timed out)."""
+    import tritonship.local.docker as docker_module
+
+    calls: list[list[str]] = []
+
+    def run(command, **kwargs):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 1, "", output)
+
+    monkeypatch.setattr(docker_module, "compose_command", lambda: ["docker-compose"])
+    monkeypatch.setattr(docker_module.subprocess, "run", run)
+    monkeypatch.setattr(docker_module, "REMOVAL_POLL_SECONDS", 0)
+    return calls
+
+
+TIMED_OUT = (
+    "ERROR: for triton-cpu  UnixHTTPConnectionPool(host='localhost', port=None): "
+    "Read timed out. (read timeout=60)"
+)
+
+
+def test_stop_removes_by_force_what_compose_down_left(monkeypatch: pytest.MonkeyPatch):
+    calls = down_that_fails(monkeypatch, TIMED_OUT)
+    state = FakeEngineState()
+    container = FakeContainer(state, "p1-triton-cpu-1")
+    state.containers.append(container)
+    state.networks.append(FakeNetwork(state, "p1_default"))
+    DockerEngine(image=SIM_IMAGE, profile="cpu", project="p1").stop(client=fake_client(state))
+    assert calls[0][-2:] == ["down", "--remove-orphans"]
+    assert container.removals == [{"force": True}]
+    assert state.containers == [] and state.networks == []
+    assert {"label": "com.docker.compose.project=p1"} in state.filters  # this project only
+
+
+def test_stop_names_what_it_cannot_remove(monkeypatch: pytest.MonkeyPatch):
+    import tritonship.local.docker as docker_module
+
+    down_that_fails(monkeypatch, TIMED_OUT)
+    monkeypatch.setattr(docker_module, "REMOVAL_TIMEOUT_SECONDS", 0)
+    state = FakeEngineState()
+    stuck = FakeContainer(state, "p1-triton-cpu-1", stuck=True)
+    state.containers.append(stuck)
+    engine = DockerEngine(image=SIM_IMAGE, profile="cpu", project="p1")
+    with pytest.raises(EngineError) as info:
+        engine.stop(client=fake_client(state))
+    assert info.value.what == (
+        "could not remove container p1-triton-cpu-1 of Compose project p1 (compose down: "
+        "UnixHTTPConnectionPool(host='localhost', port=None): Read timed out. "
+        "(read timeout=60))"
+    )
+    assert "docker rm -f" in (info.value.hint or "")
+    assert stuck.removals  # it was tried, by force
+
+
+def test_stop_without_an_engine_says_compose_down_failed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    down_that_fails(monkeypatch, "Couldn't connect to Docker daemon at http+docker://localhost")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such-docker.sock")
+    with pytest.raises(EngineError, match=r"^`compose down` failed: Couldn't connect"):
+        DockerEngine(image=SIM_IMAGE, profile="cpu").stop()
 
 
 #: What docker-compose 1.29 printed here for `up -d` with `memlock: -1`.

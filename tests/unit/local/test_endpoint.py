@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tritonship.artifact.timings import read_timing
-from tritonship.errors import TritonshipError
+from tritonship.errors import TritonshipError, render
 from tritonship.local.endpoint import LocalEndpoint, ServeOptions, stop_detached
 from tritonship.local.engine import Engine, EngineError
 from tritonship.repository.config import Repository
@@ -137,6 +137,27 @@ def test_a_failed_start_stops_what_started(staged_repository: Path):
     with pytest.raises(EngineError):
         LocalEndpoint.open(options, engines=_factory(engine, []))
     assert engine.calls == ["start", "stop"]
+
+
+def test_a_stop_that_fails_after_a_failed_start_is_noted_not_raised(staged_repository: Path):
+    """The user reads why the start failed first, and that something may be left running."""
+    engine = FakeEngine()
+    engine.fail_start = True
+
+    def stop() -> None:
+        engine.calls.append("stop")
+        raise EngineError("could not remove container c1 of Compose project p")
+
+    engine.stop = stop  # type: ignore[method-assign]
+    options = ServeOptions(repo=staged_repository, runtime_port=0)
+    with pytest.raises(EngineError) as info:
+        LocalEndpoint.open(options, engines=_factory(engine, []))
+    assert engine.calls == ["start", "stop"]
+    first, *below = render(info.value).splitlines()
+    assert first == "the server exited before it was ready"
+    assert below == [
+        "stopping what had started failed too: could not remove container c1 of Compose project p"
+    ]
 
 
 def test_serve_forever_returns_1_with_the_log_tail_when_the_server_dies():

@@ -20,13 +20,16 @@ bare name is one of the packaged files beside ``docker-compose.yml``):
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
+import itertools
 import os
 import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,8 @@ SIM_IMAGE = "tritonship/sagemaker-tritonserver-sim:24.09-py3"
 #: The extra Compose file of multi-model mode: the models folder at /opt/ml/models.
 MME_OVERRIDE = "compose.mme.yml"
 COMPOSE_TIMEOUT_SECONDS = 600.0
+#: Compose's own limit on one call to the daemon (COMPOSE_HTTP_TIMEOUT) unless set.
+COMPOSE_HTTP_TIMEOUT_SECONDS = 300.0
 
 
 @functools.cache
@@ -280,8 +285,14 @@ class DockerEngine:
         return self.env_file
 
     def compose_env(self) -> dict[str, str]:
-        """The variables the compose files read (the same for every image)."""
+        """The variables the compose files read (the same for every image).
+
+        ``COMPOSE_HTTP_TIMEOUT`` (Compose's wait on one daemon call, 60 s by default) is
+        raised unless the user set it: a loaded engine can take longer to stop and remove a
+        container, and Compose then gives up with the project half removed.
+        """
         return {
+            "COMPOSE_HTTP_TIMEOUT": str(int(COMPOSE_HTTP_TIMEOUT_SECONDS)),
             **os.environ,
             **python_environment(),
             "TRITONSHIP_IMAGE": self.image,
@@ -395,9 +406,68 @@ class DockerEngine:
         result = self.compose("logs", "--no-color", "--tail", str(n), self.service, check=False)
         return result.stdout.strip()
 
-    def stop(self) -> None:
-        """``compose down`` for every profile: no container and no network stay behind."""
-        self.compose("down", "--remove-orphans", check=False, profiles=list(SERVICES))
+    def stop(self, client: Any = None) -> None:
+        """``compose down`` for every profile, then make sure no container or network stays.
+
+        Compose can return with the project half removed (a daemon call that timed out,
+        a removal already in progress); whatever of this project is still listed is then
+        removed by force, and what cannot be removed is an error naming it.
+        """
+        down = self.compose("down", "--remove-orphans", check=False, profiles=list(SERVICES))
+        try:
+            client = client or self.docker_client()
+        except EngineError:
+            if down.returncode == 0:
+                return
+            raise compose_error(["compose", "down"], f"{down.stdout}\n{down.stderr}") from None
+        left = remove_project(client, self.project)
+        if left:
+            reason = compose_causes(f"{down.stdout}\n{down.stderr}") if down.returncode else []
+            because = f" (compose down: {reason[0]})" if reason else ""
+            raise EngineError(
+                f"could not remove {', '.join(left)} of Compose project {self.project}{because}",
+                hint="remove them by hand (docker rm -f, docker network rm); "
+                "docker info shows whether the engine is healthy",
+            )
+
+
+#: How long a forced removal of a project's leftovers may take before it is an error.
+REMOVAL_TIMEOUT_SECONDS = 60.0
+REMOVAL_POLL_SECONDS = 0.5
+
+
+def project_containers(client: Any, project: str) -> list[Any]:
+    """The containers of one Compose project, running or not (v1 and v2 label them alike)."""
+    label = f"com.docker.compose.project={project}"
+    return list(client.containers.list(all=True, filters={"label": label}))
+
+
+def remove_project(client: Any, project: str, timeout: float | None = None) -> list[str]:
+    """Force-remove a project's containers, then its networks; what is still left."""
+    import docker
+
+    deadline = time.monotonic() + (REMOVAL_TIMEOUT_SECONDS if timeout is None else timeout)
+    for attempt in itertools.count():
+        left = project_containers(client, project)
+        if not left:
+            break
+        if attempt and time.monotonic() >= deadline:
+            return [f"container {container.name}" for container in left]
+        for container in left:
+            # Gone meanwhile, or a removal already in progress: the next listing tells.
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                container.remove(force=True)
+        time.sleep(REMOVAL_POLL_SECONDS)
+    label = f"com.docker.compose.project={project}"
+    left_networks = []
+    for network in client.networks.list(filters={"label": label}):
+        try:
+            network.remove()
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError:
+            left_networks.append(f"network {network.name}")
+    return left_networks
 
 
 #: What to run instead of NVIDIA's image where it cannot be pulled (no login, offline).

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tritonship.artifact.unpack import Unpacked
-from tritonship.errors import UsageError
+from tritonship.errors import UsageError, render
 from tritonship.local.async_inference import AsyncConfig
-from tritonship.local.engine import Engine
+from tritonship.local.engine import Engine, EngineError
 from tritonship.local.runtime import DEFAULT_ENDPOINT_NAME, check_endpoint_name
 from tritonship.local.runtime_proxy import RuntimeProxy, stop_recorded_runtime
 from tritonship.local.target_models import FolderModelData, MultiModelConfig, model_data
@@ -323,8 +323,8 @@ class LocalEndpoint:
             if self.runtime:
                 self.runtime.start()
                 self.runtime.wait_ready()
-        except BaseException:
-            self.stop()
+        except BaseException as failure:
+            self._stop_after(failure)
             raise
         self.ready_seconds = seconds
         return seconds
@@ -363,8 +363,8 @@ class LocalEndpoint:
             say("stopping ...")
             self.stop()
             return 0
-        except BaseException:
-            self.stop()
+        except BaseException as failure:
+            self._stop_after(failure)
             raise
         say(death)
         self.stop()
@@ -387,6 +387,15 @@ class LocalEndpoint:
         if self.runtime:
             self.runtime.stop()
         self.engine.stop()
+
+    def _stop_after(self, failure: BaseException) -> None:
+        """Stop everything after ``failure``; a stop that fails is noted on it, not raised."""
+        try:
+            self.stop()
+        except EngineError as err:
+            note = f"stopping what had started failed too: {render(err)}"
+            # PEP 678's notes (BaseException.add_note from Python 3.11; set directly on 3.10).
+            setattr(failure, "__notes__", [*getattr(failure, "__notes__", []), note])  # noqa: B010
 
     def describe(self) -> list[str]:
         """Where the endpoint answers, for the user."""
