@@ -15,10 +15,11 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import numpy as np
 
+from tests.support.servers import QuietHandler
 from tritonship.sagemaker.request_body import decode_request, images_in
 from tritonship.sagemaker.wire import content_type_for
 
@@ -50,34 +51,24 @@ def answer(rows: np.ndarray, binary: bool) -> tuple[bytes, str]:
     return header + data, content_type_for(len(header))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
     server: TritonStub
 
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
-
     def do_GET(self) -> None:  # noqa: N802 - http.server API
-        self._reply(200, b"", "text/plain")
+        self.reply(200, b"", "text/plain")
 
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         content_type = self.headers.get("Content-Type")
         self.server.seen.append((body, content_type))
         if self.server.fail:
-            self._reply(500, b'{"error":"the stub fails on purpose"}', "application/json")
+            self.reply(500, b'{"error":"the stub fails on purpose"}', "application/json")
             return
         decoded = decode_request(body, content_type)
         images = [data for tensor in decoded.inputs for data, _ in images_in(tensor) or []]
         binary = decoded.kind != "json"
-        self._reply(200, *answer(rows_for(images, self.server.shift), binary))
-
-    def _reply(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(200, *answer(rows_for(images, self.server.shift), binary))
 
 
 class TritonStub(ThreadingHTTPServer):

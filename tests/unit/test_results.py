@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.servers import QuietHandler
 from tests.unit.bench.test_bench import fake_result
 from tritonship import cli, results
 from tritonship.bench import hostile
@@ -112,20 +113,12 @@ def test_results_go_to_docs_results_in_a_checkout():
     assert default_results_dir() == root / "docs" / "results"
 
 
-class Refuse(http.server.BaseHTTPRequestHandler):
+class Refuse(QuietHandler):
     """Answers every POST with 400 and a JSON error."""
 
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         self.rfile.read(int(self.headers["Content-Length"]))
-        body = b'{"error": "refused by the stub"}'
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(400, b'{"error": "refused by the stub"}')
 
 
 @pytest.fixture()

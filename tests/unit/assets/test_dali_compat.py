@@ -8,10 +8,8 @@ DALI 1.39 and recorded (with its source) in dali/compat.json.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tritonship.repository.dali import load_pipeline_module
 
 RECORD = json.loads((ROOT / "dali" / "compat.json").read_text(encoding="utf-8"))
 _FUNCTION = re.compile(r"\b([a-z_]+)\(")
@@ -47,17 +46,6 @@ def parse_spec(text: str) -> OpUse:
             name, _, value = line.strip().partition(": ")
             use.arguments[name] = value
     return use
-
-
-def load_pipeline_module(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(f"compat_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = saved
-    return module
 
 
 def graph(pipeline: Any) -> list[OpUse]:

@@ -8,7 +8,6 @@ grew lenient again (screening images, retrying request by request), these tests 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.support import fake_pb_utils as pb
+from tests.support.modules import import_file
 from tritonship.samples import photo_jpeg
 
 BACKENDS = ROOT / "container" / "backends"
@@ -28,15 +28,7 @@ BACKENDS = ROOT / "container" / "backends"
 
 def load(path: Path) -> ModuleType:
     """Import a stand-in helper module by path, writing no ``__pycache__`` beside it."""
-    spec = importlib.util.spec_from_file_location(f"standin_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = saved
-    return module
+    return import_file(path, f"standin_{path.stem}")
 
 
 dali = load(BACKENDS / "dali" / "dali_helpers.py")

@@ -15,6 +15,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY
 
+from tests.support.servers import QuietHandler
 from tests.support.stubs import Stubs, answer
 from tests.unit.bench.test_bench import level
 from tritonship import cli
@@ -239,7 +240,7 @@ def test_the_probe_of_a_body_wants_an_answer_it_can_read():
 # --- answers that are not tensors, from a container of the user's own -------------------------
 
 
-class Answers(http.server.BaseHTTPRequestHandler):
+class Answers(QuietHandler):
     """``POST /invocations`` answers ``answer`` (body, Content-Type), whatever was sent.
 
     SageMaker's own-container contract lets ``/invocations`` answer any content type, so
@@ -251,14 +252,7 @@ class Answers(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         self.rfile.read(int(self.headers["Content-Length"]))
         body, content_type = self.answer
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(200, body, content_type)
 
 
 @pytest.fixture()

@@ -7,27 +7,18 @@ that what it compares nvJPEG against is right before anyone spends device time o
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.modules import import_file
 
 SCRIPT = ROOT / "tools" / "gpu_check" / "decode_parity.py"
 
 
 @pytest.fixture(scope="module")
 def check():
-    spec = importlib.util.spec_from_file_location("decode_parity", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = saved
-    return module
+    return import_file(SCRIPT, "decode_parity")
 
 
 def test_its_preprocessing_is_the_pipelines(check):

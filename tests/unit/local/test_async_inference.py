@@ -16,14 +16,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.servers import serving
+from tests.support.servers import QuietHandler, serving
 from tritonship.local.async_inference import AsyncConfig, AsyncInvocations, Job
 from tritonship.local.runtime import Forwarder, RuntimeConfig, RuntimeServer
 from tritonship.sagemaker.asynchronous import Submission, wait
@@ -42,36 +42,26 @@ class Stub:
     barrier: threading.Barrier = field(default_factory=lambda: threading.Barrier(2, timeout=10))
 
 
-class StubHandler(BaseHTTPRequestHandler):
+class StubHandler(QuietHandler):
     """``POST /invocations``: the body's first word picks the answer."""
 
     protocol_version = "HTTP/1.1"
     server: StubServer
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
 
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.stub.seen.append(dict(self.headers.items()))
         word = body.split(b" ", 1)[0]
         if word == b"poison":
-            self._answer(400, b'{"error":"cannot decode image 3"}')
+            self.reply(400, b'{"error":"cannot decode image 3"}')
         elif word == b"silent":
             time.sleep(3)  # past the 1 s InvocationTimeoutSeconds of the test
-            self._answer(200, b"{}")
+            self.reply(200, b"{}")
         elif word == b"together":
             self.server.stub.barrier.wait()  # both requests must be in flight at once
-            self._answer(200, b'{"together": true}')
+            self.reply(200, b'{"together": true}')
         else:
-            self._answer(200, json.dumps({"bytes": len(body)}).encode())
-
-    def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            self.reply(200, json.dumps({"bytes": len(body)}).encode())
 
 
 class StubServer(ThreadingHTTPServer):

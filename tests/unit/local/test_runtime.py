@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.servers import serving
+from tests.support.servers import QuietHandler, serving
 from tritonship.errors import UsageError
 from tritonship.local.endpoint import runtime_client_hints
 from tritonship.local.runtime import RuntimeConfig, RuntimeServer, check_endpoint_name
@@ -44,14 +44,11 @@ class Stub:
     release: threading.Event = field(default_factory=threading.Event)
 
 
-class StubHandler(BaseHTTPRequestHandler):
+class StubHandler(QuietHandler):
     """``POST /invocations`` in the way ``server.stub.mode`` says."""
 
     protocol_version = "HTTP/1.1"
     server: StubServer
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
 
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         """Record the request, then answer per mode."""
@@ -61,36 +58,28 @@ class StubHandler(BaseHTTPRequestHandler):
         stub.peers.append(self.client_address[1])
         getattr(self, f"_{stub.mode}")()
 
-    def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def _ok(self) -> None:
-        headers = {"Content-Type": "application/json"}
+        headers = {}
         if attributes := self.headers.get("X-Amzn-SageMaker-Custom-Attributes"):
             headers["X-Amzn-SageMaker-Custom-Attributes"] = f"echo:{attributes}"
-        self._answer(200, b'{"outputs": []}', headers)
+        self.reply(200, b'{"outputs": []}', headers=headers)
 
     def _ok_then_hang_up(self) -> None:
         """Answer as if keeping the connection alive, then close it (an idle timeout)."""
-        self._answer(200, b"{}", {"Content-Type": "application/json"})
+        self.reply(200, b"{}")
         self.wfile.flush()
         self.connection.shutdown(socket.SHUT_WR)
         self.close_connection = True
 
     def _refuse(self) -> None:
-        self._answer(400, b'{"error":"bad image"}', {"Content-Type": "application/json"})
+        self.reply(400, b'{"error":"bad image"}')
 
     def _crash(self) -> None:
-        self._answer(500, b"internal", {"Content-Type": "text/plain"})
+        self.reply(500, b"internal", "text/plain")
 
     def _silent(self) -> None:
         self.server.stub.release.wait(30)
-        self._answer(200, b"{}", {"Content-Type": "application/json"})
+        self.reply(200, b"{}")
 
     def _drip(self) -> None:
         """40 bytes, one every 50 ms: each read is quick, the whole answer takes 2 s."""

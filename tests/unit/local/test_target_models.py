@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.servers import serving
+from tests.support.servers import QuietHandler, serving
 from tritonship.errors import UsageError
 from tritonship.local.endpoint import (
     ServeOptions,
@@ -86,22 +86,19 @@ class Container:
         return self.host_models / Path(url).relative_to(CONTAINER_MODELS)
 
 
-class ContainerHandler(BaseHTTPRequestHandler):
+class ContainerHandler(QuietHandler):
     """The multi-model routes of sagemaker_server.cc, with the status codes it sends."""
 
     protocol_version = "HTTP/1.1"
     server: ContainerServer
 
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
-
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         """``/ping`` (live) and ``GET /models``."""
         if self.path == "/ping":
-            self._answer(200, b"")
+            self.reply(200, b"")
             return
         models = [{"modelName": k, "modelUrl": v} for k, v in self.server.state.loaded.items()]
-        self._answer(200, json.dumps({"models": models}).encode())
+        self.reply(200, json.dumps({"models": models}).encode())
 
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         """``POST /models`` (load) or ``POST /models/<name>/invoke``."""
@@ -111,7 +108,7 @@ class ContainerHandler(BaseHTTPRequestHandler):
         elif self.path.startswith("/models/") and self.path.endswith("/invoke"):
             self._invoke(self.path.split("/")[2])
         else:
-            self._answer(400, b"")
+            self.reply(400, b"")
 
     def _load(self, request: dict[str, str]) -> None:
         state = self.server.state
@@ -121,15 +118,15 @@ class ContainerHandler(BaseHTTPRequestHandler):
         state.load_seen.set()
         state.release.wait(30)
         if name in state.loaded:  # "If a model_name is reused ... return a 409"
-            self._answer(409, b'{"error":"already loaded"}')
+            self.reply(409, b'{"error":"already loaded"}')
             return
         problem = _load_problem(state.host_path(url))
         if problem:  # SageMakerMMEHandleOOMError: 507 on out of memory, else 400
             status = 507 if "out of memory" in problem else 400
-            self._answer(status, json.dumps({"error": problem}).encode())
+            self.reply(status, json.dumps({"error": problem}).encode())
             return
         state.loaded[name] = url
-        self._answer(200, b"")
+        self.reply(200, b"")
 
     def _invoke(self, name: str) -> None:
         state = self.server.state
@@ -137,16 +134,9 @@ class ContainerHandler(BaseHTTPRequestHandler):
         with state.lock:
             state.invokes.append((name, target))
         if name not in state.loaded:  # INVOKE MODEL: 404 when the hash is not in its list
-            self._answer(404, b"")
+            self.reply(404, b"")
             return
-        self._answer(200, json.dumps({"model_name": target, "outputs": []}).encode())
-
-    def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(200, json.dumps({"model_name": target, "outputs": []}).encode())
 
 
 def _load_problem(folder: Path) -> str | None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.support.servers import QuietHandler
 from tritonship.errors import ChecksumError, ContractError, NetworkError
 from tritonship.repository import inception
 from tritonship.repository.manifest import Weights
@@ -83,15 +84,9 @@ def fake_storage(tmp_path: Path) -> Iterator[str]:
         tar.addfile(info, io.BytesIO(payload))
     body = buffer.getvalue()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server API)
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.reply(200, body, content_type=None)
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

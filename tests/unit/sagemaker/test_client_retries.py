@@ -8,11 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.servers import QuietHandler
 from tritonship.sagemaker.client import HttpTransport, InvocationError
 from tritonship.sagemaker.wire import encode_request
 
 
-class Script(http.server.BaseHTTPRequestHandler):
+class Script(QuietHandler):
     """Answers POSTs from a script of actions; counts what it received."""
 
     actions: list[str] = []
@@ -27,14 +28,7 @@ class Script(http.server.BaseHTTPRequestHandler):
             return
         status = {"ok": 200, "busy": 503, "throttled": 429, "bad": 400}[action]
         body = b'{"outputs": []}' if status == 200 else b'{"error": "' + action.encode() + b'"}'
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(status, body)
 
 
 @pytest.fixture()

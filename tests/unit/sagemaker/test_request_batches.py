@@ -12,11 +12,12 @@ import json
 import random
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.support.servers import QuietHandler
 from tritonship.cli import main
 from tritonship.sagemaker import client as client_module
 from tritonship.sagemaker.client import request_batches
@@ -140,7 +141,7 @@ def test_the_batch_limit_comes_from_the_repository(repo_copy: Path) -> None:
     assert request_batch_limit(None) == (DEFAULT_MAX_BATCH, "the shipped ensemble's default")
 
 
-class _Ensemble(BaseHTTPRequestHandler):
+class _Ensemble(QuietHandler):
     """/invocations that refuses a batch above 256 as Triton does, else answers N rows."""
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
@@ -153,15 +154,7 @@ class _Ensemble(BaseHTTPRequestHandler):
         else:
             output = {"name": "OUTPUT", "datatype": "FP32", "shape": [rows, 3]}
             answer, status = {"outputs": [{**output, "data": [0.2, 0.5, 0.3] * rows}]}, 200
-        data = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(status, json.dumps(answer).encode())
 
 
 @pytest.fixture()
