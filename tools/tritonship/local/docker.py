@@ -442,11 +442,11 @@ def project_containers(client: Any, project: str) -> list[Any]:
     return list(client.containers.list(all=True, filters={"label": label}))
 
 
-def remove_project(client: Any, project: str, timeout: float | None = None) -> list[str]:
+def remove_project(client: Any, project: str) -> list[str]:
     """Force-remove a project's containers, then its networks; what is still left."""
     import docker
 
-    deadline = time.monotonic() + (REMOVAL_TIMEOUT_SECONDS if timeout is None else timeout)
+    deadline = time.monotonic() + REMOVAL_TIMEOUT_SECONDS
     for attempt in itertools.count():
         left = project_containers(client, project)
         if not left:
